@@ -1,0 +1,77 @@
+//! The admin server: `/metrics` for Prometheus, `/healthz` and `/readyz` for orchestrators.
+//!
+//! `/readyz` answers 200 only once every listener is bound, and 503 again as soon as
+//! shutdown starts, so a load balancer stops sending before the receivers close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
+use prometheus_client::registry::Registry;
+
+use crate::metrics::exposition::{self, Format};
+
+/// What the admin endpoints read.
+pub struct AdminState {
+    /// The registry `/metrics` renders.
+    pub registry: Arc<Registry>,
+    /// Whether every listener is bound and shutdown has not begun.
+    pub ready: AtomicBool,
+}
+
+/// Builds the admin router.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    match exposition::render(&state.registry, format) {
+        Ok(body) => {
+            let mut response = body.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            response
+        }
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not render metrics\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn ready(State(state): State<Arc<AdminState>>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+/// Binds the admin listener; the returned future serves until `shutdown` resolves.
+pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
+    addr: SocketAddr,
+    state: Arc<AdminState>,
+    shutdown: F,
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>> + Send + use<F>,
+)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    Ok((local, async move { serve.await }))
+}

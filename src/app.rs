@@ -1,0 +1,262 @@
+//! Builds every part from a [`Config`], runs it, and owns graceful shutdown.
+//!
+//! Shutdown order: `/readyz` turns 503; receivers stop accepting and finish requests in
+//! flight; the queue closes and drains through the pipeline; exporters flush; the admin
+//! server stops last so the drain can be watched. All of it within `service.shutdown_timeout`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin::{self, AdminState};
+use crate::config::{Config, component_type, resolve_endpoint};
+use crate::export::{Exporter, ExporterConfig};
+use crate::metrics::OwnMetrics;
+use crate::pipeline::{BatchQueue, Pipeline, Pipelines, Processor, spawn_workers};
+use crate::receive::{Ingest, grpc, http};
+
+/// How a run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything accepted was processed and flushed.
+    Drained,
+    /// The shutdown timeout passed with items still queued or in flight.
+    TimedOut {
+        /// Items left behind.
+        items: u64,
+    },
+}
+
+fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs llmwatch until `stop` resolves, then shuts down gracefully.
+pub async fn run(
+    config: Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let mut registry = Registry::default();
+    let queue = Arc::new(BatchQueue::new(
+        config.service.queue.max_items,
+        config.service.queue.max_bytes.0,
+    ));
+    let metrics = OwnMetrics::register(&mut registry, queue.capacity());
+
+    let mut exporters: BTreeMap<&str, Arc<dyn Exporter>> = BTreeMap::new();
+    for (id, cfg) in &config.exporters {
+        let exporter = cfg
+            .build()
+            .with_context(|| format!("starting exporter {id}"))?;
+        exporters.insert(id, exporter);
+    }
+    let processors: BTreeMap<&str, Arc<dyn Processor>> = config
+        .processors
+        .iter()
+        .map(|(id, cfg)| (id.as_str(), cfg.build()))
+        .collect();
+    let pipelines = config
+        .pipelines
+        .iter()
+        .map(|p| Pipeline {
+            name: p.name.clone(),
+            signal: p.signal,
+            processors: p
+                .processors
+                .iter()
+                .filter_map(|id| {
+                    processors
+                        .get(id.as_str())
+                        .map(|x| (id.clone(), Arc::clone(x)))
+                })
+                .collect(),
+            exporters: p
+                .exporters
+                .iter()
+                .filter_map(|id| {
+                    exporters
+                        .get(id.as_str())
+                        .map(|x| (id.clone(), Arc::clone(x)))
+                })
+                .collect(),
+        })
+        .collect();
+    let pipelines = Arc::new(Pipelines::new(pipelines, Arc::clone(&metrics)));
+    let workers = spawn_workers(
+        config.service.workers,
+        Arc::clone(&queue),
+        Arc::clone(&pipelines),
+    )
+    .context("starting pipeline workers")?;
+
+    let (receivers_tx, receivers_rx) = watch::channel(false);
+    let (admin_tx, admin_rx) = watch::channel(false);
+    let admin_state = Arc::new(AdminState {
+        registry: Arc::new(registry),
+        ready: AtomicBool::new(false),
+    });
+
+    let admin_addr = config
+        .exporters
+        .values()
+        .find_map(|cfg| match cfg {
+            ExporterConfig::Prometheus(p) => Some(p.endpoint.as_str()),
+            _ => None,
+        })
+        .context("no prometheus exporter")?;
+    let admin_addr = resolve_endpoint(admin_addr).map_err(anyhow::Error::msg)?;
+    let (local, admin_server) = admin::bind(
+        admin_addr,
+        Arc::clone(&admin_state),
+        shutdown_future(&admin_rx),
+    )
+    .await
+    .with_context(|| format!("binding the admin server on {admin_addr}"))?;
+    tracing::info!(component = "admin", address = %local, "listening");
+    let admin_task = tokio::spawn(admin_server);
+
+    let mut servers = JoinSet::new();
+    for (id, rc) in &config.receivers {
+        let signals: Vec<_> = config
+            .pipelines
+            .iter()
+            .filter(|p| p.receivers.contains(id))
+            .map(|p| p.signal)
+            .collect();
+        if signals.is_empty() {
+            tracing::warn!(receiver = %id, "receiver is in no pipeline; not starting it");
+            continue;
+        }
+        let auth = rc.auth.as_ref().map(|a| a.build(env));
+        let ingest = Arc::new(Ingest::new(
+            Arc::clone(&queue),
+            Arc::clone(&metrics),
+            auth,
+            signals,
+            rc.max_decompressed_size.as_usize(),
+            config.service.queue.retry_after,
+        ));
+        if let Some(gc) = &rc.protocols.grpc {
+            let addr = resolve_endpoint(&gc.endpoint).map_err(anyhow::Error::msg)?;
+            let (local, server) = grpc::bind(
+                gc,
+                addr,
+                Arc::clone(&ingest),
+                shutdown_future(&receivers_rx),
+            )
+            .await
+            .with_context(|| format!("binding receiver {id} (grpc) on {addr}"))?;
+            tracing::info!(component = %format!("{id}/grpc"), address = %local, "listening");
+            servers.spawn(async move { server.await.map_err(anyhow::Error::from) });
+        }
+        if let Some(hc) = &rc.protocols.http {
+            let addr = resolve_endpoint(&hc.endpoint).map_err(anyhow::Error::msg)?;
+            let (local, server) = http::bind(
+                hc,
+                addr,
+                Arc::clone(&ingest),
+                shutdown_future(&receivers_rx),
+            )
+            .await
+            .with_context(|| format!("binding receiver {id} (http) on {addr}"))?;
+            tracing::info!(component = %format!("{id}/http"), address = %local, "listening");
+            servers.spawn(async move { server.await.map_err(anyhow::Error::from) });
+        }
+        debug_assert_eq!(component_type(id), "otlp");
+    }
+    admin_state.ready.store(true, Ordering::Release);
+    tracing::info!(workers = config.service.workers, "ready");
+
+    tokio::pin!(stop);
+    let failure = tokio::select! {
+        () = &mut stop => None,
+        Some(result) = servers.join_next() => Some(result),
+    };
+    if let Some(result) = failure {
+        match result {
+            Ok(Ok(())) => tracing::error!("a receiver stopped unexpectedly; shutting down"),
+            Ok(Err(error)) => tracing::error!(%error, "a receiver failed; shutting down"),
+            Err(error) => tracing::error!(%error, "a receiver task panicked; shutting down"),
+        }
+    }
+
+    let deadline = Instant::now() + config.service.shutdown_timeout;
+    tracing::info!(timeout = ?config.service.shutdown_timeout, "shutting down");
+    admin_state.ready.store(false, Ordering::Release);
+    let _ = receivers_tx.send(true);
+    let receivers_done = tokio::time::timeout_at(deadline.into(), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    if receivers_done.is_err() {
+        tracing::warn!("receivers did not finish in-flight requests before the shutdown timeout");
+        servers.abort_all();
+    }
+    queue.close();
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let queue_for_wait = Arc::clone(&queue);
+    let left = tokio::task::spawn_blocking(move || queue_for_wait.wait_drained(remaining))
+        .await
+        .context("waiting for the queue to drain")?;
+    let outcome = if left.batches == 0 && left.items == 0 {
+        let pipelines_for_flush = Arc::clone(&pipelines);
+        tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                let _ = worker.join();
+            }
+            pipelines_for_flush.flush();
+        })
+        .await
+        .context("flushing exporters")?;
+        Outcome::Drained
+    } else {
+        tracing::error!(
+            items = left.items,
+            batches = left.batches,
+            "shutdown timeout passed before the queue drained"
+        );
+        pipelines.flush();
+        Outcome::TimedOut { items: left.items }
+    };
+    let _ = admin_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
+    tracing::info!(outcome = ?outcome, "stopped");
+    Ok(outcome)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "received"),
+                    _ = int.recv() => tracing::info!(signal = "SIGINT", "received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,440 @@
+//! The YAML configuration, in the OpenTelemetry Collector's shape.
+//!
+//! Parsing runs in two phases, as in Vector and quickwit: the document is read into a
+//! generic tree, `${env:…}` references are expanded with an environment passed in as a
+//! function (tests hand in a map), then each component is decoded into its own typed config
+//! and cross-checked. Every problem found along the way is collected with its YAML path, so
+//! an operator fixes all mistakes in one run.
+//!
+//! Process behaviour (log format, which file to load) is set by flags, not here.
+
+mod env;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::export::ExporterConfig;
+use crate::model::Signal;
+use crate::pipeline::{ProcessorConfig, QueueConfig};
+use crate::receive::ReceiverConfig;
+
+/// The default configuration, `otel-config.yaml` at the repository root, built in.
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("../otel-config.yaml");
+
+/// The name the embedded default is reported under.
+pub const DEFAULT_CONFIG_NAME: &str = "<embedded otel-config.yaml>";
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Receivers by component id (`otlp`, `otlp/browser`).
+    pub receivers: BTreeMap<String, ReceiverConfig>,
+    /// Processors by component id.
+    pub processors: BTreeMap<String, ProcessorConfig>,
+    /// Exporters by component id.
+    pub exporters: BTreeMap<String, ExporterConfig>,
+    /// The pipelines, in name order.
+    pub pipelines: Vec<PipelineConfig>,
+    /// Process-wide settings of the pipeline.
+    pub service: ServiceSettings,
+}
+
+/// One `service.pipelines` entry, with its references checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// The pipeline's name, e.g. `traces` or `traces/redacted`.
+    pub name: String,
+    /// The signal, from the name.
+    pub signal: Signal,
+    /// Receiver ids.
+    pub receivers: Vec<String>,
+    /// Processor ids, in the order they run.
+    pub processors: Vec<String>,
+    /// Exporter ids.
+    pub exporters: Vec<String>,
+}
+
+/// `service` settings other than the pipelines.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// The queue between receivers and the pipeline workers.
+    pub queue: QueueConfig,
+    /// Pipeline worker threads.
+    pub workers: usize,
+    /// How long shutdown may take to drain the queue and flush exporters.
+    pub shutdown_timeout: Duration,
+}
+
+/// A YAML path such as `receivers.otlp.protocols[0]`.
+#[derive(Clone, Debug, Default)]
+pub struct Path(Vec<String>);
+
+impl Path {
+    fn push_key(&mut self, key: &str) {
+        self.0.push(format!(".{key}"));
+    }
+    fn push_index(&mut self, i: usize) {
+        self.0.push(format!("[{i}]"));
+    }
+    fn pop(&mut self) {
+        self.0.pop();
+    }
+    fn join(&self, key: &str) -> Path {
+        let mut p = self.clone();
+        p.push_key(key);
+        p
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("<root>");
+        }
+        let joined: String = self.0.concat();
+        f.write_str(joined.strip_prefix('.').unwrap_or(&joined))
+    }
+}
+
+/// One problem in a configuration, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The YAML path.
+    pub path: String,
+    /// What is wrong, and how to fix it where that is clear.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: &Path, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(.errors))]
+pub struct ConfigErrors {
+    /// The problems, in document order where known.
+    pub errors: Vec<ConfigError>,
+}
+
+fn render(errors: &[ConfigError]) -> String {
+    let mut out = format!("{} problem(s) in the configuration:", errors.len());
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(&e.to_string());
+    }
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoot {
+    #[serde(default)]
+    receivers: Map<String, Value>,
+    #[serde(default)]
+    processors: Map<String, Value>,
+    #[serde(default)]
+    exporters: Map<String, Value>,
+    service: RawService,
+}
+
+fn default_workers() -> usize {
+    0
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default)]
+    pipelines: BTreeMap<String, RawPipeline>,
+    #[serde(default)]
+    queue: QueueConfig,
+    /// Worker threads; 0 means one per available core.
+    #[serde(default = "default_workers")]
+    workers: usize,
+    #[serde(
+        default = "default_shutdown_timeout",
+        deserialize_with = "units::deserialize_duration"
+    )]
+    shutdown_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    #[serde(default)]
+    receivers: Vec<String>,
+    #[serde(default)]
+    processors: Vec<String>,
+    #[serde(default)]
+    exporters: Vec<String>,
+}
+
+/// Decodes `value` as `T`, recording any error under `path` joined with serde's own path.
+pub(crate) fn decode_at<T: DeserializeOwned>(
+    value: Value,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    // `nop:` with no body is null in YAML; treat it as an empty mapping.
+    let value = if value.is_null() {
+        Value::Object(Map::new())
+    } else {
+        value
+    };
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let mut full = path.to_string();
+            if inner != "." {
+                if full == "<root>" {
+                    full = inner;
+                } else {
+                    full = format!("{full}.{inner}");
+                }
+            }
+            errors.push(ConfigError {
+                path: full,
+                message: e.into_inner().to_string(),
+            });
+            None
+        }
+    }
+}
+
+/// The type part of a component id: `otlp` in `otlp/browser`.
+pub fn component_type(id: &str) -> &str {
+    id.split_once('/').map_or(id, |(kind, _)| kind)
+}
+
+/// Resolves a `host:port` endpoint, reporting a helpful error.
+pub fn resolve_endpoint(endpoint: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = endpoint.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let hint = "expected host:port, such as 0.0.0.0:4317 or localhost:4317";
+    if !endpoint.contains(':') {
+        return Err(format!(
+            "invalid endpoint {endpoint:?}: missing port; {hint}"
+        ));
+    }
+    match endpoint.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("endpoint {endpoint:?} resolved to no address")),
+        Err(e) => Err(format!("invalid endpoint {endpoint:?}: {e}; {hint}")),
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`, reading `${env:…}` from `env`.
+    pub fn from_yaml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let fail = |errors| Err(ConfigErrors { errors });
+        let mut tree: Value = match serde_saphyr::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(ConfigError::new(
+                    &Path::default(),
+                    format!("invalid YAML: {e}"),
+                ));
+                return fail(errors);
+            }
+        };
+        if !tree.is_object() {
+            errors.push(ConfigError::new(&Path::default(), "the configuration must be a mapping with receivers, processors, exporters and service"));
+            return fail(errors);
+        }
+        env::expand(&mut tree, env, &mut Path::default(), &mut errors);
+        let Some(root) = decode_at::<RawRoot>(tree, &Path::default(), &mut errors) else {
+            return fail(errors);
+        };
+        let root_path = Path::default();
+
+        let receivers = decode_components(
+            root.receivers,
+            &root_path.join("receivers"),
+            &mut errors,
+            |kind, value, path, errors| ReceiverConfig::decode(kind, value, path, errors, env),
+        );
+        let processors = decode_components(
+            root.processors,
+            &root_path.join("processors"),
+            &mut errors,
+            ProcessorConfig::decode,
+        );
+        let exporters = decode_components(
+            root.exporters,
+            &root_path.join("exporters"),
+            &mut errors,
+            ExporterConfig::decode,
+        );
+
+        let service_path = root_path.join("service");
+        let pipelines = check_pipelines(
+            root.service.pipelines,
+            &receivers,
+            &processors,
+            &exporters,
+            &service_path.join("pipelines"),
+            &mut errors,
+        );
+        root.service
+            .queue
+            .check(&service_path.join("queue"), &mut errors);
+
+        let prometheus = exporters
+            .keys()
+            .filter(|id| component_type(id) == "prometheus")
+            .count();
+        if prometheus != 1 {
+            errors.push(ConfigError::new(
+                &root_path.join("exporters"),
+                format!("exactly one prometheus exporter is required (found {prometheus}): it serves /metrics, /healthz and /readyz"),
+            ));
+        }
+
+        if !errors.is_empty() {
+            return fail(errors);
+        }
+        let workers = match root.service.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Ok(Config {
+            receivers,
+            processors,
+            exporters,
+            pipelines,
+            service: ServiceSettings {
+                queue: root.service.queue,
+                workers,
+                shutdown_timeout: root.service.shutdown_timeout,
+            },
+        })
+    }
+
+    /// Parses the embedded default.
+    pub fn embedded(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        Config::from_yaml(DEFAULT_CONFIG_YAML, env)
+    }
+
+    /// The signals some pipeline handles.
+    pub fn signals(&self) -> impl Iterator<Item = Signal> + '_ {
+        Signal::ALL
+            .into_iter()
+            .filter(|s| self.pipelines.iter().any(|p| p.signal == *s))
+    }
+}
+
+fn decode_components<T>(
+    raw: Map<String, Value>,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+    decode: impl Fn(&str, Value, &Path, &mut Vec<ConfigError>) -> Option<T>,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    for (id, value) in raw {
+        let here = path.join(&id);
+        if id.is_empty() || id.ends_with('/') || id.matches('/').count() > 1 {
+            errors.push(ConfigError::new(
+                &here,
+                "invalid component id: use `type` or `type/name`",
+            ));
+            continue;
+        }
+        let value = if value.is_null() {
+            Value::Object(Map::new())
+        } else {
+            value
+        };
+        if let Some(cfg) = decode(component_type(&id), value, &here, errors) {
+            out.insert(id, cfg);
+        }
+    }
+    out
+}
+
+fn check_pipelines(
+    raw: BTreeMap<String, RawPipeline>,
+    receivers: &BTreeMap<String, ReceiverConfig>,
+    processors: &BTreeMap<String, ProcessorConfig>,
+    exporters: &BTreeMap<String, ExporterConfig>,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<PipelineConfig> {
+    if raw.is_empty() {
+        errors.push(ConfigError::new(
+            path,
+            "no pipelines: define at least one of traces, logs or metrics",
+        ));
+    }
+    let mut out = Vec::new();
+    for (name, p) in raw {
+        let here = path.join(&name);
+        let Some(signal) = Signal::from_pipeline_name(&name) else {
+            errors.push(ConfigError::new(&here, "unknown pipeline type: the name must be traces, logs or metrics, optionally followed by /name"));
+            continue;
+        };
+        let mut check = |kind: &str, ids: &[String], known: &dyn Fn(&str) -> bool| {
+            if ids.is_empty() && kind != "processors" {
+                errors.push(ConfigError::new(
+                    &here.join(kind),
+                    format!("a pipeline needs at least one entry in {kind}"),
+                ));
+            }
+            for (i, id) in ids.iter().enumerate() {
+                if !known(id) {
+                    let mut p = here.join(kind);
+                    p.push_index(i);
+                    errors.push(ConfigError::new(
+                        &p,
+                        format!("{id:?} is not defined in the top-level {kind} section"),
+                    ));
+                }
+            }
+        };
+        check("receivers", &p.receivers, &|id| receivers.contains_key(id));
+        check("processors", &p.processors, &|id| {
+            processors.contains_key(id)
+        });
+        check("exporters", &p.exporters, &|id| exporters.contains_key(id));
+        out.push(PipelineConfig {
+            name,
+            signal,
+            receivers: p.receivers,
+            processors: p.processors,
+            exporters: p.exporters,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! Exporters: where processed batches go.
+//!
+//! Exporters run on the pipeline workers and see each batch only after every processor has
+//! run, so nothing reaches them unprocessed. `prometheus` is special: it is the
+//! `/metrics` endpoint, which the admin server serves, so its exporter half only counts.
+
+mod debug;
+mod file;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use self::debug::{DebugConfig, DebugExporter};
+pub use self::file::{FileConfig, FileExporter};
+use crate::config::{ConfigError, Path, resolve_endpoint};
+use crate::model::Batch;
+
+/// What an exporter did with a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Delivered to its destination.
+    Sent,
+    /// Discarded on purpose (the `nop` exporter).
+    Discarded,
+}
+
+/// A destination for processed batches.
+pub trait Exporter: Send + Sync {
+    /// Delivers one batch. Called from pipeline workers; may block briefly.
+    fn export(&self, batch: &Batch) -> Result<Delivery, ExportError>;
+
+    /// Writes out anything buffered; called at shutdown.
+    fn flush(&self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+/// An exporter could not deliver a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// What was being written.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The batch could not be serialized.
+    #[error("could not serialize the batch: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// An exporter's configuration, by type.
+#[derive(Clone, Debug)]
+pub enum ExporterConfig {
+    /// Serves `/metrics`.
+    Prometheus(PrometheusConfig),
+    /// Writes OTLP/JSON lines.
+    File(FileConfig),
+    /// Logs batch summaries.
+    Debug(DebugConfig),
+    /// Discards, counting.
+    Nop(NopConfig),
+}
+
+fn decode_typed<T: DeserializeOwned>(
+    value: Value,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            errors.push(ConfigError {
+                path: at,
+                message: e.into_inner().to_string(),
+            });
+            None
+        }
+    }
+}
+
+impl ExporterConfig {
+    pub(crate) fn decode(
+        kind: &str,
+        value: Value,
+        path: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ExporterConfig> {
+        match kind {
+            "prometheus" => {
+                let cfg: PrometheusConfig = decode_typed(value, path, errors)?;
+                if let Err(message) = resolve_endpoint(&cfg.endpoint) {
+                    errors.push(ConfigError {
+                        path: format!("{path}.endpoint"),
+                        message,
+                    });
+                    return None;
+                }
+                Some(ExporterConfig::Prometheus(cfg))
+            }
+            "file" => {
+                let cfg: FileConfig = decode_typed(value, path, errors)?;
+                cfg.check(path, errors).then_some(ExporterConfig::File(cfg))
+            }
+            "debug" => decode_typed(value, path, errors).map(ExporterConfig::Debug),
+            "nop" => decode_typed(value, path, errors).map(ExporterConfig::Nop),
+            other => {
+                errors.push(ConfigError {
+                    path: path.to_string(),
+                    message: format!("unknown exporter type {other:?}: known types are prometheus, file, debug and nop"),
+                });
+                None
+            }
+        }
+    }
+
+    /// Builds the runtime exporter.
+    pub fn build(&self) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(match self {
+            ExporterConfig::Prometheus(_) => Arc::new(PrometheusExporter),
+            ExporterConfig::File(cfg) => Arc::new(FileExporter::open(cfg.clone())?),
+            ExporterConfig::Debug(cfg) => Arc::new(DebugExporter::new(cfg.clone())),
+            ExporterConfig::Nop(cfg) => Arc::new(NopExporter {
+                latency: cfg.latency,
+            }),
+        })
+    }
+}
+
+/// `exporters.prometheus`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[serde(default = "PrometheusConfig::default_endpoint")]
+    pub endpoint: String,
+}
+
+impl PrometheusConfig {
+    fn default_endpoint() -> String {
+        "0.0.0.0:9464".to_owned()
+    }
+}
+
+/// The exporter half of `prometheus`: metrics are derived by processors and served by the
+/// admin server, so a batch that reaches it has been fully counted.
+struct PrometheusExporter;
+
+impl Exporter for PrometheusExporter {
+    fn export(&self, _batch: &Batch) -> Result<Delivery, ExportError> {
+        Ok(Delivery::Sent)
+    }
+}
+
+/// `exporters.nop`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NopConfig {
+    /// Waits this long per batch before discarding it, to rehearse a slow downstream
+    /// (capacity drills, overload tests). Off by default.
+    #[serde(
+        default,
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub latency: Duration,
+}
+
+/// Discards every batch, after an optional delay.
+struct NopExporter {
+    latency: Duration,
+}
+
+impl Exporter for NopExporter {
+    fn export(&self, _batch: &Batch) -> Result<Delivery, ExportError> {
+        if !self.latency.is_zero() {
+            std::thread::sleep(self.latency);
+        }
+        Ok(Delivery::Discarded)
+    }
+}

@@ -1,0 +1,154 @@
+//! The `llmwatch` binary: parses flags, starts logging, runs the chosen command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use llmwatch::app::{self, Outcome};
+use llmwatch::config::{Config, ConfigErrors, DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_YAML};
+use prost::Message;
+
+/// OpenTelemetry sidecar for LLM applications: OTLP in, PII out, AI metrics for Prometheus.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file; the embedded otel-config.yaml when omitted.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter, in tracing's EnvFilter syntax (RUST_LOG overrides it).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the sidecar (the default).
+    Serve,
+    /// Checks a configuration and exits: 0 when valid, 1 with every problem listed.
+    Validate,
+    /// Writes the reference benchmark request (performance.md §6) for load tools.
+    #[command(hide = true)]
+    BenchRequest {
+        /// Spans in the request.
+        #[arg(long, default_value_t = 100)]
+        spans: usize,
+        /// Frame it as a gRPC message (for h2load).
+        #[arg(long)]
+        grpc_frame: bool,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> Result<(String, Config), String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        ),
+        None => (
+            DEFAULT_CONFIG_NAME.to_owned(),
+            DEFAULT_CONFIG_YAML.to_owned(),
+        ),
+    };
+    Config::from_yaml(&text, &env)
+        .map(|c| (name.clone(), c))
+        .map_err(|e: ConfigErrors| format!("{name}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Validate => match load(cli.config.as_ref()) {
+            Ok((name, _)) => {
+                eprintln!("{name}: configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::BenchRequest {
+            spans,
+            grpc_frame,
+            out,
+        } => {
+            let body = llmwatch::bench::reference_traces(spans, 42).encode_to_vec();
+            let body = if grpc_frame {
+                llmwatch::bench::grpc_frame(&body)
+            } else {
+                body
+            };
+            match std::fs::write(&out, &body) {
+                Ok(()) => {
+                    eprintln!("wrote {} bytes to {}", body.len(), out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot write {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => serve(cli.config.as_ref()),
+    }
+}
+
+fn serve(path: Option<&PathBuf>) -> ExitCode {
+    let (name, config) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(config = %name, version = env!("CARGO_PKG_VERSION"), "starting llmwatch");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmwatch-io")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    match runtime.block_on(app::run(config, &env, app::termination_signal())) {
+        Ok(Outcome::Drained) => ExitCode::SUCCESS,
+        Ok(Outcome::TimedOut { .. }) => ExitCode::from(2),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "llmwatch failed");
+            ExitCode::FAILURE
+        }
+    }
+}

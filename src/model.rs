@@ -1,0 +1,186 @@
+//! The in-memory model: a decoded OTLP export request plus what the receiver learnt about it.
+//!
+//! There is deliberately no second event model: the generated `opentelemetry-proto` types are
+//! what every stage reads and rewrites in place.
+
+use std::fmt;
+use std::time::Instant;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+/// The three OTLP signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Log records.
+    Logs,
+    /// Metric data points.
+    Metrics,
+}
+
+impl Signal {
+    /// Every signal, in a fixed order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+    /// The lowercase name used in config keys and metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+        }
+    }
+
+    /// What one item of this signal is called in OTLP partial-success messages.
+    pub const fn item_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Logs => "log records",
+            Signal::Metrics => "data points",
+        }
+    }
+
+    /// The OTLP/HTTP path, `/v1/{signal}`.
+    pub const fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+
+    /// Parses a pipeline name such as `traces` or `traces/redacted`.
+    pub fn from_pipeline_name(name: &str) -> Option<Signal> {
+        let kind = name.split_once('/').map_or(name, |(kind, _)| kind);
+        Signal::ALL.into_iter().find(|s| s.as_str() == kind)
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a batch arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP with a protobuf body.
+    HttpProtobuf,
+    /// OTLP/HTTP with a JSON body.
+    HttpJson,
+    /// OTLP/HTTP whose body format was not recognised (refusals only).
+    Http,
+}
+
+impl Transport {
+    /// The label value used in self-metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Grpc => "grpc",
+            Transport::HttpProtobuf => "http_protobuf",
+            Transport::HttpJson => "http_json",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// One decoded OTLP export request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// `ExportTraceServiceRequest`.
+    Traces(ExportTraceServiceRequest),
+    /// `ExportLogsServiceRequest`.
+    Logs(ExportLogsServiceRequest),
+    /// `ExportMetricsServiceRequest`.
+    Metrics(ExportMetricsServiceRequest),
+}
+
+impl Payload {
+    /// The signal this payload carries.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Payload::Traces(_) => Signal::Traces,
+            Payload::Logs(_) => Signal::Logs,
+            Payload::Metrics(_) => Signal::Metrics,
+        }
+    }
+
+    /// Counts the items: spans, log records, or metric data points.
+    pub fn item_count(&self) -> u64 {
+        match self {
+            Payload::Traces(req) => req
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len() as u64)
+                .sum(),
+            Payload::Logs(req) => req
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .map(|sl| sl.log_records.len() as u64)
+                .sum(),
+            Payload::Metrics(req) => req
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .map(|m| data_point_count(m.data.as_ref()))
+                .sum(),
+        }
+    }
+}
+
+/// Counts the data points of one metric, whatever its type.
+pub fn data_point_count(data: Option<&Data>) -> u64 {
+    let n = match data {
+        None => 0,
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+    };
+    n as u64
+}
+
+/// A payload on its way through the pipeline, with what the receiver measured.
+#[derive(Debug)]
+pub struct Batch {
+    /// The decoded request; stages rewrite it in place.
+    pub payload: Payload,
+    /// How it arrived.
+    pub transport: Transport,
+    /// Items in the payload when it was accepted.
+    pub items: u64,
+    /// Decompressed size of the request body, the unit the queue is bounded in.
+    pub bytes: u64,
+    /// When the receiver accepted it.
+    pub received_at: Instant,
+}
+
+impl Batch {
+    /// Wraps a payload that a receiver has just accepted.
+    pub fn new(payload: Payload, transport: Transport, bytes: u64) -> Batch {
+        let items = payload.item_count();
+        Batch {
+            payload,
+            transport,
+            items,
+            bytes,
+            received_at: Instant::now(),
+        }
+    }
+
+    /// The signal this batch carries.
+    pub fn signal(&self) -> Signal {
+        self.payload.signal()
+    }
+}

@@ -1,0 +1,243 @@
+//! The pipeline: workers that take batches off the queue, run the configured processors in
+//! order, then hand the result to every exporter of the pipeline.
+//!
+//! Only this module knows the order of the stages. Processors are the seam that the
+//! redaction, GenAI and chat-analytics stages fill; they are synchronous, do no I/O, and
+//! rewrite the batch in place. A processor that fails stops the batch from reaching any
+//! exporter: llmwatch fails closed rather than forward data a stage could not handle.
+//!
+//! Workers are plain threads, one per core by default, so processing uses every core
+//! without blocking the async runtime that serves the sockets.
+
+pub mod queue;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use self::queue::{BatchQueue, PushError, QueueLevel};
+use crate::config::units::ByteSize;
+use crate::config::{ConfigError, Path};
+use crate::export::{Delivery, Exporter};
+use crate::metrics::OwnMetrics;
+use crate::model::{Batch, Signal};
+
+/// `service.queue`: bounds of the queue between receivers and workers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Most items (spans, log records, data points) waiting at once.
+    #[serde(default = "QueueConfig::default_max_items")]
+    pub max_items: u64,
+    /// Most bytes (decompressed request size) waiting at once.
+    #[serde(default = "QueueConfig::default_max_bytes")]
+    pub max_bytes: ByteSize,
+    /// What a refused client is told to wait before retrying.
+    #[serde(
+        default = "QueueConfig::default_retry_after",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub retry_after: std::time::Duration,
+}
+
+impl QueueConfig {
+    fn default_max_items() -> u64 {
+        100_000
+    }
+    fn default_max_bytes() -> ByteSize {
+        ByteSize(64 << 20)
+    }
+    fn default_retry_after() -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) {
+        if self.max_items == 0 {
+            errors.push(ConfigError {
+                path: format!("{path}.max_items"),
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.max_bytes.0 == 0 {
+            errors.push(ConfigError {
+                path: format!("{path}.max_bytes"),
+                message: "must be at least 1 byte".into(),
+            });
+        }
+        if self.retry_after.is_zero() {
+            errors.push(ConfigError {
+                path: format!("{path}.retry_after"),
+                message: "must be longer than zero".into(),
+            });
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_items: Self::default_max_items(),
+            max_bytes: Self::default_max_bytes(),
+            retry_after: Self::default_retry_after(),
+        }
+    }
+}
+
+/// A processor's configuration. The redaction, genai and chat_analytics processors add
+/// their variants; until then no processor type exists and any entry is an error.
+#[derive(Clone, Debug)]
+pub enum ProcessorConfig {}
+
+impl ProcessorConfig {
+    pub(crate) fn decode(
+        kind: &str,
+        _value: Value,
+        path: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ProcessorConfig> {
+        errors.push(ConfigError {
+            path: path.to_string(),
+            message: format!("unknown processor type {kind:?}: this build has no processors yet"),
+        });
+        None
+    }
+
+    /// Builds the runtime processor.
+    pub fn build(&self) -> Arc<dyn Processor> {
+        match *self {}
+    }
+}
+
+/// A stage that rewrites batches in place.
+pub trait Processor: Send + Sync {
+    /// Processes one batch. An error keeps the batch from every exporter.
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
+}
+
+/// A processor could not handle a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProcessError(pub String);
+
+/// One configured pipeline, built.
+pub struct Pipeline {
+    /// The pipeline's name.
+    pub name: String,
+    /// Its signal.
+    pub signal: Signal,
+    /// Processors with their ids, in order.
+    pub processors: Vec<(String, Arc<dyn Processor>)>,
+    /// Exporters with their ids.
+    pub exporters: Vec<(String, Arc<dyn Exporter>)>,
+}
+
+/// Every pipeline, and the metrics they record into.
+pub struct Pipelines {
+    pipelines: Vec<Pipeline>,
+    metrics: Arc<OwnMetrics>,
+}
+
+impl Pipelines {
+    /// Groups the pipelines for dispatch.
+    pub fn new(pipelines: Vec<Pipeline>, metrics: Arc<OwnMetrics>) -> Pipelines {
+        Pipelines { pipelines, metrics }
+    }
+
+    /// Runs a batch through every pipeline of its signal. The batch is cloned for all but
+    /// the last, so the common single-pipeline case copies nothing.
+    pub fn handle(&self, batch: Batch) {
+        let signal = batch.signal();
+        let started = Instant::now();
+        let mut matching = self
+            .pipelines
+            .iter()
+            .filter(|p| p.signal == signal)
+            .peekable();
+        let mut batch = Some(batch);
+        while let Some(pipeline) = matching.next() {
+            let current = if matching.peek().is_some() {
+                batch.as_ref().map(|b| Batch {
+                    payload: b.payload.clone(),
+                    transport: b.transport,
+                    items: b.items,
+                    bytes: b.bytes,
+                    received_at: b.received_at,
+                })
+            } else {
+                batch.take()
+            };
+            if let Some(current) = current {
+                self.run(pipeline, current);
+            }
+        }
+        self.metrics.batch_processed(signal, started.elapsed());
+    }
+
+    fn run(&self, pipeline: &Pipeline, mut batch: Batch) {
+        for (id, processor) in &pipeline.processors {
+            if let Err(error) = processor.process(&mut batch) {
+                tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items = batch.items, "dropping batch: processor failed");
+                self.metrics
+                    .processor_dropped(id, pipeline.signal, batch.items);
+                return;
+            }
+        }
+        let items = batch.payload.item_count();
+        for (id, exporter) in &pipeline.exporters {
+            match exporter.export(&batch) {
+                Ok(Delivery::Sent) => self.metrics.exported(id, pipeline.signal, items),
+                Ok(Delivery::Discarded) => {
+                    self.metrics.export_discarded(id, pipeline.signal, items)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, exporter = %id, pipeline = %pipeline.name, items, "export failed");
+                    self.metrics.export_failed(id, pipeline.signal, items);
+                }
+            }
+        }
+    }
+
+    /// Flushes every exporter once; used at shutdown.
+    pub fn flush(&self) {
+        let mut seen = std::collections::HashSet::new();
+        for pipeline in &self.pipelines {
+            for (id, exporter) in &pipeline.exporters {
+                if seen.insert(id.as_str())
+                    && let Err(error) = exporter.flush()
+                {
+                    tracing::error!(%error, exporter = %id, "flush failed");
+                }
+            }
+        }
+    }
+}
+
+/// Starts `n` worker threads that drain `queue` into `pipelines` until the queue is closed
+/// and empty.
+pub fn spawn_workers(
+    n: usize,
+    queue: Arc<BatchQueue>,
+    pipelines: Arc<Pipelines>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..n)
+        .map(|i| {
+            let queue = Arc::clone(&queue);
+            let pipelines = Arc::clone(&pipelines);
+            std::thread::Builder::new()
+                .name(format!("llmwatch-pipeline-{i}"))
+                .spawn(move || {
+                    while let Some((batch, level)) = queue.pop() {
+                        pipelines.metrics.queue_level(level);
+                        pipelines.handle(batch);
+                        queue.done();
+                    }
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
