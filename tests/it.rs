@@ -1,1 +1,13 @@
+//! Integration tests: the real llmwatch binary on 127.0.0.1 with ports chosen by the OS,
+//! driven by real clients (the Python OpenTelemetry SDK, tonic, raw HTTP) and checked with
+//! real tools (promtool).
 
+mod it {
+    pub mod support;
+
+    mod bad_input;
+    mod exposition;
+    mod lifecycle;
+    mod overload;
+    mod python_clients;
+}
