@@ -272,11 +272,21 @@ impl Config {
             return fail(errors);
         }
         env::expand(&mut tree, env, &mut Path::default(), &mut errors);
+        // A value whose reference could not be expanded is reported once, not again by the
+        // checks that read it.
+        let env_errors = errors.len();
+        let env_paths: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
         let Some(root) = decode_at::<RawRoot>(tree, &Path::default(), &mut errors) else {
             return fail(errors);
         };
         let root_path = Path::default();
 
+        let declared = |m: &Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+        let declared = Declared {
+            receivers: declared(&root.receivers),
+            processors: declared(&root.processors),
+            exporters: declared(&root.exporters),
+        };
         let receivers = decode_components(
             root.receivers,
             &root_path.join("receivers"),
@@ -299,9 +309,7 @@ impl Config {
         let service_path = root_path.join("service");
         let pipelines = check_pipelines(
             root.service.pipelines,
-            &receivers,
-            &processors,
-            &exporters,
+            &declared,
             &service_path.join("pipelines"),
             &mut errors,
         );
@@ -321,6 +329,11 @@ impl Config {
         }
 
         if !errors.is_empty() {
+            let mut i = 0;
+            errors.retain(|e| {
+                i += 1;
+                i <= env_errors || !env_paths.contains(&e.path)
+            });
             return fail(errors);
         }
         let workers = match root.service.workers {
@@ -381,11 +394,17 @@ fn decode_components<T>(
     out
 }
 
+/// Component ids present in the document, valid or not: a pipeline that names an invalid
+/// component is not reported again.
+struct Declared {
+    receivers: Vec<String>,
+    processors: Vec<String>,
+    exporters: Vec<String>,
+}
+
 fn check_pipelines(
     raw: BTreeMap<String, RawPipeline>,
-    receivers: &BTreeMap<String, ReceiverConfig>,
-    processors: &BTreeMap<String, ProcessorConfig>,
-    exporters: &BTreeMap<String, ExporterConfig>,
+    declared: &Declared,
     path: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<PipelineConfig> {
@@ -402,7 +421,7 @@ fn check_pipelines(
             errors.push(ConfigError::new(&here, "unknown pipeline type: the name must be traces, logs or metrics, optionally followed by /name"));
             continue;
         };
-        let mut check = |kind: &str, ids: &[String], known: &dyn Fn(&str) -> bool| {
+        let mut check = |kind: &str, ids: &[String], known: &[String]| {
             if ids.is_empty() && kind != "processors" {
                 errors.push(ConfigError::new(
                     &here.join(kind),
@@ -410,7 +429,7 @@ fn check_pipelines(
                 ));
             }
             for (i, id) in ids.iter().enumerate() {
-                if !known(id) {
+                if !known.contains(id) {
                     let mut p = here.join(kind);
                     p.push_index(i);
                     errors.push(ConfigError::new(
@@ -420,11 +439,9 @@ fn check_pipelines(
                 }
             }
         };
-        check("receivers", &p.receivers, &|id| receivers.contains_key(id));
-        check("processors", &p.processors, &|id| {
-            processors.contains_key(id)
-        });
-        check("exporters", &p.exporters, &|id| exporters.contains_key(id));
+        check("receivers", &p.receivers, &declared.receivers);
+        check("processors", &p.processors, &declared.processors);
+        check("exporters", &p.exporters, &declared.exporters);
         out.push(PipelineConfig {
             name,
             signal,

@@ -1,1 +1,200 @@
+use super::*;
 
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn errors(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    match Config::from_yaml(yaml, env) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const MINIMAL: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+exporters:
+  prometheus:
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [prometheus] }
+"#;
+
+#[test]
+fn shipped_default_parses() {
+    let config = Config::embedded(&no_env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.pipelines.len(), 3);
+    let ReceiverConfig { protocols, .. } = &config.receivers["otlp"];
+    assert_eq!(protocols.grpc.as_ref().unwrap().endpoint, "0.0.0.0:4317");
+    assert_eq!(protocols.http.as_ref().unwrap().endpoint, "0.0.0.0:4318");
+    assert!(config.service.workers >= 1);
+}
+
+#[test]
+fn shipped_file_is_the_embedded_default() {
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/otel-config.yaml")).unwrap();
+    assert_eq!(on_disk, DEFAULT_CONFIG_YAML);
+}
+
+#[test]
+fn env_overrides_default_endpoints() {
+    let env = |n: &str| (n == "LLMWATCH_GRPC_ENDPOINT").then(|| "127.0.0.1:5317".to_owned());
+    let config = Config::embedded(&env).unwrap();
+    assert_eq!(
+        config.receivers["otlp"]
+            .protocols
+            .grpc
+            .as_ref()
+            .unwrap()
+            .endpoint,
+        "127.0.0.1:5317"
+    );
+}
+
+#[test]
+fn null_protocol_enables_defaults() {
+    let config = Config::from_yaml(MINIMAL, &no_env).unwrap();
+    let rc = &config.receivers["otlp"];
+    assert_eq!(
+        rc.protocols.grpc.as_ref().unwrap().max_recv_msg_size.0,
+        16 << 20
+    );
+    assert!(rc.protocols.http.is_none());
+}
+
+#[test]
+fn unknown_key_names_its_path_and_the_known_keys() {
+    let yaml = MINIMAL.replace(
+        "      grpc:\n",
+        "      grpc:\n        endpont: 0.0.0.0:4317\n",
+    );
+    let errs = errors(&yaml, &no_env);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("receivers.otlp.protocols.grpc.endpont: unknown field `endpont`"),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("endpoint"), "{}", errs[0]);
+}
+
+#[test]
+fn unknown_top_level_section_is_an_error() {
+    let errs = errors(&format!("{MINIMAL}\nexporter:\n  nop:\n"), &no_env);
+    assert!(errs[0].contains("unknown field `exporter`"), "{errs:?}");
+}
+
+#[test]
+fn bad_endpoint_says_what_is_expected() {
+    let yaml = MINIMAL.replace(
+        "      grpc:\n",
+        "      grpc:\n        endpoint: localhost\n",
+    );
+    let errs = errors(&yaml, &no_env);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "receivers.otlp.protocols.grpc.endpoint: invalid endpoint \"localhost\": missing port"
+        ),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn missing_env_var_names_it_and_suggests_a_default() {
+    let yaml = MINIMAL.replace(
+        "      grpc:\n",
+        "      grpc:\n        endpoint: ${env:OTLP_GRPC}\n",
+    );
+    let errs = errors(&yaml, &no_env);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "receivers.otlp.protocols.grpc.endpoint: environment variable OTLP_GRPC is not set"
+        ),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("${env:OTLP_GRPC:-value}"), "{}", errs[0]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let yaml = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "nope" }
+      http: { endpoint: "${env:MISSING_HTTP}" }
+  kafka: {}
+processors:
+  redaction: {}
+exporters:
+  file: { path: "/tmp/x", rotation: { max_megabytes: 0 } }
+  nop: { latencyy: 1s }
+  otlp: {}
+service:
+  queue: { max_items: 0 }
+  pipelines:
+    traces: { receivers: [otlp, zipkin], exporters: [file, debug] }
+    spans: { receivers: [otlp], exporters: [nop] }
+"#;
+    let errs = errors(yaml, &no_env);
+    let expect = [
+        "receivers.otlp.protocols.http.endpoint: environment variable MISSING_HTTP is not set",
+        "receivers.otlp.protocols.grpc.endpoint: invalid endpoint \"nope\"",
+        "receivers.kafka: unknown receiver type \"kafka\"",
+        "processors.redaction: unknown processor type \"redaction\"",
+        "exporters.file.rotation.max_megabytes: must be at least 1",
+        "exporters.nop.latencyy: unknown field",
+        "exporters.otlp: unknown exporter type \"otlp\"",
+        "service.pipelines.spans: unknown pipeline type",
+        "service.pipelines.traces.receivers[1]: \"zipkin\" is not defined",
+        "service.pipelines.traces.exporters[1]: \"debug\" is not defined",
+        "service.queue.max_items: must be at least 1",
+        "exporters: exactly one prometheus exporter is required (found 0)",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in:\n{}",
+            errs.join("\n")
+        );
+    }
+    // Nothing is reported twice: not the unexpanded endpoint, and not the pipeline's
+    // reference to the invalid otlp receiver.
+    assert_eq!(errs.len(), expect.len(), "{}", errs.join("\n"));
+}
+
+#[test]
+fn auth_tokens_come_from_the_environment() {
+    let yaml = MINIMAL.replace(
+        "      grpc:\n",
+        "      grpc:\n    auth:\n      bearer_tokens:\n        - { name: web, token_env: LLMWATCH_TOKEN_WEB }\n",
+    );
+    let errs = errors(&yaml, &no_env);
+    assert!(errs[0].starts_with("receivers.otlp.auth.bearer_tokens[0].token_env: environment variable LLMWATCH_TOKEN_WEB is not set"), "{errs:?}");
+    let env = |n: &str| (n == "LLMWATCH_TOKEN_WEB").then(|| "0123456789abcdef0123".to_owned());
+    Config::from_yaml(&yaml, &env).unwrap();
+}
+
+#[test]
+fn invalid_yaml_is_reported() {
+    let errs = errors("receivers: [\n", &no_env);
+    assert!(errs[0].starts_with("<root>: invalid YAML"), "{errs:?}");
+}
+
+#[test]
+fn units_are_parsed_with_their_path() {
+    let yaml = format!("{MINIMAL}  queue: {{ max_bytes: 12 parsecs }}\n");
+    let errs = errors(&yaml, &no_env);
+    assert!(
+        errs[0].starts_with("service.queue.max_bytes: invalid size"),
+        "{errs:?}"
+    );
+}

@@ -26,13 +26,19 @@ const DATA_KEYS: [&str; 5] = [
 ];
 
 pub(super) fn decode(signal: Signal, body: &[u8]) -> Result<Payload, DecodeError> {
+    // JSON text is UTF-8 (RFC 8259). serde_json skips unknown fields without checking
+    // them, so validate the whole body up front.
+    let text = std::str::from_utf8(body).map_err(|e| DecodeError::JsonDataLost {
+        path: format!("byte {}", e.valid_up_to()),
+        detail: "the body is not valid UTF-8".to_owned(),
+    })?;
     Ok(match signal {
-        Signal::Traces => Payload::Traces(serde_json::from_slice(body).map_err(DecodeError::Json)?),
-        Signal::Logs => Payload::Logs(serde_json::from_slice(body).map_err(DecodeError::Json)?),
+        Signal::Traces => Payload::Traces(serde_json::from_str(text).map_err(DecodeError::Json)?),
+        Signal::Logs => Payload::Logs(serde_json::from_str(text).map_err(DecodeError::Json)?),
         Signal::Metrics => {
             let request: ExportMetricsServiceRequest =
-                serde_json::from_slice(body).map_err(DecodeError::Json)?;
-            let raw: Value = serde_json::from_slice(body).map_err(DecodeError::Json)?;
+                serde_json::from_str(text).map_err(DecodeError::Json)?;
+            let raw: Value = serde_json::from_str(text).map_err(DecodeError::Json)?;
             check_metrics(&request, &raw)?;
             Payload::Metrics(request)
         }

@@ -181,3 +181,52 @@ impl Exporter for FileExporter {
             .map_err(io_error(&self.config.path))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Transport;
+
+    #[test]
+    fn rotates_by_size_and_keeps_max_backups() {
+        let dir = std::env::temp_dir().join(format!("llmwatch-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.jsonl");
+        let config = FileConfig {
+            path: path.clone(),
+            rotation: RotationConfig {
+                max_megabytes: 1,
+                max_backups: 2,
+            },
+        };
+        let exporter = FileExporter::open(config).unwrap();
+        let batch = Batch::new(
+            Payload::Traces(crate::bench::reference_traces(100, 9)),
+            Transport::Grpc,
+            1,
+        );
+        for _ in 0..20 {
+            exporter.export(&batch).unwrap();
+        }
+        exporter.flush().unwrap();
+        for p in [
+            path,
+            dir.join("out.jsonl.1"),
+            dir.join("out.jsonl.2"),
+        ] {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.len() as u64 <= 1 << 20,
+                "{} is {} bytes",
+                p.display(),
+                text.len()
+            );
+            for line in text.lines() {
+                let req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
+                assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 100);
+            }
+        }
+        assert!(!dir.join("out.jsonl.3").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
