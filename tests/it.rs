@@ -2,6 +2,8 @@
 //! driven by real clients (the Python OpenTelemetry SDK, tonic, raw HTTP) and checked with
 //! real tools (promtool).
 
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod it {
     pub mod support;
 

@@ -209,11 +209,7 @@ mod tests {
             exporter.export(&batch).unwrap();
         }
         exporter.flush().unwrap();
-        for p in [
-            path,
-            dir.join("out.jsonl.1"),
-            dir.join("out.jsonl.2"),
-        ] {
+        for p in [path, dir.join("out.jsonl.1"), dir.join("out.jsonl.2")] {
             let text = std::fs::read_to_string(&p).unwrap();
             assert!(
                 text.len() as u64 <= 1 << 20,

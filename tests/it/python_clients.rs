@@ -121,7 +121,7 @@ fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
     let mut cases = Vec::new();
     for (protocol, transport) in PROTOCOLS {
         for compression in COMPRESSIONS {
-            let tag = format!("{}-{compression}", transport);
+            let tag = format!("{transport}-{compression}");
             let record = lw.dir.path(&format!("sent-{tag}.hex"));
             let out = Command::new(python(protocol == "http/json"))
                 .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/send_otlp.py"))
