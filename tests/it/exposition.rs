@@ -1,1 +1,129 @@
-//! placeholder
+//! `/metrics` as Prometheus text passes `promtool check metrics`, and OpenMetrics is served
+//! to scrapers that ask for it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::support::{Llmwatch, TRACES_PATH, block_on, grpc_raw, http_request, tool};
+
+const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:0" }
+      http: { endpoint: "127.0.0.1:0" }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  nop: {}
+  debug: { verbosity: detailed }
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [prometheus, nop, debug] }
+    logs: { receivers: [otlp], exporters: [nop] }
+"#;
+
+#[test]
+fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
+    use prost::Message;
+    let lw = Llmwatch::start(CONFIG);
+    let body = llmwatch::bench::reference_traces(10, 1).encode_to_vec();
+    assert_eq!(
+        http_request(
+            lw.http(),
+            "POST",
+            "/v1/traces",
+            &[("content-type", "application/x-protobuf")],
+            &body
+        )
+        .status,
+        200
+    );
+    block_on(grpc_raw(lw.grpc(), TRACES_PATH, body, true, None)).unwrap();
+    // Refusals too, so their families have samples.
+    assert_eq!(
+        http_request(
+            lw.http(),
+            "POST",
+            "/v1/traces",
+            &[("content-type", "text/plain")],
+            b"x"
+        )
+        .status,
+        415
+    );
+    assert_eq!(
+        http_request(
+            lw.http(),
+            "POST",
+            "/v1/metrics",
+            &[("content-type", "application/json")],
+            b"{}"
+        )
+        .status,
+        404
+    );
+
+    let r = http_request(lw.admin, "GET", "/metrics", &[], b"");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+    for family in [
+        "llmwatch_receiver_received_items_total",
+        "llmwatch_receiver_received_bytes_total",
+        "llmwatch_receiver_accepted_items_total",
+        "llmwatch_receiver_refused_requests_total",
+        "llmwatch_queue_items",
+        "llmwatch_queue_capacity_bytes",
+        "llmwatch_pipeline_batch_duration_seconds_bucket",
+        "llmwatch_exporter_sent_items_total",
+        "llmwatch_exporter_discarded_items_total",
+        "llmwatch_build_info",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(family)),
+            "{family} missing from:\n{text}"
+        );
+    }
+
+    let mut promtool = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let r = http_request(
+        lw.admin,
+        "GET",
+        "/metrics",
+        &[("accept", prometheus_accept)],
+        b"",
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(r.text().ends_with("# EOF\n"));
+    assert!(
+        r.text()
+            .contains("# TYPE llmwatch_receiver_accepted_items counter")
+    );
+    assert_eq!(http_request(lw.admin, "GET", "/nope", &[], b"").status, 404);
+}

@@ -1,1 +1,203 @@
-//! placeholder
+//! Overload: a tiny queue in front of a slow exporter. Clients get the OTLP retryable
+//! answers (HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED with RetryInfo), memory stays
+//! bounded, and every item that was accepted is delivered.
+
+use std::time::Duration;
+
+use prost::Message;
+
+use super::support::{
+    Llmwatch, TRACES_PATH, block_on, grpc_raw, http_request, lines, metric_value,
+};
+
+const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:0" }
+      http: { endpoint: "127.0.0.1:0" }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  nop/slow: { latency: 40ms }
+  file: { path: "{dir}/out.jsonl" }
+service:
+  workers: 1
+  queue: { max_items: 100, max_bytes: 256KiB, retry_after: 2s }
+  shutdown_timeout: 60s
+  pipelines:
+    traces: { receivers: [otlp], exporters: [nop/slow, file, prometheus] }
+"#;
+
+const SPANS: usize = 20;
+
+#[test]
+fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
+    let mut lw = Llmwatch::start(CONFIG);
+    let (http, grpc) = (lw.http(), lw.grpc());
+    let body = llmwatch::bench::reference_traces(SPANS, 11).encode_to_vec();
+
+    let senders: Vec<_> = (0..6)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                (0..15)
+                    .map(|_| {
+                        http_request(
+                            http,
+                            "POST",
+                            "/v1/traces",
+                            &[("content-type", "application/x-protobuf")],
+                            &body,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let grpc_results = {
+        std::thread::spawn(move || {
+            block_on(async move {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..30 {
+                    let body = body.clone();
+                    set.spawn(async move { grpc_raw(grpc, TRACES_PATH, body, false, None).await });
+                }
+                let mut out = Vec::new();
+                while let Some(r) = set.join_next().await {
+                    out.push(r.unwrap());
+                }
+                out
+            })
+        })
+    };
+
+    let mut accepted = 0u64;
+    let mut refused = 0u64;
+    for s in senders {
+        for r in s.join().unwrap() {
+            match r.status {
+                200 => accepted += 1,
+                503 => {
+                    refused += 1;
+                    assert_eq!(r.header("retry-after"), Some("2"));
+                    // The request was protobuf, so the google.rpc.Status is protobuf.
+                    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+                    let status = RpcStatusWithDetails::decode(&r.body[..]).unwrap();
+                    assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
+                    assert!(
+                        status.message.contains("over its queue capacity"),
+                        "{}",
+                        status.message
+                    );
+                }
+                other => panic!("unexpected status {other}: {}", r.text()),
+            }
+        }
+    }
+    for r in grpc_results.join().unwrap() {
+        match r {
+            Ok(_) => accepted += 1,
+            Err(status) => {
+                assert_eq!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted,
+                    "{}",
+                    status.message()
+                );
+                let details = RpcStatusWithDetails::decode(status.details())
+                    .expect("google.rpc.Status details");
+                let retry = details
+                    .details
+                    .iter()
+                    .find(|a| a.type_url == "type.googleapis.com/google.rpc.RetryInfo")
+                    .expect("RetryInfo");
+                let info = RetryInfo::decode(&retry.value[..]).unwrap();
+                assert_eq!(info.retry_delay.map(|d| d.seconds), Some(2));
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "the queue never filled: the test proves nothing"
+    );
+    assert!(accepted > 0);
+
+    let text = lw.metrics_text();
+    assert_eq!(
+        metric_value(
+            &text,
+            "llmwatch_receiver_refused_requests_total",
+            &[("reason", "queue_full")]
+        ),
+        refused as f64
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            "llmwatch_receiver_refused_items_total",
+            &[("reason", "queue_full")]
+        ),
+        (refused * SPANS as u64) as f64
+    );
+    assert_eq!(
+        metric_value(&text, "llmwatch_receiver_accepted_items_total", &[]),
+        (accepted * SPANS as u64) as f64
+    );
+    assert!(metric_value(&text, "llmwatch_queue_items", &[]) <= 100.0);
+    let rss = lw.peak_rss();
+    assert!(rss < 96 << 20, "peak RSS {rss} bytes under overload");
+
+    // Drain on SIGTERM: every accepted span is written, none twice.
+    let status = lw.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}\n{}", lw.logs());
+    let written: usize = lines(&lw.dir.path("out.jsonl"))
+        .iter()
+        .map(|l| {
+            let r: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+                serde_json::from_str(l).unwrap();
+            r.resource_spans
+                .iter()
+                .flat_map(|x| &x.scope_spans)
+                .map(|s| s.spans.len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(written as u64, accepted * SPANS as u64);
+    println!(
+        "overload: accepted {accepted} requests, refused {refused}, peak RSS {} KiB",
+        rss >> 10
+    );
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatusWithDetails {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<Any>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Any {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}

@@ -65,14 +65,24 @@ impl Llmwatch {
     }
 
     pub fn start_with(yaml: &str, env: &[(&str, &str)], log_level: &str) -> Llmwatch {
+        Self::launch(Some(yaml), env, log_level)
+    }
+
+    /// Starts llmwatch with its embedded default configuration.
+    pub fn start_default(env: &[(&str, &str)]) -> Llmwatch {
+        Self::launch(None, env, "info")
+    }
+
+    fn launch(yaml: Option<&str>, env: &[(&str, &str)], log_level: &str) -> Llmwatch {
         let dir = TempDir::new("run");
-        let config = dir.path("config.yaml");
-        std::fs::write(&config, yaml.replace("{dir}", &dir.0.display().to_string()))
-            .expect("write config");
         let mut cmd = Command::new(binary());
-        cmd.arg("--config")
-            .arg(&config)
-            .args(["--log-format", "json", "--log-level", log_level]);
+        if let Some(yaml) = yaml {
+            let config = dir.path("config.yaml");
+            std::fs::write(&config, yaml.replace("{dir}", &dir.0.display().to_string()))
+                .expect("write config");
+            cmd.arg("--config").arg(&config);
+        }
+        cmd.args(["--log-format", "json", "--log-level", log_level]);
         cmd.env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
