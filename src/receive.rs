@@ -24,6 +24,10 @@ use crate::metrics::OwnMetrics;
 use crate::model::{Batch, Signal, Transport};
 use crate::pipeline::{BatchQueue, PushError};
 
+/// Bodies larger than this are decoded on the blocking pool, keeping the async workers
+/// responsive: a 16 MiB body takes tens of milliseconds to decode.
+const BLOCKING_DECODE_THRESHOLD: usize = 512 * 1024;
+
 /// `receivers.otlp`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -269,29 +269,53 @@ struct ExportCall<S> {
 
 impl<S: GrpcSignal> UnaryService<Bytes> for ExportCall<S> {
     type Response = S::Response;
-    type Future = std::future::Ready<Result<tonic::Response<S::Response>, Status>>;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<tonic::Response<S::Response>, Status>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         self.handled.store(true, Ordering::Relaxed);
-        let header = request
-            .metadata()
-            .get("authorization")
-            .map(|v| v.as_bytes());
-        let result = self
-            .ingest
-            .authorize(S::SIGNAL, Transport::Grpc, header)
-            .and_then(|()| {
-                self.ingest.ingest(
+        let ingest = Arc::clone(&self.ingest);
+        Box::pin(async move {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .map(|v| v.as_bytes());
+            ingest
+                .authorize(S::SIGNAL, Transport::Grpc, header)
+                .map_err(status_for)?;
+            let body = request.into_inner();
+            let result = if body.len() > super::BLOCKING_DECODE_THRESHOLD {
+                let ingest = Arc::clone(&ingest);
+                tokio::task::spawn_blocking(move || {
+                    ingest.ingest(
+                        S::SIGNAL,
+                        Transport::Grpc,
+                        Format::Protobuf,
+                        Encoding::Identity,
+                        &body,
+                    )
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Refusal {
+                        reason: RefusalReason::Malformed,
+                        message: format!("decoding failed: {e}"),
+                        retry_after: None,
+                    })
+                })
+            } else {
+                ingest.ingest(
                     S::SIGNAL,
                     Transport::Grpc,
                     Format::Protobuf,
                     Encoding::Identity,
-                    request.get_ref(),
+                    &body,
                 )
-            })
-            .map(|accepted| tonic::Response::new(S::response(accepted)))
-            .map_err(status_for);
-        std::future::ready(result)
+            };
+            result
+                .map(|accepted| tonic::Response::new(S::response(accepted)))
+                .map_err(status_for)
+        })
     }
 }
 

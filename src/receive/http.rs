@@ -29,13 +29,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
-use super::{Accepted, CorsConfig, HttpConfig, Ingest, Refusal};
+use super::{Accepted, BLOCKING_DECODE_THRESHOLD, CorsConfig, HttpConfig, Ingest, Refusal};
 use crate::decode::{Encoding, Format, RefusalReason};
 use crate::model::{Signal, Transport};
-
-/// Bodies larger than this are decoded on the blocking pool, keeping the async workers
-/// responsive (a 16 MiB body takes tens of milliseconds to decode).
-const BLOCKING_DECODE_THRESHOLD: usize = 256 * 1024;
 
 struct HttpState {
     ingest: Arc<Ingest>,
