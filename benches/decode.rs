@@ -83,3 +83,20 @@ fn pipeline_pass_through(bencher: Bencher, spans: usize) {
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Decodes here and frees on another thread, as the server does (receive threads decode,
+/// pipeline workers drop). Compare with `decode_protobuf`: the gap is the allocator's cost
+/// of cross-thread frees.
+#[divan::bench(args = [100])]
+fn decode_protobuf_freed_elsewhere(bencher: Bencher, spans: usize) {
+    let body = protobuf(spans);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<llmwatch::model::Payload>(64);
+    let dropper = std::thread::spawn(move || while rx.recv().is_ok() {});
+    bencher.counter(ItemsCount::new(spans)).bench(|| {
+        if let Ok(p) = decode::decode(Signal::Traces, Format::Protobuf, black_box(&body)) {
+            let _ = tx.send(p);
+        }
+    });
+    drop(tx);
+    let _ = dropper.join();
+}
