@@ -165,6 +165,9 @@ pub enum RefusalReason {
     InvalidCompression,
     /// Malformed protobuf or JSON.
     Malformed,
+    /// The client stopped sending before the body was complete (stream reset, connection
+    /// closed): nothing wrong with the data, just not all of it.
+    IncompleteBody,
     /// Well-formed, but items had invalid contents (partial success).
     InvalidItems,
     /// No bearer token.
@@ -189,6 +192,7 @@ impl RefusalReason {
             RefusalReason::DecompressedTooLarge => "decompressed_too_large",
             RefusalReason::InvalidCompression => "invalid_compression",
             RefusalReason::Malformed => "malformed",
+            RefusalReason::IncompleteBody => "incomplete_body",
             RefusalReason::InvalidItems => "invalid_items",
             RefusalReason::MissingToken => "missing_token",
             RefusalReason::InvalidToken => "invalid_token",

@@ -389,6 +389,9 @@ impl Ingest {
             Code::ResourceExhausted => RefusalReason::DecompressedTooLarge,
             Code::Unimplemented => RefusalReason::UnsupportedEncoding,
             Code::Internal => RefusalReason::InvalidCompression,
+            // tonic's code for a body it could not read: the client reset the stream or
+            // the connection closed mid-request.
+            Code::Unknown | Code::Cancelled => RefusalReason::IncompleteBody,
             _ => RefusalReason::Malformed,
         };
         if matches!(

@@ -156,12 +156,12 @@ async fn receive(
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            let message = format!("could not read the request body: {e}");
+            let message = format!("could not read the whole request body: {e}");
             return Err(fail(refuse(
                 ingest,
                 signal,
                 transport,
-                RefusalReason::Malformed,
+                RefusalReason::IncompleteBody,
                 message,
             )));
         }
@@ -298,6 +298,7 @@ fn failure(format: Format, refusal: Refusal) -> Response {
         RefusalReason::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
         RefusalReason::SignalNotConfigured => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
         RefusalReason::Malformed
+        | RefusalReason::IncompleteBody
         | RefusalReason::InvalidCompression
         | RefusalReason::InvalidItems => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
     };

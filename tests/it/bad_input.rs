@@ -329,3 +329,33 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
         200
     );
 }
+
+#[test]
+fn a_body_cut_short_is_counted_as_incomplete_not_malformed() {
+    use std::io::Write as _;
+    let lw = Llmwatch::start(CONFIG);
+    let mut stream = std::net::TcpStream::connect(lw.http()).unwrap();
+    let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 5000\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&valid_traces(1)[..100]).unwrap();
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let labels = [
+        ("signal", "traces"),
+        ("transport", "http_protobuf"),
+        ("reason", "incomplete_body"),
+    ];
+    while lw.metric("llmwatch_receiver_refused_requests_total", &labels) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cut-off request was not counted:\n{}",
+            lw.metrics_text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        lw.metric("llmwatch_receiver_refused_requests_total", &[]),
+        1.0,
+        "counted once, under incomplete_body only"
+    );
+}
