@@ -58,7 +58,7 @@ fn decode_json(bencher: Bencher, spans: usize) {
 #[divan::bench(args = SIZES)]
 fn pipeline_pass_through(bencher: Bencher, spans: usize) {
     let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = llmwatch::metrics::OwnMetrics::register(&mut registry, (1, 1));
+    let metrics = llmwatch::metrics::OwnMetrics::register(&mut registry, 1);
     let nop = llmwatch::export::ExporterConfig::Nop(llmwatch::export::NopConfig::default());
     let exporter = match nop.build() {
         Ok(e) => e,

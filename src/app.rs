@@ -19,7 +19,7 @@ use crate::admin::{self, AdminState};
 use crate::config::{Config, component_type, resolve_endpoint};
 use crate::export::{Exporter, ExporterConfig};
 use crate::metrics::OwnMetrics;
-use crate::pipeline::{BatchQueue, Pipeline, Pipelines, Processor, spawn_workers};
+use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, spawn_workers};
 use crate::receive::{Ingest, grpc, http};
 
 /// How a run ended.
@@ -27,10 +27,10 @@ use crate::receive::{Ingest, grpc, http};
 pub enum Outcome {
     /// Everything accepted was processed and flushed.
     Drained,
-    /// The shutdown timeout passed with items still queued or in flight.
+    /// The shutdown timeout passed with requests still queued or in flight.
     TimedOut {
-        /// Items left behind.
-        items: u64,
+        /// Requests left behind.
+        requests: usize,
     },
 }
 
@@ -48,10 +48,7 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<Outcome> {
     let mut registry = Registry::default();
-    let queue = Arc::new(BatchQueue::new(
-        config.service.queue.max_items,
-        config.service.queue.max_bytes.0,
-    ));
+    let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
     let metrics = OwnMetrics::register(&mut registry, queue.capacity());
 
     let mut exporters: BTreeMap<&str, Arc<dyn Exporter>> = BTreeMap::new();
@@ -209,7 +206,7 @@ pub async fn run(
     let left = tokio::task::spawn_blocking(move || queue_for_wait.wait_drained(remaining))
         .await
         .context("waiting for the queue to drain")?;
-    let outcome = if left.batches == 0 && left.items == 0 {
+    let outcome = if left.requests == 0 {
         let pipelines_for_flush = Arc::clone(&pipelines);
         tokio::task::spawn_blocking(move || {
             for worker in workers {
@@ -222,12 +219,14 @@ pub async fn run(
         Outcome::Drained
     } else {
         tracing::error!(
-            items = left.items,
-            batches = left.batches,
+            requests = left.requests,
+            bytes = left.bytes,
             "shutdown timeout passed before the queue drained"
         );
         pipelines.flush();
-        Outcome::TimedOut { items: left.items }
+        Outcome::TimedOut {
+            requests: left.requests,
+        }
     };
     let _ = admin_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;

@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 pub use self::validate::{Rejected, drop_invalid_items};
+pub use crate::model::RefusalReason;
 use crate::model::{Payload, Signal};
 
 /// The body formats OTLP/HTTP defines.
@@ -148,59 +149,6 @@ pub enum DecodeError {
         /// What was wrong there.
         detail: String,
     },
-}
-
-/// Low-cardinality reasons for refusing a request, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RefusalReason {
-    /// Unsupported content type.
-    UnsupportedContentType,
-    /// Unsupported content encoding.
-    UnsupportedEncoding,
-    /// Body over the wire limit.
-    BodyTooLarge,
-    /// Body over the decompressed limit.
-    DecompressedTooLarge,
-    /// Corrupt compressed stream.
-    InvalidCompression,
-    /// Malformed protobuf or JSON.
-    Malformed,
-    /// The client stopped sending before the body was complete (stream reset, connection
-    /// closed): nothing wrong with the data, just not all of it.
-    IncompleteBody,
-    /// Well-formed, but items had invalid contents (partial success).
-    InvalidItems,
-    /// No bearer token.
-    MissingToken,
-    /// A bearer token that matches none of the configured ones.
-    InvalidToken,
-    /// The queue is at its item or byte bound.
-    QueueFull,
-    /// llmwatch is shutting down.
-    ShuttingDown,
-    /// No pipeline is configured for the signal.
-    SignalNotConfigured,
-}
-
-impl RefusalReason {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RefusalReason::UnsupportedContentType => "unsupported_content_type",
-            RefusalReason::UnsupportedEncoding => "unsupported_encoding",
-            RefusalReason::BodyTooLarge => "body_too_large",
-            RefusalReason::DecompressedTooLarge => "decompressed_too_large",
-            RefusalReason::InvalidCompression => "invalid_compression",
-            RefusalReason::Malformed => "malformed",
-            RefusalReason::IncompleteBody => "incomplete_body",
-            RefusalReason::InvalidItems => "invalid_items",
-            RefusalReason::MissingToken => "missing_token",
-            RefusalReason::InvalidToken => "invalid_token",
-            RefusalReason::QueueFull => "queue_full",
-            RefusalReason::ShuttingDown => "shutting_down",
-            RefusalReason::SignalNotConfigured => "signal_not_configured",
-        }
-    }
 }
 
 impl DecodeError {

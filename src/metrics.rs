@@ -63,9 +63,8 @@ pub struct OwnMetrics {
     accepted_items: Family<ReceiveLabels, Counter>,
     refused_items: Family<RefuseLabels, Counter>,
     refused_requests: Family<RefuseLabels, Counter>,
-    queue_items: Gauge,
     queue_bytes: Gauge,
-    queue_batches: Gauge,
+    queue_requests: Gauge,
     batch_duration: Family<SignalLabels, Histogram>,
     processor_dropped: Family<ComponentLabels, Counter>,
     exporter_sent: Family<ExporterLabels, Counter>,
@@ -75,16 +74,15 @@ pub struct OwnMetrics {
 
 impl OwnMetrics {
     /// Registers every family in `registry`, with the queue's capacity as constant gauges.
-    pub fn register(registry: &mut Registry, queue_capacity: (u64, u64)) -> Arc<OwnMetrics> {
+    pub fn register(registry: &mut Registry, queue_capacity: u64) -> Arc<OwnMetrics> {
         let m = OwnMetrics {
             received_items: Family::default(),
             received_bytes: Family::default(),
             accepted_items: Family::default(),
             refused_items: Family::default(),
             refused_requests: Family::default(),
-            queue_items: Gauge::default(),
             queue_bytes: Gauge::default(),
-            queue_batches: Gauge::default(),
+            queue_requests: Gauge::default(),
             batch_duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
             }),
@@ -102,40 +100,27 @@ impl OwnMetrics {
         r.register("receiver_received_bytes", "Request body bytes received, as sent on the wire (compressed if the client compressed)", m.received_bytes.clone());
         r.register(
             "receiver_accepted_items",
-            "Items accepted onto the pipeline queue",
+            "Items decoded and accepted into the pipeline",
             m.accepted_items.clone(),
         );
-        r.register("receiver_refused_items", "Items refused, by reason; items of requests that did not decode are not countable and appear only in refused_requests", m.refused_items.clone());
+        r.register("receiver_refused_items", "Items refused, by reason; items of requests refused before decoding (malformed, queue full, unauthenticated) are not countable and appear only in refused_requests", m.refused_items.clone());
         r.register(
             "receiver_refused_requests",
             "Requests refused in whole or in part, by reason",
             m.refused_requests.clone(),
         );
         r.register(
-            "queue_items",
-            "Items waiting in the pipeline queue",
-            m.queue_items.clone(),
-        );
-        r.register(
             "queue_bytes",
-            "Bytes (decompressed request size) waiting in the pipeline queue",
+            "Request bytes (as received) waiting in the pipeline queue",
             m.queue_bytes.clone(),
         );
         r.register(
-            "queue_batches",
+            "queue_requests",
             "Requests waiting in the pipeline queue",
-            m.queue_batches.clone(),
+            m.queue_requests.clone(),
         );
-        let (max_items, max_bytes) = queue_capacity;
-        let cap_items = Gauge::<i64>::default();
-        cap_items.set(i64::try_from(max_items).unwrap_or(i64::MAX));
         let cap_bytes = Gauge::<i64>::default();
-        cap_bytes.set(i64::try_from(max_bytes).unwrap_or(i64::MAX));
-        r.register(
-            "queue_capacity_items",
-            "Configured item bound of the pipeline queue",
-            cap_items,
-        );
+        cap_bytes.set(i64::try_from(queue_capacity).unwrap_or(i64::MAX));
         r.register(
             "queue_capacity_bytes",
             "Configured byte bound of the pipeline queue",
@@ -203,14 +188,13 @@ impl OwnMetrics {
             .inc_by(wire_bytes);
     }
 
-    /// Records items accepted onto the queue, and the queue level after the push.
-    pub fn accepted(&self, signal: Signal, transport: Transport, items: u64, level: QueueLevel) {
+    /// Records items decoded and accepted into the pipeline.
+    pub fn accepted(&self, signal: Signal, transport: Transport, items: u64) {
         let labels = ReceiveLabels {
             signal: signal.as_str(),
             transport: transport.as_str(),
         };
         self.accepted_items.get_or_create(&labels).inc_by(items);
-        self.queue_level(level);
     }
 
     /// Records a refusal of `items` items (0 when they could not be counted).
@@ -228,12 +212,10 @@ impl OwnMetrics {
 
     /// Publishes the queue level.
     pub fn queue_level(&self, level: QueueLevel) {
-        self.queue_items
-            .set(i64::try_from(level.items).unwrap_or(i64::MAX));
         self.queue_bytes
             .set(i64::try_from(level.bytes).unwrap_or(i64::MAX));
-        self.queue_batches
-            .set(i64::try_from(level.batches).unwrap_or(i64::MAX));
+        self.queue_requests
+            .set(i64::try_from(level.requests).unwrap_or(i64::MAX));
     }
 
     /// Records how long a batch took through its pipelines.

@@ -4,7 +4,7 @@
 //! what every stage reads and rewrites in place.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -183,4 +183,80 @@ impl Batch {
     pub fn signal(&self) -> Signal {
         self.payload.signal()
     }
+}
+
+/// Low-cardinality reasons for refusing a request, used as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefusalReason {
+    /// Unsupported content type.
+    UnsupportedContentType,
+    /// Unsupported content encoding.
+    UnsupportedEncoding,
+    /// Body over the wire limit.
+    BodyTooLarge,
+    /// Body over the decompressed limit.
+    DecompressedTooLarge,
+    /// Corrupt compressed stream.
+    InvalidCompression,
+    /// Malformed protobuf or JSON.
+    Malformed,
+    /// A pipeline worker failed while decoding (a bug; never expected).
+    Internal,
+    /// The client stopped sending before the body was complete (stream reset, connection
+    /// closed): nothing wrong with the data, just not all of it.
+    IncompleteBody,
+    /// Well-formed, but items had invalid contents (partial success).
+    InvalidItems,
+    /// No bearer token.
+    MissingToken,
+    /// A bearer token that matches none of the configured ones.
+    InvalidToken,
+    /// The queue is at its item or byte bound.
+    QueueFull,
+    /// llmwatch is shutting down.
+    ShuttingDown,
+    /// No pipeline is configured for the signal.
+    SignalNotConfigured,
+}
+
+impl RefusalReason {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::UnsupportedContentType => "unsupported_content_type",
+            RefusalReason::UnsupportedEncoding => "unsupported_encoding",
+            RefusalReason::BodyTooLarge => "body_too_large",
+            RefusalReason::DecompressedTooLarge => "decompressed_too_large",
+            RefusalReason::InvalidCompression => "invalid_compression",
+            RefusalReason::Malformed => "malformed",
+            RefusalReason::Internal => "internal",
+            RefusalReason::IncompleteBody => "incomplete_body",
+            RefusalReason::InvalidItems => "invalid_items",
+            RefusalReason::MissingToken => "missing_token",
+            RefusalReason::InvalidToken => "invalid_token",
+            RefusalReason::QueueFull => "queue_full",
+            RefusalReason::ShuttingDown => "shutting_down",
+            RefusalReason::SignalNotConfigured => "signal_not_configured",
+        }
+    }
+}
+
+/// A refused request: why, what to tell the client, and when to retry.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The counted reason.
+    pub reason: RefusalReason,
+    /// The message for the client. Never contains payload data.
+    pub message: String,
+    /// For retryable refusals, how long the client should wait.
+    pub retry_after: Option<Duration>,
+}
+
+/// What an accepted request gets back.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Items removed as invalid (OTLP partial success).
+    pub rejected_items: u64,
+    /// The partial-success message; empty when nothing was rejected.
+    pub message: String,
 }

@@ -1,5 +1,10 @@
-//! The pipeline: workers that take batches off the queue, run the configured processors in
-//! order, then hand the result to every exporter of the pipeline.
+//! The pipeline: workers that take requests off the queue, decode them, answer the waiting
+//! receiver, run the configured processors in order, then hand the result to every exporter
+//! of the pipeline.
+//!
+//! Decoding happens here rather than on the receive threads so that a batch is allocated,
+//! processed and freed on one thread. Freed on another thread, every decode worked in cold
+//! memory: 6.4 against 5.1 µs of CPU per span under load (see the README, Performance).
 //!
 //! Only this module knows the order of the stages. Processors are the seam that the
 //! redaction, GenAI and chat-analytics stages fill; they are synchronous, do no I/O, and
@@ -18,21 +23,42 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use self::queue::{BatchQueue, PushError, QueueLevel};
+use bytes::Bytes;
+
+pub use self::queue::{BoundedQueue, PushError, QueueLevel};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
+use crate::decode::{self, Encoding, Format};
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
-use crate::model::{Batch, Signal};
+use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
 
-/// `service.queue`: bounds of the queue between receivers and workers.
+/// A received request on its way to a worker, with the channel its receiver waits on.
+pub struct Job {
+    /// The signal, from the path or gRPC service.
+    pub signal: Signal,
+    /// How it arrived.
+    pub transport: Transport,
+    /// Protobuf or JSON.
+    pub format: Format,
+    /// Compression to undo.
+    pub encoding: Encoding,
+    /// The body as received.
+    pub body: Bytes,
+    /// The receiver's limit on the decompressed size.
+    pub max_decompressed: usize,
+    /// Where the worker answers: accepted (perhaps partially) or refused.
+    pub reply: tokio::sync::oneshot::Sender<Result<Accepted, Refusal>>,
+}
+
+/// The queue between receivers and workers.
+pub type JobQueue = BoundedQueue<Job>;
+
+/// `service.queue`: the bound of the queue between receivers and workers.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Most items (spans, log records, data points) waiting at once.
-    #[serde(default = "QueueConfig::default_max_items")]
-    pub max_items: u64,
-    /// Most bytes (decompressed request size) waiting at once.
+    /// Most request bytes (as received) waiting at once.
     #[serde(default = "QueueConfig::default_max_bytes")]
     pub max_bytes: ByteSize,
     /// What a refused client is told to wait before retrying.
@@ -44,9 +70,6 @@ pub struct QueueConfig {
 }
 
 impl QueueConfig {
-    fn default_max_items() -> u64 {
-        100_000
-    }
     fn default_max_bytes() -> ByteSize {
         ByteSize(64 << 20)
     }
@@ -55,12 +78,6 @@ impl QueueConfig {
     }
 
     pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) {
-        if self.max_items == 0 {
-            errors.push(ConfigError {
-                path: format!("{path}.max_items"),
-                message: "must be at least 1".into(),
-            });
-        }
         if self.max_bytes.0 == 0 {
             errors.push(ConfigError {
                 path: format!("{path}.max_bytes"),
@@ -79,7 +96,6 @@ impl QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            max_items: Self::default_max_items(),
             max_bytes: Self::default_max_bytes(),
             retry_after: Self::default_retry_after(),
         }
@@ -215,11 +231,83 @@ impl Pipelines {
     }
 }
 
+impl Pipelines {
+    /// Decodes a job, answers its receiver, and runs the batch through its pipelines.
+    pub fn run_job(&self, job: Job) {
+        let Job {
+            signal,
+            transport,
+            format,
+            encoding,
+            body,
+            max_decompressed,
+            reply,
+        } = job;
+        let (batch, answer) =
+            match self.decode(signal, transport, format, encoding, &body, max_decompressed) {
+                Ok((batch, accepted)) => (batch, Ok(accepted)),
+                Err(refusal) => (None, Err(refusal)),
+            };
+        drop(body);
+        // The receiver may have gone (client disconnected); the batch is processed anyway.
+        let _ = reply.send(answer);
+        if let Some(batch) = batch {
+            self.handle(batch);
+        }
+    }
+
+    /// Decompresses, decodes and checks a body, counting what happened.
+    fn decode(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        format: Format,
+        encoding: Encoding,
+        body: &[u8],
+        max_decompressed: usize,
+    ) -> Result<(Option<Batch>, Accepted), Refusal> {
+        let wire = body.len() as u64;
+        let refuse = |e: decode::DecodeError| {
+            self.metrics.received_bytes_only(signal, transport, wire);
+            self.metrics.refused(signal, transport, e.reason(), 0);
+            Refusal {
+                reason: e.reason(),
+                message: e.to_string(),
+                retry_after: None,
+            }
+        };
+        let plain = decode::decompress(body, encoding, max_decompressed).map_err(refuse)?;
+        let mut payload = decode::decode(signal, format, &plain).map_err(refuse)?;
+        self.metrics
+            .received(signal, transport, payload.item_count(), wire);
+        let rejected = decode::drop_invalid_items(&mut payload);
+        if rejected.items > 0 {
+            self.metrics.refused(
+                signal,
+                transport,
+                crate::model::RefusalReason::InvalidItems,
+                rejected.items,
+            );
+        }
+        let accepted = Accepted {
+            rejected_items: rejected.items,
+            message: rejected.message,
+        };
+        let batch = Batch::new(payload, transport, plain.len() as u64);
+        if batch.items == 0 {
+            // Nothing left to deliver (an empty request, or every item was invalid).
+            return Ok((None, accepted));
+        }
+        self.metrics.accepted(signal, transport, batch.items);
+        Ok((Some(batch), accepted))
+    }
+}
+
 /// Starts `n` worker threads that drain `queue` into `pipelines` until the queue is closed
 /// and empty.
 pub fn spawn_workers(
     n: usize,
-    queue: Arc<BatchQueue>,
+    queue: Arc<JobQueue>,
     pipelines: Arc<Pipelines>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..n)
@@ -229,9 +317,9 @@ pub fn spawn_workers(
             std::thread::Builder::new()
                 .name(format!("llmwatch-pipeline-{i}"))
                 .spawn(move || {
-                    while let Some((batch, level)) = queue.pop() {
+                    while let Some((job, level)) = queue.pop() {
                         pipelines.metrics.queue_level(level);
-                        pipelines.handle(batch);
+                        pipelines.run_job(job);
                         queue.done();
                     }
                 })

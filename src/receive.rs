@@ -1,10 +1,10 @@
 //! OTLP receivers: gRPC and HTTP listeners that decode requests and put them on the queue.
 //!
-//! Both transports share [`Ingest`], which owns the order of checks (signal enabled,
-//! decompress, decode, drop invalid items, enqueue) and all counting, so a request is
-//! counted the same way whichever way it came. Receivers never inspect attribute values,
-//! and never wait for the queue: a full queue is answered at once with the OTLP retryable
-//! status.
+//! Both transports share [`Ingest`]: it checks what is cheap (signal enabled, token), puts
+//! the raw body on the queue and waits for the pipeline worker that decodes it to answer,
+//! so a request is checked and counted the same way whichever way it came. Receivers never
+//! inspect attribute values, and never wait for room in the queue: a full queue is answered
+//! at once with the OTLP retryable status.
 
 pub mod auth;
 pub mod grpc;
@@ -19,14 +19,13 @@ use serde_json::Value;
 use self::auth::{Auth, AuthConfig};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path, resolve_endpoint};
-use crate::decode::{self, DecodeError, Encoding, Format, RefusalReason};
-use crate::metrics::OwnMetrics;
-use crate::model::{Batch, Signal, Transport};
-use crate::pipeline::{BatchQueue, PushError};
+use bytes::Bytes;
 
-/// Bodies larger than this are decoded on the blocking pool, keeping the async workers
-/// responsive: a 16 MiB body takes tens of milliseconds to decode.
-const BLOCKING_DECODE_THRESHOLD: usize = 512 * 1024;
+use crate::decode::{Encoding, Format};
+use crate::metrics::OwnMetrics;
+pub use crate::model::{Accepted, Refusal};
+use crate::model::{RefusalReason, Signal, Transport};
+use crate::pipeline::{Job, JobQueue, PushError};
 
 /// `receivers.otlp`.
 #[derive(Clone, Debug, Deserialize)]
@@ -180,29 +179,9 @@ impl ReceiverConfig {
     }
 }
 
-/// A refused request: why, what to tell the client, and how many items it held.
-#[derive(Debug)]
-pub struct Refusal {
-    /// The counted reason.
-    pub reason: RefusalReason,
-    /// The message for the client. Never contains payload data.
-    pub message: String,
-    /// For retryable refusals, how long the client should wait.
-    pub retry_after: Option<Duration>,
-}
-
-/// What an accepted request gets back.
-#[derive(Debug, Default)]
-pub struct Accepted {
-    /// Items removed as invalid (OTLP partial success).
-    pub rejected_items: u64,
-    /// The partial-success message; empty when nothing was rejected.
-    pub message: String,
-}
-
 /// What one receiver shares between its transports.
 pub struct Ingest {
-    queue: Arc<BatchQueue>,
+    queue: Arc<JobQueue>,
     metrics: Arc<OwnMetrics>,
     auth: Option<Auth>,
     signals: Vec<Signal>,
@@ -213,7 +192,7 @@ pub struct Ingest {
 impl Ingest {
     /// Creates the shared half of a receiver for the given signals.
     pub fn new(
-        queue: Arc<BatchQueue>,
+        queue: Arc<JobQueue>,
         metrics: Arc<OwnMetrics>,
         auth: Option<Auth>,
         signals: Vec<Signal>,
@@ -262,85 +241,92 @@ impl Ingest {
         }
     }
 
-    /// Decodes, checks and enqueues one request body.
-    pub fn ingest(
+    /// Counts and builds a refusal decided on the receive side.
+    fn refuse(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        reason: RefusalReason,
+        message: String,
+        wire: u64,
+    ) -> Refusal {
+        self.metrics.received_bytes_only(signal, transport, wire);
+        self.metrics.refused(signal, transport, reason, 0);
+        let retry_after = matches!(
+            reason,
+            RefusalReason::QueueFull | RefusalReason::ShuttingDown
+        )
+        .then_some(self.retry_after);
+        Refusal {
+            reason,
+            message,
+            retry_after,
+        }
+    }
+
+    /// Queues a request body for a pipeline worker, which decodes it and answers: accepted
+    /// (perhaps partially) or refused. A full or closed queue is answered at once.
+    pub async fn submit(
         &self,
         signal: Signal,
         transport: Transport,
         format: Format,
         encoding: Encoding,
-        body: &[u8],
+        body: Bytes,
     ) -> Result<Accepted, Refusal> {
         let wire = body.len() as u64;
         if !self.signals.contains(&signal) {
-            self.metrics
-                .refused(signal, transport, RefusalReason::SignalNotConfigured, 0);
-            self.metrics.received_bytes_only(signal, transport, wire);
-            return Err(Refusal {
-                reason: RefusalReason::SignalNotConfigured,
-                message: format!("no {signal} pipeline is configured for this receiver"),
-                retry_after: None,
-            });
-        }
-        let refuse_decode = |e: DecodeError| {
-            self.metrics.received_bytes_only(signal, transport, wire);
-            self.metrics.refused(signal, transport, e.reason(), 0);
-            Refusal {
-                reason: e.reason(),
-                message: e.to_string(),
-                retry_after: None,
-            }
-        };
-        let plain =
-            decode::decompress(body, encoding, self.max_decompressed).map_err(refuse_decode)?;
-        let mut payload = decode::decode(signal, format, &plain).map_err(refuse_decode)?;
-        let received = payload.item_count();
-        self.metrics.received(signal, transport, received, wire);
-        let rejected = decode::drop_invalid_items(&mut payload);
-        if rejected.items > 0 {
-            self.metrics.refused(
+            let message = format!("no {signal} pipeline is configured for this receiver");
+            return Err(self.refuse(
                 signal,
                 transport,
-                RefusalReason::InvalidItems,
-                rejected.items,
-            );
+                RefusalReason::SignalNotConfigured,
+                message,
+                wire,
+            ));
         }
-        let batch = Batch::new(payload, transport, plain.len() as u64);
-        let items = batch.items;
-        if items == 0 {
-            // Nothing left to deliver (an empty request, or every item was invalid).
-            return Ok(Accepted {
-                rejected_items: rejected.items,
-                message: rejected.message,
-            });
-        }
-        match self.queue.push(batch) {
-            Ok(level) => {
-                self.metrics.accepted(signal, transport, items, level);
-                Ok(Accepted {
-                    rejected_items: rejected.items,
-                    message: rejected.message,
-                })
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            signal,
+            transport,
+            format,
+            encoding,
+            body,
+            max_decompressed: self.max_decompressed,
+            reply,
+        };
+        match self.queue.push(job, wire) {
+            Ok(level) => self.metrics.queue_level(level),
             Err(PushError::Full(_)) => {
-                self.metrics
-                    .refused(signal, transport, RefusalReason::QueueFull, items);
-                Err(Refusal {
-                    reason: RefusalReason::QueueFull,
-                    message: "llmwatch is over its queue capacity; retry later".to_owned(),
-                    retry_after: Some(self.retry_after),
-                })
+                let message = "llmwatch is over its queue capacity; retry later".to_owned();
+                return Err(self.refuse(
+                    signal,
+                    transport,
+                    RefusalReason::QueueFull,
+                    message,
+                    wire,
+                ));
             }
             Err(PushError::Closed(_)) => {
-                self.metrics
-                    .refused(signal, transport, RefusalReason::ShuttingDown, items);
-                Err(Refusal {
-                    reason: RefusalReason::ShuttingDown,
-                    message: "llmwatch is shutting down; retry against another instance or later"
-                        .to_owned(),
-                    retry_after: Some(self.retry_after),
-                })
+                let message =
+                    "llmwatch is shutting down; retry against another instance or later".to_owned();
+                return Err(self.refuse(
+                    signal,
+                    transport,
+                    RefusalReason::ShuttingDown,
+                    message,
+                    wire,
+                ));
             }
         }
+        answer.await.unwrap_or_else(|_| {
+            self.metrics
+                .refused(signal, transport, RefusalReason::Internal, 0);
+            Err(Refusal {
+                reason: RefusalReason::Internal,
+                message: "the pipeline worker stopped before answering".to_owned(),
+                retry_after: Some(self.retry_after),
+            })
+        })
     }
 }

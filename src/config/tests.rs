@@ -139,7 +139,7 @@ exporters:
   nop: { latencyy: 1s }
   otlp: {}
 service:
-  queue: { max_items: 0 }
+  queue: { max_bytes: 0 }
   pipelines:
     traces: { receivers: [otlp, zipkin], exporters: [file, debug] }
     spans: { receivers: [otlp], exporters: [nop] }
@@ -156,7 +156,7 @@ service:
         "service.pipelines.spans: unknown pipeline type",
         "service.pipelines.traces.receivers[1]: \"zipkin\" is not defined",
         "service.pipelines.traces.exporters[1]: \"debug\" is not defined",
-        "service.queue.max_items: must be at least 1",
+        "service.queue.max_bytes: must be at least 1 byte",
         "exporters: exactly one prometheus exporter is required (found 0)",
     ];
     for e in expect {

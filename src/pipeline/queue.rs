@@ -1,113 +1,108 @@
-//! The queue between the receivers and the pipeline workers, bounded in items and bytes.
+//! The queue between the receivers and the pipeline workers, bounded in bytes.
 //!
-//! Receivers never wait on it: a push that would pass either bound is refused at once, and
-//! the receiver answers with the OTLP retryable status. Memory held by queued batches is
-//! therefore bounded by configuration, not by how fast clients send (rotel's batch-counted
-//! queues are the counter-example in performance.md §1.4).
+//! It holds raw request bodies, so its bound is the exact memory they take. Receivers never
+//! wait on it: a push that would pass the bound is refused at once, and the receiver answers
+//! with the OTLP retryable status. Memory held by queued requests is therefore bounded by
+//! configuration, not by how fast clients send (rotel's batch-counted queues are the
+//! counter-example in performance.md §1.4).
 //!
 //! One rule keeps huge requests from being refused forever: an empty queue accepts any
-//! single batch. Request size is already capped by the receivers.
+//! single request. Request size is already capped by the receivers.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::model::Batch;
-
-/// Why a push was refused; the batch is handed back.
+/// Why a push was refused; the item is handed back.
 #[derive(Debug)]
-pub enum PushError {
-    /// The queue is at a bound; retry later.
-    Full(Batch),
+pub enum PushError<T> {
+    /// The queue is at its bound; retry later.
+    Full(T),
     /// The queue is closed for shutdown.
-    Closed(Batch),
+    Closed(T),
 }
 
 /// A point-in-time view of the queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueLevel {
-    /// Batches waiting.
-    pub batches: usize,
-    /// Items waiting.
-    pub items: u64,
+    /// Requests waiting.
+    pub requests: usize,
     /// Bytes waiting.
     pub bytes: u64,
 }
 
-#[derive(Default)]
-struct State {
-    batches: VecDeque<Batch>,
+struct State<T> {
+    entries: VecDeque<(T, u64)>,
     level: QueueLevel,
     closed: bool,
-    /// Batches popped but not yet marked done.
+    /// Entries popped but not yet marked done.
     in_flight: usize,
 }
 
-/// A multi-producer, multi-consumer queue bounded in items and bytes.
-pub struct BatchQueue {
-    state: Mutex<State>,
+/// A multi-producer, multi-consumer queue bounded in bytes.
+pub struct BoundedQueue<T> {
+    state: Mutex<State<T>>,
     not_empty: Condvar,
     idle: Condvar,
-    max_items: u64,
     max_bytes: u64,
 }
 
-impl BatchQueue {
-    /// Creates a queue with the given bounds.
-    pub fn new(max_items: u64, max_bytes: u64) -> BatchQueue {
-        BatchQueue {
-            state: Mutex::new(State::default()),
+impl<T> BoundedQueue<T> {
+    /// Creates a queue that holds at most `max_bytes`.
+    pub fn new(max_bytes: u64) -> BoundedQueue<T> {
+        BoundedQueue {
+            state: Mutex::new(State {
+                entries: VecDeque::new(),
+                level: QueueLevel::default(),
+                closed: false,
+                in_flight: 0,
+            }),
             not_empty: Condvar::new(),
             idle: Condvar::new(),
-            max_items,
             max_bytes,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A worker that panicked mid-pop leaves the state consistent: every field is
-        // updated before the guard drops, so a poisoned lock is still usable.
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Every field is updated before a guard drops, so a poisoned lock (a panicking
+        // worker) still holds a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The configured bounds, `(items, bytes)`.
-    pub fn capacity(&self) -> (u64, u64) {
-        (self.max_items, self.max_bytes)
+    /// The configured bound, in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.max_bytes
     }
 
-    /// Adds a batch, or hands it back if a bound would be passed or the queue is closed.
-    pub fn push(&self, batch: Batch) -> Result<QueueLevel, PushError> {
+    /// Adds an item of `bytes`, or hands it back if the bound would be passed or the queue
+    /// is closed.
+    pub fn push(&self, item: T, bytes: u64) -> Result<QueueLevel, PushError<T>> {
         let mut state = self.lock();
         if state.closed {
-            return Err(PushError::Closed(batch));
+            return Err(PushError::Closed(item));
         }
-        let level = state.level;
-        let fits = level.items + batch.items <= self.max_items
-            && level.bytes + batch.bytes <= self.max_bytes;
-        if !fits && level.batches > 0 {
-            return Err(PushError::Full(batch));
+        if state.level.bytes + bytes > self.max_bytes && state.level.requests > 0 {
+            return Err(PushError::Full(item));
         }
-        state.level.items += batch.items;
-        state.level.bytes += batch.bytes;
-        state.level.batches += 1;
-        state.batches.push_back(batch);
+        state.level.bytes += bytes;
+        state.level.requests += 1;
+        state.entries.push_back((item, bytes));
         let level = state.level;
         drop(state);
         self.not_empty.notify_one();
         Ok(level)
     }
 
-    /// Takes the oldest batch, waiting while the queue is empty and open. Returns `None` once
-    /// the queue is closed and drained. Call [`BatchQueue::done`] when the batch is handled.
-    pub fn pop(&self) -> Option<(Batch, QueueLevel)> {
+    /// Takes the oldest item, waiting while the queue is empty and open. Returns `None` once
+    /// the queue is closed and drained. Call [`BoundedQueue::done`] when the item is handled.
+    pub fn pop(&self) -> Option<(T, QueueLevel)> {
         let mut state = self.lock();
         loop {
-            if let Some(batch) = state.batches.pop_front() {
-                state.level.items -= batch.items;
-                state.level.bytes -= batch.bytes;
-                state.level.batches -= 1;
+            if let Some((item, bytes)) = state.entries.pop_front() {
+                state.level.bytes -= bytes;
+                state.level.requests -= 1;
                 state.in_flight += 1;
-                return Some((batch, state.level));
+                return Some((item, state.level));
             }
             if state.closed {
                 return None;
@@ -119,29 +114,29 @@ impl BatchQueue {
         }
     }
 
-    /// Marks a popped batch as handled.
+    /// Marks a popped item as handled.
     pub fn done(&self) {
         let mut state = self.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
-        let idle = state.in_flight == 0 && state.batches.is_empty();
+        let idle = state.in_flight == 0 && state.entries.is_empty();
         drop(state);
         if idle {
             self.idle.notify_all();
         }
     }
 
-    /// Refuses further pushes and wakes every waiting worker; queued batches still drain.
+    /// Refuses further pushes and wakes every waiting worker; queued items still drain.
     pub fn close(&self) {
         self.lock().closed = true;
         self.not_empty.notify_all();
     }
 
-    /// Waits until every queued and in-flight batch is handled, or `timeout` passes.
+    /// Waits until every queued and in-flight item is handled, or `timeout` passes.
     /// Returns what was still left.
     pub fn wait_drained(&self, timeout: Duration) -> QueueLevel {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
-        while state.in_flight > 0 || !state.batches.is_empty() {
+        while state.in_flight > 0 || !state.entries.is_empty() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -164,65 +159,64 @@ impl BatchQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Payload, Transport};
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-
-    fn batch(items: u64, bytes: u64) -> Batch {
-        let mut b = Batch::new(
-            Payload::Traces(ExportTraceServiceRequest::default()),
-            Transport::Grpc,
-            bytes,
-        );
-        b.items = items;
-        b
-    }
 
     #[test]
-    fn refuses_past_item_bound_and_accepts_after_pop() {
-        let q = BatchQueue::new(10, 1 << 20);
-        q.push(batch(6, 1)).map_err(|_| "push").unwrap();
-        assert!(matches!(q.push(batch(5, 1)), Err(PushError::Full(_))));
-        q.push(batch(4, 1)).map_err(|_| "push").unwrap();
-        let (b, level) = q.pop().unwrap();
-        assert_eq!((b.items, level.items), (6, 4));
+    fn refuses_past_the_byte_bound_and_accepts_after_pop() {
+        let q = BoundedQueue::new(100);
+        q.push("a", 60).map_err(|_| "push").unwrap();
+        assert!(matches!(q.push("b", 41), Err(PushError::Full("b"))));
+        q.push("c", 40).map_err(|_| "push").unwrap();
+        let (item, level) = q.pop().unwrap();
+        assert_eq!(
+            (item, level),
+            (
+                "a",
+                QueueLevel {
+                    requests: 1,
+                    bytes: 40
+                }
+            )
+        );
         q.done();
-        q.push(batch(5, 1)).map_err(|_| "push").unwrap();
+        q.push("b", 41).map_err(|_| "push").unwrap();
         assert_eq!(
             q.level(),
             QueueLevel {
-                batches: 2,
-                items: 9,
-                bytes: 2
+                requests: 2,
+                bytes: 81
             }
         );
     }
 
     #[test]
-    fn refuses_past_byte_bound() {
-        let q = BatchQueue::new(1000, 100);
-        q.push(batch(1, 60)).map_err(|_| "push").unwrap();
-        assert!(matches!(q.push(batch(1, 41)), Err(PushError::Full(_))));
-        q.push(batch(1, 40)).map_err(|_| "push").unwrap();
+    fn empty_queue_takes_one_oversized_item() {
+        let q = BoundedQueue::new(10);
+        q.push(1, 500).map_err(|_| "push").unwrap();
+        assert!(matches!(q.push(2, 1), Err(PushError::Full(2))));
     }
 
     #[test]
-    fn empty_queue_takes_one_oversized_batch() {
-        let q = BatchQueue::new(10, 10);
-        q.push(batch(50, 500)).map_err(|_| "push").unwrap();
-        assert!(matches!(q.push(batch(1, 1)), Err(PushError::Full(_))));
+    fn a_push_wakes_a_blocked_worker() {
+        let q = std::sync::Arc::new(BoundedQueue::new(100));
+        let worker = {
+            let q = q.clone();
+            std::thread::spawn(move || q.pop().map(|(item, _)| item))
+        };
+        q.push(7, 1).map_err(|_| "push").unwrap();
+        assert_eq!(worker.join().unwrap(), Some(7));
     }
 
     #[test]
     fn close_drains_then_ends_workers() {
-        let q = std::sync::Arc::new(BatchQueue::new(100, 100));
-        q.push(batch(1, 1)).map_err(|_| "push").unwrap();
+        let q = std::sync::Arc::new(BoundedQueue::new(100));
+        q.push(1, 1).map_err(|_| "push").unwrap();
         q.close();
-        assert!(matches!(q.push(batch(1, 1)), Err(PushError::Closed(_))));
+        assert!(matches!(q.push(2, 1), Err(PushError::Closed(2))));
         let worker = {
             let q = q.clone();
             std::thread::spawn(move || {
                 let mut n = 0;
-                while let Some(_b) = q.pop() {
+                while let Some(_item) = q.pop() {
                     n += 1;
                     q.done();
                 }

@@ -4,6 +4,7 @@ use prometheus_client::registry::Registry;
 
 use super::*;
 use crate::bench::reference_traces;
+use crate::decode;
 use crate::export::ExportError;
 use crate::model::{Payload, Transport};
 
@@ -46,7 +47,7 @@ impl Exporter for Capture {
 
 fn metrics() -> (Registry, Arc<OwnMetrics>) {
     let mut registry = Registry::default();
-    let m = OwnMetrics::register(&mut registry, (10, 10));
+    let m = OwnMetrics::register(&mut registry, 10);
     (registry, m)
 }
 
@@ -159,8 +160,28 @@ fn each_pipeline_of_a_signal_gets_its_own_copy() {
     assert!(logs.0.lock().unwrap().is_empty());
 }
 
+fn job(
+    body: Vec<u8>,
+) -> (
+    Job,
+    tokio::sync::oneshot::Receiver<Result<crate::model::Accepted, crate::model::Refusal>>,
+) {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = Job {
+        signal: Signal::Traces,
+        transport: Transport::Grpc,
+        format: decode::Format::Protobuf,
+        encoding: decode::Encoding::Identity,
+        body: body.into(),
+        max_decompressed: 1 << 20,
+        reply,
+    };
+    (job, answer)
+}
+
 #[test]
-fn workers_drain_the_queue_on_every_core() {
+fn workers_decode_answer_and_export_on_every_core() {
+    use prost::Message;
     let (registry, m) = metrics();
     let capture = Arc::new(Capture::default());
     let pipelines = Arc::new(Pipelines::new(
@@ -172,17 +193,46 @@ fn workers_drain_the_queue_on_every_core() {
         }],
         m,
     ));
-    let queue = Arc::new(BatchQueue::new(10_000, 1 << 30));
+    let queue = Arc::new(JobQueue::new(1 << 30));
     let workers = spawn_workers(2, Arc::clone(&queue), pipelines).unwrap();
+    let mut answers = Vec::new();
     for _ in 0..50 {
-        queue.push(batch(5)).map_err(|_| "full").unwrap();
+        let body = reference_traces(5, 1).encode_to_vec();
+        let (j, answer) = job(body);
+        let len = j.body.len() as u64;
+        queue.push(j, len).map_err(|_| "full").unwrap();
+        answers.push(answer);
     }
+    let (garbage, garbage_answer) = job(b"\xff\xffnot protobuf".to_vec());
+    queue.push(garbage, 16).map_err(|_| "full").unwrap();
     queue.close();
     for w in workers {
         w.join().unwrap();
     }
+    for a in answers {
+        let accepted = a.blocking_recv().unwrap().unwrap();
+        assert_eq!(accepted.rejected_items, 0);
+    }
+    let refusal = garbage_answer.blocking_recv().unwrap().unwrap_err();
+    assert_eq!(refusal.reason, crate::model::RefusalReason::Malformed);
+    assert!(
+        refusal.message.starts_with("invalid protobuf"),
+        "{}",
+        refusal.message
+    );
     assert_eq!(capture.0.lock().unwrap().len(), 50);
-    assert!(render(&registry).contains(
-        "llmwatch_exporter_sent_items_total{exporter=\"capture\",signal=\"traces\"} 250"
-    ));
+    let text = render(&registry);
+    assert!(
+        text.contains(
+            "llmwatch_exporter_sent_items_total{exporter=\"capture\",signal=\"traces\"} 250"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "llmwatch_receiver_accepted_items_total{signal=\"traces\",transport=\"grpc\"} 250"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("llmwatch_receiver_refused_requests_total{signal=\"traces\",transport=\"grpc\",reason=\"malformed\"} 1"), "{text}");
 }

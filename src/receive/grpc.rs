@@ -97,6 +97,7 @@ fn status_for(refusal: Refusal) -> Status {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => Code::Unauthenticated,
         RefusalReason::QueueFull => Code::ResourceExhausted,
         RefusalReason::ShuttingDown => Code::Unavailable,
+        RefusalReason::Internal => Code::Internal,
         RefusalReason::SignalNotConfigured | RefusalReason::UnsupportedEncoding => {
             Code::Unimplemented
         }
@@ -284,34 +285,15 @@ impl<S: GrpcSignal> UnaryService<Bytes> for ExportCall<S> {
                 .authorize(S::SIGNAL, Transport::Grpc, header)
                 .map_err(status_for)?;
             let body = request.into_inner();
-            let result = if body.len() > super::BLOCKING_DECODE_THRESHOLD {
-                let ingest = Arc::clone(&ingest);
-                tokio::task::spawn_blocking(move || {
-                    ingest.ingest(
-                        S::SIGNAL,
-                        Transport::Grpc,
-                        Format::Protobuf,
-                        Encoding::Identity,
-                        &body,
-                    )
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Err(Refusal {
-                        reason: RefusalReason::Malformed,
-                        message: format!("decoding failed: {e}"),
-                        retry_after: None,
-                    })
-                })
-            } else {
-                ingest.ingest(
+            let result = ingest
+                .submit(
                     S::SIGNAL,
                     Transport::Grpc,
                     Format::Protobuf,
                     Encoding::Identity,
-                    &body,
+                    body,
                 )
-            };
+                .await;
             result
                 .map(|accepted| tonic::Response::new(S::response(accepted)))
                 .map_err(status_for)

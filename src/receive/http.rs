@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
-use super::{Accepted, BLOCKING_DECODE_THRESHOLD, CorsConfig, HttpConfig, Ingest, Refusal};
+use super::{Accepted, CorsConfig, HttpConfig, Ingest, Refusal};
 use crate::decode::{Encoding, Format, RefusalReason};
 use crate::model::{Signal, Transport};
 
@@ -166,22 +166,9 @@ async fn receive(
             )));
         }
     };
-    let result = if body.len() > BLOCKING_DECODE_THRESHOLD {
-        let ingest = Arc::clone(ingest);
-        tokio::task::spawn_blocking(move || {
-            ingest.ingest(signal, transport, format, encoding, &body)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(Refusal {
-                reason: RefusalReason::Malformed,
-                message: format!("decoding failed: {e}"),
-                retry_after: None,
-            })
-        })
-    } else {
-        ingest.ingest(signal, transport, format, encoding, &body)
-    };
+    let result = ingest
+        .submit(signal, transport, format, encoding, body)
+        .await;
     result.map(|accepted| (format, accepted)).map_err(fail)
 }
 
@@ -296,6 +283,7 @@ fn failure(format: Format, refusal: Refusal) -> Response {
             tonic::Code::ResourceExhausted,
         ),
         RefusalReason::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        RefusalReason::Internal => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
         RefusalReason::SignalNotConfigured => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
         RefusalReason::Malformed
         | RefusalReason::IncompleteBody

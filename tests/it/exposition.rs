@@ -74,7 +74,7 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         "llmwatch_receiver_received_bytes_total",
         "llmwatch_receiver_accepted_items_total",
         "llmwatch_receiver_refused_requests_total",
-        "llmwatch_queue_items",
+        "llmwatch_queue_requests",
         "llmwatch_queue_capacity_bytes",
         "llmwatch_pipeline_batch_duration_seconds_bucket",
         "llmwatch_exporter_sent_items_total",

@@ -159,25 +159,41 @@ service:
     traces: { receivers: [otlp], exporters: [nop/slow, file, prometheus] }
 "#;
 
-#[test]
-fn sigterm_drains_the_queue_and_flushes_before_exiting_zero() {
-    let mut lw = Llmwatch::start(&SLOW.replace("LATENCY", "100ms").replace("TIMEOUT", "30s"));
-    for _ in 0..10 {
-        assert_eq!(post_traces(lw.http(), &valid_traces(5), &[]).status, 200);
+/// Sends `n` requests at once from their own threads; returns their statuses when joined.
+fn concurrent_posts(addr: std::net::SocketAddr, n: usize) -> Vec<std::thread::JoinHandle<u16>> {
+    (0..n)
+        .map(|_| std::thread::spawn(move || post_traces(addr, &valid_traces(5), &[]).status))
+        .collect()
+}
+
+fn wait_for_queued(lw: &Llmwatch, requests: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lw.metric("llmwatch_queue_requests", &[]) < requests {
+        assert!(
+            Instant::now() < deadline,
+            "requests never queued:\n{}",
+            lw.metrics_text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
-    // Most of the ten batches are still queued behind the slow exporter.
-    assert!(
-        lw.metric("llmwatch_queue_batches", &[]) >= 5.0,
-        "the queue should still hold batches"
-    );
+}
+
+#[test]
+fn sigterm_answers_and_delivers_everything_in_flight_then_exits_zero() {
+    let mut lw = Llmwatch::start(&SLOW.replace("LATENCY", "100ms").replace("TIMEOUT", "30s"));
+    let posts = concurrent_posts(lw.http(), 10);
+    // The worker is held by the slow exporter, so most requests wait in the queue.
+    wait_for_queued(&lw, 5.0);
     let started = Instant::now();
     let status = lw.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{}", lw.logs());
+    let statuses: Vec<u16> = posts.into_iter().map(|p| p.join().unwrap()).collect();
     assert_eq!(
-        lines(&lw.dir.path("out.jsonl")).len(),
-        10,
-        "every accepted batch was written"
+        statuses,
+        vec![200; 10],
+        "every request in flight at SIGTERM was answered"
     );
+    assert_eq!(lines(&lw.dir.path("out.jsonl")).len(), 10, "and delivered");
     assert!(
         lw.logs().contains("\"outcome\":\"Drained\""),
         "{}",
@@ -189,9 +205,8 @@ fn sigterm_drains_the_queue_and_flushes_before_exiting_zero() {
 #[test]
 fn shutdown_gives_up_at_its_timeout_and_says_so() {
     let mut lw = Llmwatch::start(&SLOW.replace("LATENCY", "2s").replace("TIMEOUT", "1s"));
-    for _ in 0..5 {
-        assert_eq!(post_traces(lw.http(), &valid_traces(5), &[]).status, 200);
-    }
+    let posts = concurrent_posts(lw.http(), 5);
+    wait_for_queued(&lw, 3.0);
     let started = Instant::now();
     let status = lw.terminate(Duration::from_secs(20));
     assert_eq!(status.code(), Some(2), "{}", lw.logs());
@@ -204,6 +219,10 @@ fn shutdown_gives_up_at_its_timeout_and_says_so() {
         lw.logs()
             .contains("shutdown timeout passed before the queue drained")
     );
+    // The clients were cut off; how is up to the connection, so only join them.
+    for p in posts {
+        let _ = p.join();
+    }
 }
 
 const TOKEN: &str = "s3cr3t-t0ken-for-llmwatch-tests";

@@ -22,7 +22,7 @@ exporters:
   file: { path: "{dir}/out.jsonl" }
 service:
   workers: 1
-  queue: { max_items: 100, max_bytes: 256KiB, retry_after: 2s }
+  queue: { max_bytes: 64KiB, retry_after: 2s }
   shutdown_timeout: 60s
   pipelines:
     traces: { receivers: [otlp], exporters: [nop/slow, file, prometheus] }
@@ -35,6 +35,7 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
     let mut lw = Llmwatch::start(CONFIG);
     let (http, grpc) = (lw.http(), lw.grpc());
     let body = llmwatch::bench::reference_traces(SPANS, 11).encode_to_vec();
+    let body_len = body.len() as f64;
 
     let senders: Vec<_> = (0..6)
         .map(|_| {
@@ -132,19 +133,16 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
         ),
         refused as f64
     );
+    // Refused before decoding, so their items are not countable; their bytes are.
     assert_eq!(
-        metric_value(
-            &text,
-            "llmwatch_receiver_refused_items_total",
-            &[("reason", "queue_full")]
-        ),
-        (refused * SPANS as u64) as f64
+        metric_value(&text, "llmwatch_receiver_received_bytes_total", &[]),
+        (accepted + refused) as f64 * body_len
     );
     assert_eq!(
         metric_value(&text, "llmwatch_receiver_accepted_items_total", &[]),
         (accepted * SPANS as u64) as f64
     );
-    assert!(metric_value(&text, "llmwatch_queue_items", &[]) <= 100.0);
+    assert!(metric_value(&text, "llmwatch_queue_bytes", &[]) <= 65536.0);
     let rss = lw.peak_rss();
     assert!(rss < 96 << 20, "peak RSS {rss} bytes under overload");
 
