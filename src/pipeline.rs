@@ -15,10 +15,12 @@
 //! without blocking the async runtime that serves the sockets.
 
 pub mod queue;
+mod warn_limit;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,6 +28,7 @@ use serde_json::Value;
 use bytes::Bytes;
 
 pub use self::queue::{BoundedQueue, PushError, QueueLevel};
+use self::warn_limit::WarnLimit;
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
@@ -154,12 +157,38 @@ pub struct Pipeline {
 pub struct Pipelines {
     pipelines: Vec<Pipeline>,
     metrics: Arc<OwnMetrics>,
+    /// One limiter per processor and exporter id, for their failure warnings.
+    warn_limits: HashMap<String, WarnLimit>,
 }
+
+/// At most one failure warning per component in this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Pipelines {
     /// Groups the pipelines for dispatch.
     pub fn new(pipelines: Vec<Pipeline>, metrics: Arc<OwnMetrics>) -> Pipelines {
-        Pipelines { pipelines, metrics }
+        let warn_limits = pipelines
+            .iter()
+            .flat_map(|p| {
+                p.processors
+                    .iter()
+                    .map(|(id, _)| id)
+                    .chain(p.exporters.iter().map(|(id, _)| id))
+            })
+            .map(|id| (id.clone(), WarnLimit::new(WARN_INTERVAL)))
+            .collect();
+        Pipelines {
+            pipelines,
+            metrics,
+            warn_limits,
+        }
+    }
+
+    /// Whether a failure of component `id` should be logged now, and how many were not.
+    fn should_warn(&self, id: &str) -> Option<u64> {
+        self.warn_limits
+            .get(id)
+            .map_or(Some(0), |limit| limit.admit(Instant::now()))
     }
 
     /// Runs a batch through every pipeline of its signal. The batch is cloned for all but
@@ -195,7 +224,9 @@ impl Pipelines {
     fn run(&self, pipeline: &Pipeline, mut batch: Batch) {
         for (id, processor) in &pipeline.processors {
             if let Err(error) = processor.process(&mut batch) {
-                tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items = batch.items, "dropping batch: processor failed");
+                if let Some(suppressed) = self.should_warn(id) {
+                    tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items = batch.items, suppressed, "dropping batch: processor failed");
+                }
                 self.metrics
                     .processor_dropped(id, pipeline.signal, batch.items);
                 return;
@@ -209,7 +240,9 @@ impl Pipelines {
                     self.metrics.export_discarded(id, pipeline.signal, items)
                 }
                 Err(error) => {
-                    tracing::warn!(%error, exporter = %id, pipeline = %pipeline.name, items, "export failed");
+                    if let Some(suppressed) = self.should_warn(id) {
+                        tracing::warn!(%error, exporter = %id, pipeline = %pipeline.name, items, suppressed, "export failed");
+                    }
                     self.metrics.export_failed(id, pipeline.signal, items);
                 }
             }
