@@ -1,0 +1,20 @@
+# llmwatch container image: a release build on Debian bookworm, run as a non-root user.
+#   docker build -t llmwatch .
+#   docker run --rm -p 4317:4317 -p 4318:4318 -p 9464:9464 llmwatch
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY otel-config.yaml ./
+COPY src ./src
+COPY benches ./benches
+COPY tests ./tests
+RUN cargo build --release --locked --bin llmwatch && strip target/release/llmwatch
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --no-create-home llmwatch
+COPY --from=build /src/target/release/llmwatch /usr/local/bin/llmwatch
+COPY otel-config.yaml /etc/llmwatch/otel-config.yaml
+USER 10001
+EXPOSE 4317 4318 9464
+ENTRYPOINT ["/usr/local/bin/llmwatch"]
+CMD ["--config", "/etc/llmwatch/otel-config.yaml", "--log-format", "json"]
