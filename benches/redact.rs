@@ -1,0 +1,39 @@
+//! Throughput of the PII scanner over chatbot-sized free text (performance.md §6 prompts,
+//! ~500 B): clean text, which must cost one allocation-free pass, and text with PII.
+//!
+//! Run with `cargo bench --bench redact`. Throughput is in bytes.
+
+use divan::counter::BytesCount;
+use divan::{Bencher, black_box};
+use llmwatch::redact::Scanner;
+
+fn main() {
+    divan::main();
+}
+
+const CLEAN: &str = "please summarise the quarterly report and list three risks for our marketing campaign budget next week, then draft an email to the team that explains the plan in plain words, keeps it under two hundred words, mentions the deadline on friday and the review meeting, and asks everyone to send their numbers before the end of the day so that finance can close the month without surprises or late changes to the forecast for the next quarter";
+const PII: &str = "hi, I'm jane, reach me at jane.doe@example.com or +1 415 555 0132; my card 4111 1111 1111 1111 was charged twice, IBAN DE89 3704 0044 0532 0130 00, and the api key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789 leaked from 10.1.2.3";
+
+#[divan::bench]
+fn scan_clean_text(bencher: Bencher) {
+    let scanner = Scanner::all().unwrap_or_else(|e| panic!("{e}"));
+    let mut found = Vec::with_capacity(16);
+    bencher
+        .counter(BytesCount::new(CLEAN.len()))
+        .bench_local(|| {
+            found.clear();
+            scanner.scan(black_box(CLEAN), &mut found);
+            found.len()
+        });
+}
+
+#[divan::bench]
+fn scan_and_mask_pii(bencher: Bencher) {
+    let scanner = Scanner::all().unwrap_or_else(|e| panic!("{e}"));
+    let mut found = Vec::with_capacity(16);
+    bencher.counter(BytesCount::new(PII.len())).bench_local(|| {
+        found.clear();
+        scanner.scan(black_box(PII), &mut found);
+        llmwatch::redact::mask(PII, &found).map(|s| s.len())
+    });
+}
