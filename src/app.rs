@@ -19,8 +19,9 @@ use crate::admin::{self, AdminState};
 use crate::config::{Config, component_type, resolve_endpoint};
 use crate::export::{Exporter, ExporterConfig};
 use crate::metrics::OwnMetrics;
-use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, spawn_workers};
+use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, ProcessorContext, spawn_workers};
 use crate::receive::{Ingest, grpc, http};
+use crate::redact::RedactionCounter;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,11 +59,17 @@ pub async fn run(
             .with_context(|| format!("starting exporter {id}"))?;
         exporters.insert(id, exporter);
     }
-    let processors: BTreeMap<&str, Arc<dyn Processor>> = config
-        .processors
-        .iter()
-        .map(|(id, cfg)| (id.as_str(), cfg.build()))
-        .collect();
+    let ctx = ProcessorContext {
+        env,
+        redactions: RedactionCounter::register(&mut registry),
+    };
+    let mut processors: BTreeMap<&str, Arc<dyn Processor>> = BTreeMap::new();
+    for (id, cfg) in &config.processors {
+        let processor = cfg
+            .build(&ctx)
+            .map_err(|e| anyhow::anyhow!("starting processor {id}: {e}"))?;
+        processors.insert(id, processor);
+    }
     let pipelines = config
         .pipelines
         .iter()

@@ -297,7 +297,7 @@ impl Config {
             root.processors,
             &root_path.join("processors"),
             &mut errors,
-            ProcessorConfig::decode,
+            |kind, value, path, errors| ProcessorConfig::decode(kind, value, path, errors, env),
         );
         let exporters = decode_components(
             root.exporters,

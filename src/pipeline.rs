@@ -35,6 +35,7 @@ use crate::decode::{self, Encoding, Format};
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
+use crate::redact::{RedactionConfig, RedactionCounter};
 
 /// A received request on its way to a worker, with the channel its receiver waits on.
 pub struct Job {
@@ -105,28 +106,60 @@ impl Default for QueueConfig {
     }
 }
 
-/// A processor's configuration. The redaction, genai and chat_analytics processors add
-/// their variants; until then no processor type exists and any entry is an error.
+/// A processor's configuration, by type. The genai and chat_analytics processors add
+/// their variants.
 #[derive(Clone, Debug)]
-pub enum ProcessorConfig {}
+pub enum ProcessorConfig {
+    /// PII and secret redaction.
+    Redaction(RedactionConfig),
+}
+
+/// What building processors needs besides their config.
+pub struct ProcessorContext<'a> {
+    /// The process environment (keys are read from it).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The shared `llmwatch_redactions_total` family.
+    pub redactions: RedactionCounter,
+}
 
 impl ProcessorConfig {
     pub(crate) fn decode(
         kind: &str,
-        _value: Value,
+        value: Value,
         path: &Path,
         errors: &mut Vec<ConfigError>,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<ProcessorConfig> {
-        errors.push(ConfigError {
-            path: path.to_string(),
-            message: format!("unknown processor type {kind:?}: this build has no processors yet"),
-        });
-        None
+        match kind {
+            "redaction" => {
+                let cfg: RedactionConfig = crate::config::decode_at(value, path, errors)?;
+                let problems = cfg.check(env);
+                let ok = problems.is_empty();
+                for (key, message) in problems {
+                    errors.push(ConfigError {
+                        path: format!("{path}.{key}"),
+                        message,
+                    });
+                }
+                ok.then_some(ProcessorConfig::Redaction(cfg))
+            }
+            other => {
+                errors.push(ConfigError {
+                    path: path.to_string(),
+                    message: format!(
+                        "unknown processor type {other:?}: the known type is redaction"
+                    ),
+                });
+                None
+            }
+        }
     }
 
     /// Builds the runtime processor.
-    pub fn build(&self) -> Arc<dyn Processor> {
-        match *self {}
+    pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
+        match self {
+            ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
+        }
     }
 }
 

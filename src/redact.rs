@@ -1,14 +1,16 @@
 //! PII and secret redaction.
 //!
-//! This first part is the detection engine: [`Scanner`] finds e-mail addresses, phone
-//! numbers, payment cards, SSNs, IP addresses, IBANs and API keys in free text, and
-//! [`mask`] replaces them with typed placeholders. Wiring it into the pipeline as the
-//! `redaction` processor (locations, policies, hashing, audit) is issue 3's remaining work.
+//! [`Scanner`] finds e-mail addresses, phone numbers, payment cards, SSNs, IP addresses,
+//! IBANs and API keys in free text; [`Redactor`], the `redaction` processor, runs it over
+//! every string of a batch and applies the configured action, key rules and user-id
+//! pseudonyms.
 
 mod detect;
+mod processor;
 mod validate;
 
 pub use self::detect::{Detector, Finding, Scanner, ScannerBuildError};
+pub use self::processor::{Action, RedactionConfig, RedactionCounter, Redactor};
 
 /// Replaces each finding in `text` by its detector's placeholder. Returns `None`, and
 /// allocates nothing, when there is nothing to replace.

@@ -12,4 +12,5 @@ mod it {
     mod lifecycle;
     mod overload;
     mod python_clients;
+    mod redaction;
 }

@@ -22,7 +22,7 @@ const PROTOCOLS: [(&str, &str); 3] = [
 const COMPRESSIONS: [&str; 2] = ["none", "gzip"];
 
 /// The interpreter of a venv that scripts/check builds in the repository.
-fn python(json: bool) -> PathBuf {
+pub(super) fn python(json: bool) -> PathBuf {
     let (var, venv) = if json {
         ("LLMWATCH_PYTHON_JSON", ".venv-json")
     } else {

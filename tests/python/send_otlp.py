@@ -87,6 +87,10 @@ def send_traces(exporter, args, resource):
             span.set_attribute("user.email", f"user{i}@example.com")
             span.set_attribute("unicode", "naïve café ✓ 日本語")
             span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": "hello"})
+            if args.pii:
+                span.set_attribute("gen_ai.prompt.0.content", f"card 4111 1111 1111 1111, call +1 415 555 0{i:03d}, key sk-proj-{'x' * 40}")
+                span.set_attribute("user.id", f"customer-{i}")
+                span.add_event("feedback", {"comment": f"write to pii{i}@example.org"})
     provider.shutdown()
 
 
@@ -119,7 +123,10 @@ def send_logs(exporter, args, resource):
     logger.addHandler(handler)
     levels = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]
     for i in range(args.count):
-        logger.log(levels[i % 4], "message %d for user%d@example.com", i, i, extra={"conversation.id": f"conv-{i % 7}", "attempt": i})
+        extra = {"conversation.id": f"conv-{i % 7}", "attempt": i}
+        if args.pii:
+            extra["payment"] = "IBAN DE89 3704 0044 0532 0130 00"
+        logger.log(levels[i % 4], "message %d for user%d@example.com", i, i, extra=extra)
     provider.shutdown()
 
 
@@ -158,6 +165,8 @@ def send_metrics(exporter, args, resource):
     gauge = meter.create_gauge("queue.depth")
     for i in range(args.count):
         attrs = {"gen_ai.request.model": ["gpt-4o", "claude-sonnet-4"][i % 2], "gen_ai.token.type": ["input", "output"][i % 2]}
+        if args.pii:
+            attrs["customer"] = f"buyer{i % 3}@example.net"
         tokens.add(10 + i, attrs)
         active.add(1 if i % 3 else -1, {"service.tier": "free"})
         duration.record(0.05 * (i % 40), attrs)
@@ -178,8 +187,12 @@ def main():
     p.add_argument("--record", required=True)
     p.add_argument("--token", default=None)
     p.add_argument("--run-id", default="run")
+    p.add_argument("--pii", action="store_true", help="put PII in more locations, for the redaction tests")
     args = p.parse_args()
-    resource = Resource.create({"service.name": "e2e-chatbot", "deployment.environment.name": "test", "run.id": args.run_id})
+    attributes = {"service.name": "e2e-chatbot", "deployment.environment.name": "test", "run.id": args.run_id}
+    if args.pii:
+        attributes["host.owner"] = "ops-lead@example.com"
+    resource = Resource.create(attributes)
     exporter = exporters(args.signal, args.protocol, args.compression, args)
     {"traces": send_traces, "logs": send_logs, "metrics": send_metrics}[args.signal](exporter, args, resource)
 

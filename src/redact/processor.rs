@@ -1,0 +1,554 @@
+//! The `redaction` processor: runs the scanner over every string a batch carries and
+//! rewrites it in place.
+//!
+//! Locations: resource, scope, span, span-event and link attributes; span names and
+//! status messages; log bodies (strings, and strings nested in kvlists and arrays) and
+//! log attributes; metric data point and exemplar attributes. A string is rewritten only
+//! when something was found in it. A string that holds JSON (as `gen_ai.input.messages`
+//! does) is redacted inside its JSON strings and stays valid JSON.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+
+use super::{Detector, Finding, Scanner};
+use crate::model::{Batch, Payload};
+use crate::pipeline::{ProcessError, Processor};
+
+/// What happens to a finding.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Replace with a typed placeholder, `[EMAIL]`.
+    #[default]
+    Mask,
+    /// Replace with a keyed-hash placeholder, `[EMAIL:3f9a1c]`: equal values still correlate.
+    Hash,
+    /// Drop the attribute that holds it (in a log body or a name: mask).
+    Drop,
+}
+
+/// `processors.redaction`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Detectors to run, by name; all of them by default.
+    #[serde(default)]
+    pub detectors: Option<Vec<String>>,
+    /// The action for every detector without an override.
+    #[serde(default)]
+    pub action: Action,
+    /// Per-detector actions, e.g. `{ email: hash, private_key: drop }`.
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    /// Attribute keys never scanned (globs with `*`): ids, counts, model names.
+    #[serde(default = "RedactionConfig::default_allow_keys")]
+    pub allow_keys: Vec<String>,
+    /// Attribute keys whose values are always replaced by `[REDACTED]` (globs with `*`).
+    #[serde(default = "RedactionConfig::default_block_keys")]
+    pub block_keys: Vec<String>,
+    /// Scan span names too.
+    #[serde(default = "RedactionConfig::yes")]
+    pub span_names: bool,
+    /// Attribute keys holding user ids, replaced by a keyed hash (empty: off).
+    #[serde(default = "RedactionConfig::default_user_id_keys")]
+    pub user_id_keys: Vec<String>,
+    /// The environment variable holding the hashing key (at least 16 bytes).
+    #[serde(default = "RedactionConfig::default_key_env")]
+    pub hash_key_env: String,
+    /// Use a fixed, public development key when none is set. Pseudonyms made with it can be
+    /// reversed by anyone who guesses the ids: never in production.
+    #[serde(default)]
+    pub insecure_dev_key: bool,
+}
+
+impl RedactionConfig {
+    fn yes() -> bool {
+        true
+    }
+    fn default_allow_keys() -> Vec<String> {
+        [
+            // Ids known to be random or opaque; a catch-all like `*.id` would also skip a
+            // `customer.id` that holds an e-mail address.
+            "trace_id",
+            "span_id",
+            "gen_ai.response.id",
+            "gen_ai.conversation.id",
+            "session.id",
+            "service.instance.id",
+            "gen_ai.usage.*",
+            "gen_ai.request.model",
+            "gen_ai.response.model",
+            "gen_ai.system",
+            "gen_ai.provider.name",
+            "gen_ai.operation.name",
+            "gen_ai.response.finish_reasons",
+            "server.port",
+            "http.response.status_code",
+            "telemetry.sdk.*",
+            "service.name",
+            "service.version",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    fn default_block_keys() -> Vec<String> {
+        [
+            "*password*",
+            "*passwd*",
+            "*secret*",
+            "http.request.header.authorization",
+            "http.request.header.cookie",
+            "db.connection_string",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    fn default_user_id_keys() -> Vec<String> {
+        [
+            "user.id",
+            "enduser.id",
+            "enduser.pseudo.id",
+            "langfuse.user.id",
+            "user_id",
+            "ai.telemetry.metadata.userId",
+            "session.user_id",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    fn default_key_env() -> String {
+        "LLMWATCH_REDACTION_KEY".to_owned()
+    }
+
+    fn needs_key(&self) -> bool {
+        !self.user_id_keys.is_empty()
+            || self.action == Action::Hash
+            || self.actions.values().any(|a| *a == Action::Hash)
+    }
+
+    fn detectors(&self) -> Result<Vec<Detector>, String> {
+        let Some(names) = &self.detectors else {
+            return Ok(Detector::ALL.to_vec());
+        };
+        names
+            .iter()
+            .map(|n| {
+                Detector::ALL
+                    .into_iter()
+                    .find(|d| d.name() == n)
+                    .ok_or_else(|| format!("unknown detector {n:?}"))
+            })
+            .collect()
+    }
+
+    /// Problems that would stop the processor from building, with the environment given.
+    pub fn check(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.detectors() {
+            errors.push((
+                "detectors".to_owned(),
+                format!(
+                    "{e}; known: {}",
+                    Detector::ALL.map(Detector::name).join(", ")
+                ),
+            ));
+        }
+        for name in self.actions.keys() {
+            if !Detector::ALL.iter().any(|d| d.name() == name) {
+                errors.push((format!("actions.{name}"), "not a detector name".to_owned()));
+            }
+        }
+        if self.needs_key() && !self.insecure_dev_key {
+            match env(&self.hash_key_env) {
+                None => errors.push((
+                    "hash_key_env".to_owned(),
+                    format!(
+                        "hashing is on (user ids or a hash action) but {} is not set; set it to a secret of at least 16 bytes, or set insecure_dev_key: true for development only",
+                        self.hash_key_env
+                    ),
+                )),
+                Some(k) if k.len() < 16 => errors.push(("hash_key_env".to_owned(), format!("the key in {} is shorter than 16 bytes", self.hash_key_env))),
+                Some(_) => {}
+            }
+        }
+        errors
+    }
+
+    /// Builds the processor, counting into `counter`.
+    pub fn build(
+        &self,
+        counter: &RedactionCounter,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Redactor, String> {
+        let detectors = self.detectors()?;
+        let scanner = Scanner::new(&detectors).map_err(|e| e.to_string())?;
+        let material = match env(&self.hash_key_env) {
+            Some(k) => k,
+            None if self.insecure_dev_key || !self.needs_key() => {
+                if self.needs_key() {
+                    tracing::warn!(env = %self.hash_key_env, "redaction is hashing with the public development key; pseudonyms are reversible");
+                }
+                "llmwatch insecure development key".to_owned()
+            }
+            None => return Err(format!("{} is not set", self.hash_key_env)),
+        };
+        Ok(Redactor {
+            scanner,
+            actions: Detector::ALL
+                .map(|d| self.actions.get(d.name()).copied().unwrap_or(self.action)),
+            allow: self.allow_keys.clone(),
+            block: self.block_keys.clone(),
+            user_ids: self.user_id_keys.clone(),
+            span_names: self.span_names,
+            key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", material.as_bytes()),
+            counter: counter.0.clone(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RedactionLabels {
+    detector: &'static str,
+    location: &'static str,
+}
+
+/// `llmwatch_redactions_total`, shared by every redaction processor.
+#[derive(Clone, Default)]
+pub struct RedactionCounter(Family<RedactionLabels, Counter>);
+
+impl RedactionCounter {
+    /// Registers the family in `registry`.
+    pub fn register(registry: &mut Registry) -> RedactionCounter {
+        let counter = RedactionCounter::default();
+        registry.register(
+            "llmwatch_redactions",
+            "Values redacted, by detector (or key rule: blocked_key, user_id) and location",
+            counter.0.clone(),
+        );
+        counter
+    }
+}
+
+/// Matches `key` against a glob where `*` stands for any run of characters.
+fn glob(pattern: &str, key: &str) -> bool {
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == key;
+    };
+    let Some(mut tail) = key.strip_prefix(head) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('*').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return tail.ends_with(part);
+        }
+        match tail.find(part) {
+            Some(at) => tail = &tail[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Counts per (detector or rule, location), summed for a batch and recorded once.
+type Counts = BTreeMap<(&'static str, &'static str), u64>;
+
+/// The built `redaction` processor.
+pub struct Redactor {
+    scanner: Scanner,
+    actions: [Action; 18],
+    allow: Vec<String>,
+    block: Vec<String>,
+    user_ids: Vec<String>,
+    span_names: bool,
+    key: [u8; 32],
+    counter: Family<RedactionLabels, Counter>,
+}
+
+enum KeyRule {
+    Allow,
+    Block,
+    UserId,
+    Scan,
+}
+
+impl Redactor {
+    fn rule(&self, key: &str) -> KeyRule {
+        if self.user_ids.iter().any(|k| k == key) {
+            KeyRule::UserId
+        } else if self.block.iter().any(|g| glob(g, key)) {
+            KeyRule::Block
+        } else if self.allow.iter().any(|g| glob(g, key)) {
+            KeyRule::Allow
+        } else {
+            KeyRule::Scan
+        }
+    }
+
+    /// The keyed pseudonym of `value`: 16 hex digits of keyed BLAKE3. The analytics stages
+    /// count users by it.
+    pub fn pseudonym(&self, value: &str) -> String {
+        let hash = blake3::keyed_hash(&self.key, value.as_bytes());
+        hash.as_bytes()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn replacement(&self, text: &str, findings: &[Finding]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in findings {
+            out.push_str(&text[at..f.range.start]);
+            match self.actions[f.detector as usize] {
+                Action::Hash => {
+                    let short = &self.pseudonym(&text[f.range.clone()])[..6];
+                    let p = f.detector.placeholder();
+                    out.push_str(&p[..p.len() - 1]);
+                    out.push(':');
+                    out.push_str(short);
+                    out.push(']');
+                }
+                Action::Mask | Action::Drop => out.push_str(f.detector.placeholder()),
+            }
+            at = f.range.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    /// Redacts a string in place. Returns whether a drop action fired.
+    fn redact_string(
+        &self,
+        s: &mut String,
+        location: &'static str,
+        counts: &mut Counts,
+        found: &mut Vec<Finding>,
+    ) -> bool {
+        found.clear();
+        self.scanner.scan(s, found);
+        if found.is_empty() {
+            return false;
+        }
+        for f in found.iter() {
+            *counts.entry((f.detector.name(), location)).or_default() += 1;
+        }
+        let drop = found
+            .iter()
+            .any(|f| self.actions[f.detector as usize] == Action::Drop);
+        let trimmed = s.trim_start();
+        if (trimmed.starts_with('{') || trimmed.starts_with('['))
+            && let Ok(mut json) = serde_json::from_str::<serde_json::Value>(s)
+        {
+            self.redact_json(&mut json, found);
+            if let Ok(text) = serde_json::to_string(&json) {
+                *s = text;
+                return drop;
+            }
+        }
+        *s = self.replacement(s, found);
+        drop
+    }
+
+    fn redact_json(&self, v: &mut serde_json::Value, found: &mut Vec<Finding>) {
+        match v {
+            serde_json::Value::String(s) => {
+                found.clear();
+                self.scanner.scan(s, found);
+                if !found.is_empty() {
+                    *s = self.replacement(s, found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|i| self.redact_json(i, found))
+            }
+            serde_json::Value::Object(map) => {
+                map.values_mut().for_each(|i| self.redact_json(i, found))
+            }
+            _ => {}
+        }
+    }
+
+    fn redact_any(
+        &self,
+        v: &mut AnyValue,
+        location: &'static str,
+        counts: &mut Counts,
+        found: &mut Vec<Finding>,
+    ) -> bool {
+        match &mut v.value {
+            Some(Value::StringValue(s)) => self.redact_string(s, location, counts, found),
+            Some(Value::ArrayValue(a)) => {
+                let mut drop = false;
+                for item in &mut a.values {
+                    drop |= self.redact_any(item, location, counts, found);
+                }
+                drop
+            }
+            Some(Value::KvlistValue(kv)) => {
+                self.redact_attributes(&mut kv.values, location, counts, found);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn redact_attributes(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        location: &'static str,
+        counts: &mut Counts,
+        found: &mut Vec<Finding>,
+    ) {
+        attrs.retain_mut(|kv| {
+            let Some(value) = kv.value.as_mut() else {
+                return true;
+            };
+            match self.rule(&kv.key) {
+                KeyRule::Allow => true,
+                KeyRule::Block => {
+                    *counts.entry(("blocked_key", location)).or_default() += 1;
+                    value.value = Some(Value::StringValue("[REDACTED]".to_owned()));
+                    true
+                }
+                KeyRule::UserId => {
+                    let raw = match &value.value {
+                        Some(Value::StringValue(s)) => s.clone(),
+                        Some(Value::IntValue(i)) => i.to_string(),
+                        _ => return true,
+                    };
+                    *counts.entry(("user_id", location)).or_default() += 1;
+                    value.value = Some(Value::StringValue(self.pseudonym(&raw)));
+                    true
+                }
+                KeyRule::Scan => !self.redact_any(value, location, counts, found),
+            }
+        });
+    }
+
+    fn redact_payload(&self, payload: &mut Payload, counts: &mut Counts) {
+        let mut found = Vec::new();
+        let f = &mut found;
+        match payload {
+            Payload::Traces(req) => {
+                for rs in &mut req.resource_spans {
+                    if let Some(r) = rs.resource.as_mut() {
+                        self.redact_attributes(&mut r.attributes, "resource", counts, f);
+                    }
+                    for ss in &mut rs.scope_spans {
+                        if let Some(s) = ss.scope.as_mut() {
+                            self.redact_attributes(&mut s.attributes, "scope", counts, f);
+                        }
+                        for span in &mut ss.spans {
+                            if self.span_names {
+                                self.redact_string(&mut span.name, "span_name", counts, f);
+                            }
+                            self.redact_attributes(&mut span.attributes, "span", counts, f);
+                            if let Some(status) = span.status.as_mut() {
+                                self.redact_string(&mut status.message, "span_status", counts, f);
+                            }
+                            for event in &mut span.events {
+                                self.redact_attributes(
+                                    &mut event.attributes,
+                                    "span_event",
+                                    counts,
+                                    f,
+                                );
+                            }
+                            for link in &mut span.links {
+                                self.redact_attributes(
+                                    &mut link.attributes,
+                                    "span_link",
+                                    counts,
+                                    f,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Payload::Logs(req) => {
+                for rl in &mut req.resource_logs {
+                    if let Some(r) = rl.resource.as_mut() {
+                        self.redact_attributes(&mut r.attributes, "resource", counts, f);
+                    }
+                    for sl in &mut rl.scope_logs {
+                        if let Some(s) = sl.scope.as_mut() {
+                            self.redact_attributes(&mut s.attributes, "scope", counts, f);
+                        }
+                        for rec in &mut sl.log_records {
+                            if let Some(body) = rec.body.as_mut() {
+                                self.redact_any(body, "log_body", counts, f);
+                            }
+                            self.redact_attributes(&mut rec.attributes, "log", counts, f);
+                        }
+                    }
+                }
+            }
+            Payload::Metrics(req) => {
+                for rm in &mut req.resource_metrics {
+                    if let Some(r) = rm.resource.as_mut() {
+                        self.redact_attributes(&mut r.attributes, "resource", counts, f);
+                    }
+                    for sm in &mut rm.scope_metrics {
+                        if let Some(s) = sm.scope.as_mut() {
+                            self.redact_attributes(&mut s.attributes, "scope", counts, f);
+                        }
+                        for m in &mut sm.metrics {
+                            self.redact_metric(m.data.as_mut(), counts, f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn redact_metric(&self, data: Option<&mut Data>, counts: &mut Counts, f: &mut Vec<Finding>) {
+        macro_rules! points {
+            ($points:expr) => {
+                for dp in $points {
+                    self.redact_attributes(&mut dp.attributes, "metric", counts, f);
+                    for e in &mut dp.exemplars {
+                        self.redact_attributes(&mut e.filtered_attributes, "exemplar", counts, f);
+                    }
+                }
+            };
+        }
+        match data {
+            Some(Data::Gauge(g)) => points!(&mut g.data_points),
+            Some(Data::Sum(s)) => points!(&mut s.data_points),
+            Some(Data::Histogram(h)) => points!(&mut h.data_points),
+            Some(Data::ExponentialHistogram(h)) => points!(&mut h.data_points),
+            Some(Data::Summary(s)) => {
+                for dp in &mut s.data_points {
+                    self.redact_attributes(&mut dp.attributes, "metric", counts, f);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Processor for Redactor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        let mut counts = Counts::new();
+        self.redact_payload(&mut batch.payload, &mut counts);
+        for ((detector, location), n) in counts {
+            self.counter
+                .get_or_create(&RedactionLabels { detector, location })
+                .inc_by(n);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

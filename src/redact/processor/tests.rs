@@ -1,0 +1,330 @@
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+use super::*;
+use crate::model::Transport;
+
+const EMAIL: &str = "jane.doe@example.com";
+const CARD: &str = "4111 1111 1111 1111";
+const KEY: &str = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789";
+const PEM: &str =
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+
+fn s(v: &str) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(Value::StringValue(v.to_owned())),
+    })
+}
+
+fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: v,
+        ..Default::default()
+    }
+}
+
+fn pii_attrs() -> Vec<KeyValue> {
+    vec![
+        kv("note", s(&format!("mail {EMAIL} card {CARD}"))),
+        kv("gen_ai.request.model", s("gpt-4o-mini")),
+        kv("db.password", s("hunter2")),
+        kv("user.id", s("customer-42")),
+        kv(
+            "list",
+            Some(AnyValue {
+                value: Some(Value::ArrayValue(ArrayValue {
+                    values: vec![s(KEY).unwrap()],
+                })),
+            }),
+        ),
+    ]
+}
+
+fn config(extra: &str) -> RedactionConfig {
+    serde_saphyr::from_str(&format!("insecure_dev_key: true\n{extra}")).unwrap()
+}
+
+fn redactor(extra: &str) -> Redactor {
+    config(extra)
+        .build(&RedactionCounter::default(), &|_| None)
+        .unwrap()
+}
+
+fn traces() -> Payload {
+    let span = Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: format!("chat for {EMAIL}"),
+        attributes: pii_attrs(),
+        status: Some(Status {
+            message: format!("failed for {EMAIL}"),
+            code: 2,
+        }),
+        events: vec![Event {
+            name: "gen_ai.content.prompt".into(),
+            attributes: pii_attrs(),
+            ..Default::default()
+        }],
+        links: vec![Link {
+            trace_id: vec![3; 16],
+            span_id: vec![4; 8],
+            attributes: pii_attrs(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    Payload::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: pii_attrs(),
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    attributes: pii_attrs(),
+                    ..Default::default()
+                }),
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn logs() -> Payload {
+    let body = AnyValue {
+        value: Some(Value::KvlistValue(KeyValueList {
+            values: vec![
+                kv("content", s(&format!("call me: {EMAIL}"))),
+                kv(
+                    "nested",
+                    s(&format!("{{\"role\":\"user\",\"content\":\"{KEY}\"}}")),
+                ),
+            ],
+        })),
+    };
+    Payload::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord {
+                        body: Some(body),
+                        attributes: pii_attrs(),
+                        ..Default::default()
+                    },
+                    LogRecord {
+                        body: s(&format!("plain {CARD}")),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn metrics() -> Payload {
+    let dp = NumberDataPoint {
+        attributes: pii_attrs(),
+        exemplars: vec![Exemplar {
+            filtered_attributes: pii_attrs(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    Payload::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "m".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![dp],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn json(p: &Payload) -> String {
+    match p {
+        Payload::Traces(r) => serde_json::to_string(r),
+        Payload::Logs(r) => serde_json::to_string(r),
+        Payload::Metrics(r) => serde_json::to_string(r),
+    }
+    .unwrap()
+}
+
+fn run(r: &Redactor, payload: Payload) -> Payload {
+    let mut batch = Batch::new(payload, Transport::Grpc, 1);
+    r.process(&mut batch).unwrap();
+    batch.payload
+}
+
+#[test]
+fn no_pii_survives_in_any_location_and_the_rest_is_untouched() {
+    let r = redactor("");
+    for payload in [traces(), logs(), metrics()] {
+        let out = json(&run(&r, payload));
+        for pii in [
+            EMAIL,
+            "4111",
+            "sk-proj-",
+            "hunter2",
+            "customer-42",
+            "MIIEvQ",
+        ] {
+            assert!(!out.contains(pii), "{pii} survived in {out}");
+        }
+        assert!(out.contains("gpt-4o-mini"), "allow-listed value kept");
+    }
+    let out = json(&run(&r, traces()));
+    assert!(out.contains("chat for [EMAIL]"), "span name: {out}");
+    assert!(out.contains("mail [EMAIL] card [CARD]"), "{out}");
+    assert!(out.contains("\"[REDACTED]\""), "blocked key");
+    assert!(
+        out.contains(&r.pseudonym("customer-42")),
+        "user id pseudonym"
+    );
+}
+
+#[test]
+fn json_strings_stay_valid_json() {
+    let r = redactor("");
+    let messages = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": format!("my key\n{PEM}\nand {EMAIL}")}]}]).to_string();
+    let mut batch = Batch::new(traces(), Transport::Grpc, 1);
+    if let Payload::Traces(req) = &mut batch.payload {
+        req.resource_spans[0].scope_spans[0].spans[0].attributes =
+            vec![kv("gen_ai.input.messages", s(&messages))];
+    }
+    r.process(&mut batch).unwrap();
+    let Payload::Traces(req) = &batch.payload else {
+        panic!()
+    };
+    let Some(Value::StringValue(out)) = &req.resource_spans[0].scope_spans[0].spans[0].attributes
+        [0]
+    .value
+    .as_ref()
+    .unwrap()
+    .value
+    else {
+        panic!()
+    };
+    let parsed: serde_json::Value = serde_json::from_str(out).expect("still JSON");
+    let content = parsed[0]["parts"][0]["content"].as_str().unwrap();
+    assert_eq!(content, "my key\n[PRIVATE_KEY]\nand [EMAIL]");
+}
+
+#[test]
+fn redaction_is_idempotent() {
+    let r = redactor("");
+    let once = run(&r, traces());
+    let twice = run(&r, once.clone());
+    // User ids are re-hashed (a pseudonym is itself an id value); everything else is stable.
+    let strip = |p: &Payload| {
+        json(p)
+            .replace(&r.pseudonym("customer-42"), "U")
+            .replace(&r.pseudonym(&r.pseudonym("customer-42")), "U")
+    };
+    assert_eq!(strip(&once), strip(&twice));
+}
+
+#[test]
+fn hash_action_correlates_and_drop_action_removes() {
+    let r = redactor("actions: { email: hash, card: drop }");
+    let out = json(&run(&r, traces()));
+    let tag = format!("[EMAIL:{}]", &r.pseudonym(EMAIL)[..6]);
+    assert!(out.contains(&tag), "{out}");
+    assert!(
+        !out.contains("\"note\""),
+        "the attribute with a card was dropped: {out}"
+    );
+}
+
+#[test]
+fn counts_by_detector_and_location() {
+    let mut registry = Registry::default();
+    let counter = RedactionCounter::register(&mut registry);
+    let r = config("").build(&counter, &|_| None).unwrap();
+    run(&r, logs());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("llmwatch_redactions_total{detector=\"email\",location=\"log_body\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("llmwatch_redactions_total{detector=\"card\",location=\"log_body\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("llmwatch_redactions_total{detector=\"blocked_key\",location=\"log\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn hashing_without_a_key_refuses_to_start_unless_insecure() {
+    let cfg: RedactionConfig = serde_saphyr::from_str("action: mask").unwrap();
+    let problems = cfg.check(&|_| None);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].1.contains("LLMWATCH_REDACTION_KEY is not set"),
+        "{problems:?}"
+    );
+    assert!(
+        cfg.check(&|_| Some("0123456789abcdef0123".into()))
+            .is_empty()
+    );
+    let no_ids: RedactionConfig = serde_saphyr::from_str("user_id_keys: []").unwrap();
+    assert!(
+        no_ids.check(&|_| None).is_empty(),
+        "masking alone needs no key"
+    );
+    let a = config("")
+        .build(&RedactionCounter::default(), &|_| {
+            Some("key-one-0123456789".into())
+        })
+        .unwrap();
+    let b = config("")
+        .build(&RedactionCounter::default(), &|_| {
+            Some("key-two-0123456789".into())
+        })
+        .unwrap();
+    assert_ne!(
+        a.pseudonym("u1"),
+        b.pseudonym("u1"),
+        "rotating the key changes every pseudonym"
+    );
+    assert_eq!(a.pseudonym("u1"), a.pseudonym("u1"));
+}
+
+#[test]
+fn globs() {
+    assert!(glob("*password*", "db.password.hash"));
+    assert!(glob("gen_ai.usage.*", "gen_ai.usage.input_tokens"));
+    assert!(glob("*.id", "session.id"));
+    assert!(
+        !RedactionConfig::default_allow_keys()
+            .iter()
+            .any(|g| glob(g, "customer.id")),
+        "unknown ids are scanned"
+    );
+    assert!(!glob("*.id", "session.identity"));
+    assert!(glob("exact", "exact"));
+}
