@@ -37,3 +37,44 @@ fn scan_and_mask_pii(bencher: Bencher) {
         llmwatch::redact::mask(PII, &found).map(|s| s.len())
     });
 }
+
+/// Decode → redact → encode of the performance.md §6 request (100 spans, 16 attributes
+/// each, a ~500 B prompt with PII in one span in ten), on one core.
+#[divan::bench]
+fn decode_redact_encode_100_spans(bencher: Bencher) {
+    use llmwatch::pipeline::Processor;
+    use prost::Message;
+    let body = llmwatch::bench::reference_traces(100, 42).encode_to_vec();
+    let config: llmwatch::redact::RedactionConfig =
+        match serde_saphyr::from_str("insecure_dev_key: true") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+    let redactor = config
+        .build(&llmwatch::redact::RedactionCounter::default(), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::with_capacity(body.len());
+    bencher
+        .counter(divan::counter::ItemsCount::new(100usize))
+        .bench_local(|| {
+            let payload = llmwatch::decode::decode_protobuf(
+                llmwatch::model::Signal::Traces,
+                black_box(&body),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut batch = llmwatch::model::Batch::new(
+                payload,
+                llmwatch::model::Transport::Grpc,
+                body.len() as u64,
+            );
+            let _ = redactor.process(&mut batch);
+            out.clear();
+            if let llmwatch::model::Payload::Traces(req) = &batch.payload {
+                let _ = req.encode(&mut out);
+            }
+            out.len()
+        });
+}
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -204,12 +204,13 @@ impl RedactionConfig {
             scanner,
             actions: Detector::ALL
                 .map(|d| self.actions.get(d.name()).copied().unwrap_or(self.action)),
-            allow: self.allow_keys.clone(),
-            block: self.block_keys.clone(),
+            allow: self.allow_keys.iter().map(|g| Glob::new(g)).collect(),
+            block: self.block_keys.iter().map(|g| Glob::new(g)).collect(),
             user_ids: self.user_id_keys.clone(),
             span_names: self.span_names,
             key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", material.as_bytes()),
             counter: counter.0.clone(),
+            rules: Default::default(),
         })
     }
 }
@@ -234,6 +235,40 @@ impl RedactionCounter {
             counter.0.clone(),
         );
         counter
+    }
+}
+
+/// A key glob, compiled once: `*` stands for any run of characters.
+#[derive(Clone, Debug)]
+enum Glob {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    General(String),
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Glob {
+        let stars = pattern.matches('*').count();
+        let inner = pattern.trim_matches('*');
+        match (stars, pattern.starts_with('*'), pattern.ends_with('*')) {
+            (0, _, _) => Glob::Exact(pattern.to_owned()),
+            (1, false, true) => Glob::Prefix(inner.to_owned()),
+            (1, true, false) => Glob::Suffix(inner.to_owned()),
+            (2, true, true) if !inner.contains('*') => Glob::Contains(inner.to_owned()),
+            _ => Glob::General(pattern.to_owned()),
+        }
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        match self {
+            Glob::Exact(p) => key == p,
+            Glob::Prefix(p) => key.starts_with(p.as_str()),
+            Glob::Suffix(p) => key.ends_with(p.as_str()),
+            Glob::Contains(p) => key.contains(p.as_str()),
+            Glob::General(p) => glob(p, key),
+        }
     }
 }
 
@@ -265,14 +300,21 @@ type Counts = BTreeMap<(&'static str, &'static str), u64>;
 pub struct Redactor {
     scanner: Scanner,
     actions: [Action; 18],
-    allow: Vec<String>,
-    block: Vec<String>,
+    allow: Vec<Glob>,
+    block: Vec<Glob>,
     user_ids: Vec<String>,
     span_names: bool,
     key: [u8; 32],
     counter: Family<RedactionLabels, Counter>,
+    /// Decisions per attribute key: keys repeat in every span, so the globs run once per
+    /// key. Bounded, so hostile key names cannot grow it; past the bound rules are computed.
+    rules: std::sync::RwLock<std::collections::HashMap<String, KeyRule>>,
 }
 
+/// Most attribute keys whose rule is remembered.
+const RULE_CACHE_KEYS: usize = 4096;
+
+#[derive(Clone, Copy)]
 enum KeyRule {
     Allow,
     Block,
@@ -282,11 +324,29 @@ enum KeyRule {
 
 impl Redactor {
     fn rule(&self, key: &str) -> KeyRule {
+        use std::sync::PoisonError;
+        if let Some(rule) = self
+            .rules
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            return *rule;
+        }
+        let rule = self.compute_rule(key);
+        let mut rules = self.rules.write().unwrap_or_else(PoisonError::into_inner);
+        if rules.len() < RULE_CACHE_KEYS {
+            rules.insert(key.to_owned(), rule);
+        }
+        rule
+    }
+
+    fn compute_rule(&self, key: &str) -> KeyRule {
         if self.user_ids.iter().any(|k| k == key) {
             KeyRule::UserId
-        } else if self.block.iter().any(|g| glob(g, key)) {
+        } else if self.block.iter().any(|g| g.matches(key)) {
             KeyRule::Block
-        } else if self.allow.iter().any(|g| glob(g, key)) {
+        } else if self.allow.iter().any(|g| g.matches(key)) {
             KeyRule::Allow
         } else {
             KeyRule::Scan
@@ -296,11 +356,14 @@ impl Redactor {
     /// The keyed pseudonym of `value`: 16 hex digits of keyed BLAKE3. The analytics stages
     /// count users by it.
     pub fn pseudonym(&self, value: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let hash = blake3::keyed_hash(&self.key, value.as_bytes());
-        hash.as_bytes()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let mut out = String::with_capacity(16);
+        for b in &hash.as_bytes()[..8] {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
     }
 
     fn replacement(&self, text: &str, findings: &[Finding]) -> String {

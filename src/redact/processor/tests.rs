@@ -327,4 +327,15 @@ fn globs() {
     );
     assert!(!glob("*.id", "session.identity"));
     assert!(glob("exact", "exact"));
+    for (pattern, key, want) in [
+        ("*password*", "x.password.y", true),
+        ("gen_ai.*", "gen_ai.x", true),
+        ("*.id", "a.id", true),
+        ("a*b*c", "aXbYc", true),
+        ("a*b*c", "aXc", false),
+        ("k", "k", true),
+    ] {
+        assert_eq!(Glob::new(pattern).matches(key), want, "{pattern} {key}");
+        assert_eq!(glob(pattern, key), want, "{pattern} {key}");
+    }
 }
