@@ -10,7 +10,7 @@ mod processor;
 mod validate;
 
 pub use self::detect::{Detector, Finding, Scanner, ScannerBuildError};
-pub use self::processor::{Action, RedactionConfig, RedactionCounter, Redactor};
+pub use self::processor::{Action, ContentPolicy, RedactionConfig, RedactionCounter, Redactor};
 
 /// Replaces each finding in `text` by its detector's placeholder. Returns `None`, and
 /// allocates nothing, when there is nothing to replace.

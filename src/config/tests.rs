@@ -133,7 +133,7 @@ receivers:
       http: { endpoint: "${env:MISSING_HTTP}" }
   kafka: {}
 processors:
-  redaction: {}
+  sanitizer: {}
 exporters:
   file: { path: "/tmp/x", rotation: { max_megabytes: 0 } }
   nop: { latencyy: 1s }
@@ -149,7 +149,7 @@ service:
         "receivers.otlp.protocols.http.endpoint: environment variable MISSING_HTTP is not set",
         "receivers.otlp.protocols.grpc.endpoint: invalid endpoint \"nope\"",
         "receivers.kafka: unknown receiver type \"kafka\"",
-        "processors.redaction: unknown processor type \"redaction\"",
+        "processors.sanitizer: unknown processor type \"sanitizer\"",
         "exporters.file.rotation.max_megabytes: must be at least 1",
         "exporters.nop.latencyy: unknown field",
         "exporters.otlp: unknown exporter type \"otlp\"",

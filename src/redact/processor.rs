@@ -35,6 +35,20 @@ pub enum Action {
     Drop,
 }
 
+/// What happens to prompt and completion content.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentPolicy {
+    /// Keep content, redacted like every other string.
+    #[default]
+    Keep,
+    /// Drop content attributes, content span events and the bodies of content log events.
+    Drop,
+    /// Keep only metadata: `<key>.length` (characters) and `<key>.pii` (the detectors that
+    /// fired in it) instead of the content.
+    Metadata,
+}
+
 /// `processors.redaction`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +68,15 @@ pub struct RedactionConfig {
     /// Attribute keys whose values are always replaced by `[REDACTED]` (globs with `*`).
     #[serde(default = "RedactionConfig::default_block_keys")]
     pub block_keys: Vec<String>,
+    /// What to do with prompt and completion content.
+    #[serde(default)]
+    pub content: ContentPolicy,
+    /// Attribute keys that hold content (globs with `*`), across GenAI conventions.
+    #[serde(default = "RedactionConfig::default_content_keys")]
+    pub content_keys: Vec<String>,
+    /// Span event and log event names whose payload is content.
+    #[serde(default = "RedactionConfig::default_content_events")]
+    pub content_events: Vec<String>,
     /// Scan span names too.
     #[serde(default = "RedactionConfig::yes")]
     pub span_names: bool,
@@ -120,6 +143,42 @@ impl RedactionConfig {
             "user_id",
             "ai.telemetry.metadata.userId",
             "session.user_id",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    fn default_content_keys() -> Vec<String> {
+        [
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+            "gen_ai.system_instructions",
+            "gen_ai.prompt*",
+            "gen_ai.completion*",
+            "llm.input_messages*",
+            "llm.output_messages*",
+            "input.value",
+            "output.value",
+            "ai.prompt*",
+            "ai.response.text",
+            "ai.response.object",
+            "traceloop.entity.input",
+            "traceloop.entity.output",
+            "langfuse.observation.input",
+            "langfuse.observation.output",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+    fn default_content_events() -> Vec<String> {
+        [
+            "gen_ai.content.prompt",
+            "gen_ai.content.completion",
+            "gen_ai.system.message",
+            "gen_ai.user.message",
+            "gen_ai.assistant.message",
+            "gen_ai.tool.message",
+            "gen_ai.choice",
+            "gen_ai.client.inference.operation.details",
         ]
         .map(String::from)
         .to_vec()
@@ -208,6 +267,9 @@ impl RedactionConfig {
             block: self.block_keys.iter().map(|g| Glob::new(g)).collect(),
             user_ids: self.user_id_keys.clone(),
             span_names: self.span_names,
+            content: self.content,
+            content_keys: self.content_keys.iter().map(|g| Glob::new(g)).collect(),
+            content_events: self.content_events.clone(),
             key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", material.as_bytes()),
             counter: counter.0.clone(),
             rules: Default::default(),
@@ -293,6 +355,25 @@ fn glob(pattern: &str, key: &str) -> bool {
     true
 }
 
+/// Appends every string inside `value`, space-separated.
+fn flatten_strings(value: &AnyValue, out: &mut String) {
+    match &value.value {
+        Some(Value::StringValue(s)) => {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(s);
+        }
+        Some(Value::ArrayValue(a)) => a.values.iter().for_each(|v| flatten_strings(v, out)),
+        Some(Value::KvlistValue(kv)) => kv
+            .values
+            .iter()
+            .filter_map(|kv| kv.value.as_ref())
+            .for_each(|v| flatten_strings(v, out)),
+        _ => {}
+    }
+}
+
 /// Counts per (detector or rule, location), summed for a batch and recorded once.
 type Counts = BTreeMap<(&'static str, &'static str), u64>;
 
@@ -304,6 +385,9 @@ pub struct Redactor {
     block: Vec<Glob>,
     user_ids: Vec<String>,
     span_names: bool,
+    content: ContentPolicy,
+    content_keys: Vec<Glob>,
+    content_events: Vec<String>,
     key: [u8; 32],
     counter: Family<RedactionLabels, Counter>,
     /// Decisions per attribute key: keys repeat in every span, so the globs run once per
@@ -319,6 +403,7 @@ enum KeyRule {
     Allow,
     Block,
     UserId,
+    Content,
     Scan,
 }
 
@@ -346,6 +431,18 @@ impl Redactor {
             KeyRule::UserId
         } else if self.block.iter().any(|g| g.matches(key)) {
             KeyRule::Block
+        } else if self.content == ContentPolicy::Metadata
+            && let Some(base) = key
+                .strip_suffix(".length")
+                .or_else(|| key.strip_suffix(".pii"))
+            && self.content_keys.iter().any(|g| g.matches(base))
+        {
+            // The metadata this policy wrote: an int and detector names, never content.
+            KeyRule::Allow
+        } else if self.content != ContentPolicy::Keep
+            && self.content_keys.iter().any(|g| g.matches(key))
+        {
+            KeyRule::Content
         } else if self.allow.iter().any(|g| g.matches(key)) {
             KeyRule::Allow
         } else {
@@ -471,11 +568,19 @@ impl Redactor {
         counts: &mut Counts,
         found: &mut Vec<Finding>,
     ) {
+        let mut metadata = Vec::new();
         attrs.retain_mut(|kv| {
             let Some(value) = kv.value.as_mut() else {
                 return true;
             };
             match self.rule(&kv.key) {
+                KeyRule::Content => {
+                    *counts.entry(("content", location)).or_default() += 1;
+                    if self.content == ContentPolicy::Metadata {
+                        metadata.extend(self.content_metadata(&kv.key, value, found));
+                    }
+                    false
+                }
                 KeyRule::Allow => true,
                 KeyRule::Block => {
                     *counts.entry(("blocked_key", location)).or_default() += 1;
@@ -495,6 +600,93 @@ impl Redactor {
                 KeyRule::Scan => !self.redact_any(value, location, counts, found),
             }
         });
+        attrs.extend(metadata);
+    }
+
+    /// `<key>.length` and `<key>.pii` (`length` and `pii` for an empty key) for a content
+    /// value under the metadata policy.
+    fn content_metadata(
+        &self,
+        key: &str,
+        value: &AnyValue,
+        found: &mut Vec<Finding>,
+    ) -> [KeyValue; 2] {
+        let mut text = String::new();
+        flatten_strings(value, &mut text);
+        found.clear();
+        self.scanner.scan(&text, found);
+        let mut kinds: Vec<&'static str> = found.iter().map(|f| f.detector.name()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let pii = kinds
+            .into_iter()
+            .map(|k| AnyValue {
+                value: Some(Value::StringValue(k.to_owned())),
+            })
+            .collect();
+        [
+            KeyValue {
+                key: if key.is_empty() {
+                    "length".to_owned()
+                } else {
+                    format!("{key}.length")
+                },
+                value: Some(AnyValue {
+                    value: Some(Value::IntValue(text.chars().count() as i64)),
+                }),
+                ..Default::default()
+            },
+            KeyValue {
+                key: if key.is_empty() {
+                    "pii".to_owned()
+                } else {
+                    format!("{key}.pii")
+                },
+                value: Some(AnyValue {
+                    value: Some(Value::ArrayValue(
+                        opentelemetry_proto::tonic::common::v1::ArrayValue { values: pii },
+                    )),
+                }),
+                ..Default::default()
+            },
+        ]
+    }
+
+    fn is_content_event(&self, name: &str) -> bool {
+        self.content != ContentPolicy::Keep && self.content_events.iter().any(|e| e == name)
+    }
+
+    /// Replaces every string, array or kvlist attribute of a content event by its metadata.
+    fn content_event_attributes(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        counts: &mut Counts,
+        location: &'static str,
+        found: &mut Vec<Finding>,
+    ) {
+        *counts.entry(("content", location)).or_default() += 1;
+        let mut out = Vec::with_capacity(attrs.len() * 2);
+        for kv in attrs.drain(..) {
+            // Metadata written by an earlier pass (or an earlier llmwatch) stays as it is.
+            if kv.key.ends_with(".pii")
+                && matches!(
+                    kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                    Some(Value::ArrayValue(_))
+                )
+            {
+                out.push(kv);
+                continue;
+            }
+            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(_) | Value::ArrayValue(_) | Value::KvlistValue(_)) => {
+                    if let Some(v) = kv.value.as_ref() {
+                        out.extend(self.content_metadata(&kv.key, v, found));
+                    }
+                }
+                _ => out.push(kv),
+            }
+        }
+        *attrs = out;
     }
 
     fn redact_payload(&self, payload: &mut Payload, counts: &mut Counts) {
@@ -517,6 +709,28 @@ impl Redactor {
                             self.redact_attributes(&mut span.attributes, "span", counts, f);
                             if let Some(status) = span.status.as_mut() {
                                 self.redact_string(&mut status.message, "span_status", counts, f);
+                            }
+                            if self.content == ContentPolicy::Drop {
+                                let before = span.events.len();
+                                span.events.retain(|e| !self.is_content_event(&e.name));
+                                let dropped = (before - span.events.len()) as u64;
+                                if dropped > 0 {
+                                    *counts.entry(("content", "span_event")).or_default() +=
+                                        dropped;
+                                }
+                            } else if self.content == ContentPolicy::Metadata {
+                                for event in span
+                                    .events
+                                    .iter_mut()
+                                    .filter(|e| self.is_content_event(&e.name))
+                                {
+                                    self.content_event_attributes(
+                                        &mut event.attributes,
+                                        counts,
+                                        "span_event",
+                                        f,
+                                    );
+                                }
                             }
                             for event in &mut span.events {
                                 self.redact_attributes(
@@ -548,6 +762,32 @@ impl Redactor {
                             self.redact_attributes(&mut s.attributes, "scope", counts, f);
                         }
                         for rec in &mut sl.log_records {
+                            let event_name = if rec.event_name.is_empty() {
+                                rec.attributes
+                                    .iter()
+                                    .find(|kv| kv.key == "event.name")
+                                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                                        Value::StringValue(s) => Some(s.clone()),
+                                        _ => None,
+                                    })
+                            } else {
+                                Some(rec.event_name.clone())
+                            };
+                            if event_name.is_some_and(|n| self.is_content_event(&n))
+                                && let Some(body) = rec.body.take()
+                            {
+                                *counts.entry(("content", "log_body")).or_default() += 1;
+                                if self.content == ContentPolicy::Metadata {
+                                    let [length, pii] = self.content_metadata("", &body, f);
+                                    rec.body = Some(AnyValue {
+                                        value: Some(Value::KvlistValue(
+                                            opentelemetry_proto::tonic::common::v1::KeyValueList {
+                                                values: vec![length, pii],
+                                            },
+                                        )),
+                                    });
+                                }
+                            }
                             if let Some(body) = rec.body.as_mut() {
                                 self.redact_any(body, "log_body", counts, f);
                             }

@@ -339,3 +339,124 @@ fn globs() {
         assert_eq!(glob(pattern, key), want, "{pattern} {key}");
     }
 }
+
+fn content_span() -> Payload {
+    let mut p = traces();
+    if let Payload::Traces(req) = &mut p {
+        let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes = vec![
+            kv(
+                "gen_ai.input.messages",
+                s(&format!(
+                    "[{{\"role\":\"user\",\"content\":\"I am {EMAIL}\"}}]"
+                )),
+            ),
+            kv("gen_ai.completion.0.content", s("Sure, here you go")),
+            kv("gen_ai.request.model", s("gpt-4o-mini")),
+        ];
+        span.events = vec![
+            Event {
+                name: "gen_ai.content.prompt".into(),
+                attributes: vec![kv("gen_ai.prompt", s(&format!("card {CARD}")))],
+                ..Default::default()
+            },
+            Event {
+                name: "retry".into(),
+                attributes: vec![kv("attempt", s("2"))],
+                ..Default::default()
+            },
+        ];
+    }
+    p
+}
+
+fn content_log() -> Payload {
+    Payload::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    event_name: "gen_ai.user.message".into(),
+                    body: s(&format!("hi, {EMAIL} here")),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+#[test]
+fn content_policy_drop_removes_content_and_keeps_the_rest() {
+    let r = redactor("content: drop");
+    let out = json(&run(&r, content_span()));
+    assert!(
+        !out.contains("gen_ai.input.messages") && !out.contains("Sure, here you go"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("gen_ai.content.prompt"),
+        "content event dropped: {out}"
+    );
+    assert!(
+        out.contains("\"retry\"") && out.contains("gpt-4o-mini"),
+        "non-content kept: {out}"
+    );
+    let Payload::Logs(req) = run(&r, content_log()) else {
+        panic!()
+    };
+    assert_eq!(req.resource_logs[0].scope_logs[0].log_records[0].body, None);
+}
+
+#[test]
+fn content_policy_metadata_keeps_length_and_pii_flags_only() {
+    // User ids off here: a pseudonym is itself an id, so a second pass hashes it again
+    // (consistently); everything else must be left as the first pass wrote it.
+    let r = redactor("content: metadata\nuser_id_keys: []");
+    let out = run(&r, content_span());
+    let text = json(&out);
+    assert!(
+        !text.contains(EMAIL) && !text.contains("Sure, here you go") && !text.contains("4111"),
+        "{text}"
+    );
+    let Payload::Traces(req) = &out else { panic!() };
+    let span = &req.resource_spans[0].scope_spans[0].spans[0];
+    let get = |attrs: &[KeyValue], k: &str| {
+        attrs
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eq!(
+        get(&span.attributes, "gen_ai.completion.0.content.length"),
+        Some(Value::IntValue(17))
+    );
+    let Some(Value::ArrayValue(pii)) = get(&span.attributes, "gen_ai.input.messages.pii") else {
+        panic!("{text}")
+    };
+    assert_eq!(pii.values, vec![s("email").unwrap()]);
+    let Some(Value::ArrayValue(pii)) = get(&span.events[0].attributes, "gen_ai.prompt.pii") else {
+        panic!("{text}")
+    };
+    assert_eq!(pii.values, vec![s("card").unwrap()]);
+    let again = run(&r, out.clone());
+    assert_eq!(json(&again), text, "a second pass changes nothing");
+    let logs = json(&run(&r, content_log()));
+    assert!(
+        !logs.contains(EMAIL) && logs.contains("\"length\"") && logs.contains("email"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn content_policy_keep_redacts_content_in_place() {
+    let r = redactor("");
+    let out = json(&run(&r, content_span()));
+    assert!(
+        out.contains("I am [EMAIL]")
+            && out.contains("Sure, here you go")
+            && out.contains("card [CARD]"),
+        "{out}"
+    );
+}
