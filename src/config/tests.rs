@@ -31,6 +31,32 @@ fn shipped_default_parses() {
     assert_eq!(protocols.grpc.as_ref().unwrap().endpoint, "0.0.0.0:4317");
     assert_eq!(protocols.http.as_ref().unwrap().endpoint, "0.0.0.0:4318");
     assert!(config.service.workers >= 1);
+    assert!(
+        config
+            .pipelines
+            .iter()
+            .all(|p| p.processors == ["redaction"]),
+        "redaction runs in every default pipeline"
+    );
+}
+
+#[test]
+fn the_default_refuses_to_start_without_a_key_when_told_to_be_strict() {
+    let strict = |n: &str| (n == "LLMWATCH_INSECURE_DEV_KEY").then(|| "false".to_owned());
+    let errs = match Config::embedded(&strict) {
+        Ok(_) => panic!("started without a key"),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert!(
+        errs[0].starts_with("processors.redaction.hash_key_env: hashing is on"),
+        "{errs:?}"
+    );
+    let keyed = |n: &str| match n {
+        "LLMWATCH_INSECURE_DEV_KEY" => Some("false".to_owned()),
+        "LLMWATCH_REDACTION_KEY" => Some("a-real-secret-0123456789".to_owned()),
+        _ => None,
+    };
+    Config::embedded(&keyed).unwrap();
 }
 
 #[test]

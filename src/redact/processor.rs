@@ -77,6 +77,12 @@ pub struct RedactionConfig {
     /// Span event and log event names whose payload is content.
     #[serde(default = "RedactionConfig::default_content_events")]
     pub content_events: Vec<String>,
+    /// Attributes that mark telemetry as opted out of user-level analytics (for example a
+    /// Do-Not-Track flag), on the resource or the item, with the value `true`, `"true"` or 1.
+    /// Such telemetry keeps counting in error and health metrics, but its user ids are
+    /// removed instead of pseudonymised.
+    #[serde(default = "RedactionConfig::default_opt_out_keys")]
+    pub opt_out_keys: Vec<String>,
     /// Scan span names too.
     #[serde(default = "RedactionConfig::yes")]
     pub span_names: bool,
@@ -183,6 +189,11 @@ impl RedactionConfig {
         .map(String::from)
         .to_vec()
     }
+    fn default_opt_out_keys() -> Vec<String> {
+        ["user.analytics_opt_out", "user.dnt", "app.do_not_track"]
+            .map(String::from)
+            .to_vec()
+    }
     fn default_key_env() -> String {
         "LLMWATCH_REDACTION_KEY".to_owned()
     }
@@ -267,6 +278,7 @@ impl RedactionConfig {
             block: self.block_keys.iter().map(|g| Glob::new(g)).collect(),
             user_ids: self.user_id_keys.clone(),
             span_names: self.span_names,
+            opt_out: self.opt_out_keys.clone(),
             content: self.content,
             content_keys: self.content_keys.iter().map(|g| Glob::new(g)).collect(),
             content_events: self.content_events.clone(),
@@ -385,6 +397,7 @@ pub struct Redactor {
     block: Vec<Glob>,
     user_ids: Vec<String>,
     span_names: bool,
+    opt_out: Vec<String>,
     content: ContentPolicy,
     content_keys: Vec<Glob>,
     content_events: Vec<String>,
@@ -689,7 +702,90 @@ impl Redactor {
         *attrs = out;
     }
 
+    fn opted_out(&self, attrs: &[KeyValue]) -> bool {
+        attrs.iter().any(|kv| {
+            self.opt_out.contains(&kv.key)
+                && match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(Value::BoolValue(b)) => *b,
+                    Some(Value::StringValue(s)) => s.eq_ignore_ascii_case("true") || s == "1",
+                    Some(Value::IntValue(i)) => *i == 1,
+                    _ => false,
+                }
+        })
+    }
+
+    fn remove_user_ids(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        counts: &mut Counts,
+        location: &'static str,
+    ) {
+        let before = attrs.len();
+        attrs.retain(|kv| !self.user_ids.contains(&kv.key));
+        let removed = (before - attrs.len()) as u64;
+        if removed > 0 {
+            *counts.entry(("opted_out_user_id", location)).or_default() += removed;
+        }
+    }
+
+    /// Removes user ids from telemetry marked as opted out, before anything else runs.
+    fn strip_opted_out(&self, payload: &mut Payload, counts: &mut Counts) {
+        if self.opt_out.is_empty() || self.user_ids.is_empty() {
+            return;
+        }
+        match payload {
+            Payload::Traces(req) => {
+                for rs in &mut req.resource_spans {
+                    let all = rs
+                        .resource
+                        .as_ref()
+                        .is_some_and(|r| self.opted_out(&r.attributes));
+                    if all && let Some(r) = rs.resource.as_mut() {
+                        self.remove_user_ids(&mut r.attributes, counts, "resource");
+                    }
+                    for span in rs.scope_spans.iter_mut().flat_map(|ss| &mut ss.spans) {
+                        if all || self.opted_out(&span.attributes) {
+                            self.remove_user_ids(&mut span.attributes, counts, "span");
+                            for e in &mut span.events {
+                                self.remove_user_ids(&mut e.attributes, counts, "span_event");
+                            }
+                        }
+                    }
+                }
+            }
+            Payload::Logs(req) => {
+                for rl in &mut req.resource_logs {
+                    let all = rl
+                        .resource
+                        .as_ref()
+                        .is_some_and(|r| self.opted_out(&r.attributes));
+                    if all && let Some(r) = rl.resource.as_mut() {
+                        self.remove_user_ids(&mut r.attributes, counts, "resource");
+                    }
+                    for rec in rl.scope_logs.iter_mut().flat_map(|sl| &mut sl.log_records) {
+                        if all || self.opted_out(&rec.attributes) {
+                            self.remove_user_ids(&mut rec.attributes, counts, "log");
+                        }
+                    }
+                }
+            }
+            Payload::Metrics(req) => {
+                for rm in &mut req.resource_metrics {
+                    if rm
+                        .resource
+                        .as_ref()
+                        .is_some_and(|r| self.opted_out(&r.attributes))
+                        && let Some(r) = rm.resource.as_mut()
+                    {
+                        self.remove_user_ids(&mut r.attributes, counts, "resource");
+                    }
+                }
+            }
+        }
+    }
+
     fn redact_payload(&self, payload: &mut Payload, counts: &mut Counts) {
+        self.strip_opted_out(payload, counts);
         let mut found = Vec::new();
         let f = &mut found;
         match payload {

@@ -460,3 +460,46 @@ fn content_policy_keep_redacts_content_in_place() {
         "{out}"
     );
 }
+
+#[test]
+fn opted_out_telemetry_loses_its_user_ids_and_keeps_the_rest() {
+    let r = redactor("");
+    let mut p = traces();
+    if let Payload::Traces(req) = &mut p {
+        req.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .push(KeyValue {
+                key: "user.analytics_opt_out".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::BoolValue(true)),
+                }),
+                ..Default::default()
+            });
+    }
+    let Payload::Traces(req) = run(&r, p) else {
+        panic!()
+    };
+    let span = &req.resource_spans[0].scope_spans[0].spans[0];
+    assert!(
+        !span.attributes.iter().any(|kv| kv.key == "user.id"),
+        "span user id removed"
+    );
+    assert!(
+        !span.events[0]
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "user.id"),
+        "event user id removed"
+    );
+    assert!(
+        span.attributes
+            .iter()
+            .any(|kv| kv.key == "gen_ai.request.model"),
+        "the rest stays"
+    );
+    let resource = req.resource_spans[0].resource.as_ref().unwrap();
+    assert!(
+        resource.attributes.iter().any(|kv| kv.key == "user.id"),
+        "the resource did not opt out: pseudonymised, kept"
+    );
+}
