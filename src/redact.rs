@@ -9,8 +9,10 @@ mod detect;
 mod processor;
 mod validate;
 
-pub use self::detect::{Detector, Finding, Scanner, ScannerBuildError};
-pub use self::processor::{Action, ContentPolicy, RedactionConfig, RedactionCounter, Redactor};
+pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
+pub use self::processor::{
+    Action, ContentPolicy, PatternConfig, RedactionConfig, RedactionCounter, Redactor,
+};
 
 /// Replaces each finding in `text` by its detector's placeholder. Returns `None`, and
 /// allocates nothing, when there is nothing to replace.

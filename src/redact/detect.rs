@@ -52,6 +52,9 @@ pub enum Detector {
     Ipv4,
     /// Phone numbers, international or nationally formatted.
     Phone,
+    /// A user-defined pattern from the config, by its position there. Its name and
+    /// placeholder come from [`Scanner::name`] and [`Scanner::placeholder`].
+    Custom(u16),
 }
 
 type Validator = fn(&str, Range<usize>) -> Option<Range<usize>>;
@@ -79,7 +82,13 @@ impl Detector {
         Detector::Phone,
     ];
 
-    /// The name used in config, metric labels and placeholders.
+    /// The position of a built-in detector in [`Detector::ALL`].
+    pub fn index(self) -> Option<usize> {
+        Detector::ALL.iter().position(|d| *d == self)
+    }
+
+    /// The name used in config, metric labels and placeholders (`custom` for user patterns:
+    /// ask the scanner for theirs).
     pub const fn name(self) -> &'static str {
         match self {
             Detector::PrivateKey => "private_key",
@@ -100,6 +109,7 @@ impl Detector {
             Detector::Ipv6 => "ipv6",
             Detector::Ipv4 => "ipv4",
             Detector::Phone => "phone",
+            Detector::Custom(_) => "custom",
         }
     }
 
@@ -124,6 +134,7 @@ impl Detector {
             Detector::Ipv6 => "[IPV6]",
             Detector::Ipv4 => "[IPV4]",
             Detector::Phone => "[PHONE]",
+            Detector::Custom(_) => "[REDACTED]",
         }
     }
 
@@ -131,6 +142,8 @@ impl Detector {
     /// are ASCII) and the validator that confirms it.
     fn rule(self) -> (&'static str, Validator) {
         match self {
+            // Never built from here: user patterns come with their own regex.
+            Detector::Custom(_) => (r"[^\s\S]", validate::exact),
             Detector::PrivateKey => (
                 r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[A-Za-z0-9+/=\s]*(?:-----END [A-Z ]{0,20}PRIVATE KEY-----)?",
                 validate::exact,
@@ -201,11 +214,23 @@ pub struct Finding {
     pub range: Range<usize>,
 }
 
+/// A user-defined pattern: a name and a regex.
+#[derive(Clone, Debug)]
+pub struct CustomPattern {
+    /// Lowercase name, used in metric labels; the placeholder is its uppercase.
+    pub name: String,
+    /// The regex (Rust `regex` syntax).
+    pub regex: String,
+}
+
 /// Scans text for the enabled detectors.
 pub struct Scanner {
     detectors: Vec<Detector>,
     any: Regex,
     each: Vec<(Regex, Validator)>,
+    /// Names and placeholders of the user patterns, by `Custom` index. Leaked once at
+    /// startup: label values must be `'static`, and their number is bounded by the config.
+    custom: Vec<(&'static str, &'static str)>,
 }
 
 /// Why a scanner could not be built.
@@ -216,11 +241,29 @@ pub struct ScannerBuildError(#[from] Box<regex_automata::meta::BuildError>);
 impl Scanner {
     /// Builds a scanner for `detectors`.
     pub fn new(detectors: &[Detector]) -> Result<Scanner, ScannerBuildError> {
-        let detectors: Vec<Detector> = Detector::ALL
+        Scanner::with_patterns(detectors, &[])
+    }
+
+    /// Builds a scanner for `detectors` and user-defined `patterns`, which rank after every
+    /// built-in detector when findings overlap.
+    pub fn with_patterns(
+        detectors: &[Detector],
+        patterns: &[CustomPattern],
+    ) -> Result<Scanner, ScannerBuildError> {
+        let mut detectors: Vec<Detector> = Detector::ALL
             .into_iter()
             .filter(|d| detectors.contains(d))
             .collect();
-        let rules: Vec<(&str, Validator)> = detectors.iter().map(|d| d.rule()).collect();
+        let mut rules: Vec<(&str, Validator)> = detectors.iter().map(|d| d.rule()).collect();
+        let mut custom = Vec::with_capacity(patterns.len());
+        for (i, p) in patterns.iter().enumerate() {
+            detectors.push(Detector::Custom(u16::try_from(i).unwrap_or(u16::MAX)));
+            rules.push((p.regex.as_str(), validate::exact));
+            let name: &'static str = Box::leak(p.name.clone().into_boxed_str());
+            let placeholder: &'static str =
+                Box::leak(format!("[{}]", p.name.to_ascii_uppercase()).into_boxed_str());
+            custom.push((name, placeholder));
+        }
         let patterns: Vec<&str> = rules.iter().map(|(p, _)| *p).collect();
         // `All`, so that `which_overlapping_matches` reports every detector that matches,
         // not only the leftmost-first one.
@@ -236,7 +279,27 @@ impl Scanner {
             detectors,
             any,
             each,
+            custom,
         })
+    }
+
+    /// The name of a detector, user patterns included.
+    pub fn name(&self, d: Detector) -> &'static str {
+        match d {
+            Detector::Custom(i) => self.custom.get(usize::from(i)).map_or("custom", |c| c.0),
+            other => other.name(),
+        }
+    }
+
+    /// The placeholder of a detector, user patterns included.
+    pub fn placeholder(&self, d: Detector) -> &'static str {
+        match d {
+            Detector::Custom(i) => self
+                .custom
+                .get(usize::from(i))
+                .map_or("[REDACTED]", |c| c.1),
+            other => other.placeholder(),
+        }
     }
 
     /// A scanner with every detector enabled.

@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
+use super::detect::CustomPattern;
 use super::{Detector, Finding, Scanner};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
@@ -49,6 +50,19 @@ pub enum ContentPolicy {
     Metadata,
 }
 
+/// One user-defined pattern.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternConfig {
+    /// Lowercase letters, digits and `_`; the placeholder is its uppercase in brackets.
+    pub name: String,
+    /// A regex in Rust `regex` syntax.
+    pub regex: String,
+    /// The action for its findings; the processor's `action` when absent.
+    #[serde(default)]
+    pub action: Option<Action>,
+}
+
 /// `processors.redaction`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +76,9 @@ pub struct RedactionConfig {
     /// Per-detector actions, e.g. `{ email: hash, private_key: drop }`.
     #[serde(default)]
     pub actions: BTreeMap<String, Action>,
+    /// User-defined patterns: `[{ name: employee_id, regex: "EMP-[0-9]{6}", action: hash }]`.
+    #[serde(default)]
+    pub patterns: Vec<PatternConfig>,
     /// Attribute keys never scanned (globs with `*`): ids, counts, model names.
     #[serde(default = "RedactionConfig::default_allow_keys")]
     pub allow_keys: Vec<String>,
@@ -231,6 +248,29 @@ impl RedactionConfig {
                 ),
             ));
         }
+        for (i, p) in self.patterns.iter().enumerate() {
+            let valid_name = !p.name.is_empty()
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid_name
+                || Detector::ALL.iter().any(|d| d.name() == p.name)
+                || self.patterns[..i].iter().any(|q| q.name == p.name)
+            {
+                errors.push((format!("patterns[{i}].name"), format!("{:?} must be unique, not a built-in detector's, and use lowercase letters, digits and _", p.name)));
+            }
+            match regex_automata::meta::Regex::new(&p.regex) {
+                Err(e) => errors.push((
+                    format!("patterns[{i}].regex"),
+                    format!("invalid regex: {e}"),
+                )),
+                Ok(r) if r.is_match("") => errors.push((
+                    format!("patterns[{i}].regex"),
+                    "matches the empty string".to_owned(),
+                )),
+                Ok(_) => {}
+            }
+        }
         for name in self.actions.keys() {
             if !Detector::ALL.iter().any(|d| d.name() == name) {
                 errors.push((format!("actions.{name}"), "not a detector name".to_owned()));
@@ -259,7 +299,15 @@ impl RedactionConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Redactor, String> {
         let detectors = self.detectors()?;
-        let scanner = Scanner::new(&detectors).map_err(|e| e.to_string())?;
+        let patterns: Vec<CustomPattern> = self
+            .patterns
+            .iter()
+            .map(|p| CustomPattern {
+                name: p.name.clone(),
+                regex: p.regex.clone(),
+            })
+            .collect();
+        let scanner = Scanner::with_patterns(&detectors, &patterns).map_err(|e| e.to_string())?;
         let material = match env(&self.hash_key_env) {
             Some(k) => k,
             None if self.insecure_dev_key || !self.needs_key() => {
@@ -274,6 +322,11 @@ impl RedactionConfig {
             scanner,
             actions: Detector::ALL
                 .map(|d| self.actions.get(d.name()).copied().unwrap_or(self.action)),
+            custom_actions: self
+                .patterns
+                .iter()
+                .map(|p| p.action.unwrap_or(self.action))
+                .collect(),
             allow: self.allow_keys.iter().map(|g| Glob::new(g)).collect(),
             block: self.block_keys.iter().map(|g| Glob::new(g)).collect(),
             user_ids: self.user_id_keys.clone(),
@@ -393,6 +446,7 @@ type Counts = BTreeMap<(&'static str, &'static str), u64>;
 pub struct Redactor {
     scanner: Scanner,
     actions: [Action; 18],
+    custom_actions: Vec<Action>,
     allow: Vec<Glob>,
     block: Vec<Glob>,
     user_ids: Vec<String>,
@@ -421,6 +475,17 @@ enum KeyRule {
 }
 
 impl Redactor {
+    fn action_for(&self, d: Detector) -> Action {
+        match d {
+            Detector::Custom(i) => self
+                .custom_actions
+                .get(usize::from(i))
+                .copied()
+                .unwrap_or_default(),
+            other => other.index().map_or(Action::Mask, |i| self.actions[i]),
+        }
+    }
+
     fn rule(&self, key: &str) -> KeyRule {
         use std::sync::PoisonError;
         if let Some(rule) = self
@@ -481,16 +546,16 @@ impl Redactor {
         let mut at = 0;
         for f in findings {
             out.push_str(&text[at..f.range.start]);
-            match self.actions[f.detector as usize] {
+            match self.action_for(f.detector) {
                 Action::Hash => {
                     let short = &self.pseudonym(&text[f.range.clone()])[..6];
-                    let p = f.detector.placeholder();
+                    let p = self.scanner.placeholder(f.detector);
                     out.push_str(&p[..p.len() - 1]);
                     out.push(':');
                     out.push_str(short);
                     out.push(']');
                 }
-                Action::Mask | Action::Drop => out.push_str(f.detector.placeholder()),
+                Action::Mask | Action::Drop => out.push_str(self.scanner.placeholder(f.detector)),
             }
             at = f.range.end;
         }
@@ -512,11 +577,13 @@ impl Redactor {
             return false;
         }
         for f in found.iter() {
-            *counts.entry((f.detector.name(), location)).or_default() += 1;
+            *counts
+                .entry((self.scanner.name(f.detector), location))
+                .or_default() += 1;
         }
         let drop = found
             .iter()
-            .any(|f| self.actions[f.detector as usize] == Action::Drop);
+            .any(|f| self.action_for(f.detector) == Action::Drop);
         let trimmed = s.trim_start();
         if (trimmed.starts_with('{') || trimmed.starts_with('['))
             && let Ok(mut json) = serde_json::from_str::<serde_json::Value>(s)
@@ -628,7 +695,10 @@ impl Redactor {
         flatten_strings(value, &mut text);
         found.clear();
         self.scanner.scan(&text, found);
-        let mut kinds: Vec<&'static str> = found.iter().map(|f| f.detector.name()).collect();
+        let mut kinds: Vec<&'static str> = found
+            .iter()
+            .map(|f| self.scanner.name(f.detector))
+            .collect();
         kinds.sort_unstable();
         kinds.dedup();
         let pii = kinds

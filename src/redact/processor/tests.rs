@@ -503,3 +503,46 @@ fn opted_out_telemetry_loses_its_user_ids_and_keeps_the_rest() {
         "the resource did not opt out: pseudonymised, kept"
     );
 }
+
+#[test]
+fn user_patterns_redact_with_their_own_name_and_action() {
+    let r = redactor(
+        "patterns:\n  - { name: employee_id, regex: 'EMP-[0-9]{6}' }\n  - { name: ticket, regex: 'TCK[0-9]{4}', action: hash }",
+    );
+    let mut p = traces();
+    if let Payload::Traces(req) = &mut p {
+        req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![kv(
+            "note",
+            s(&format!("EMP-123456 opened TCK0042 for {EMAIL}")),
+        )];
+    }
+    let out = json(&run(&r, p));
+    let tag = format!("[TICKET:{}]", &r.pseudonym("TCK0042")[..6]);
+    assert!(
+        out.contains(&format!("[EMPLOYEE_ID] opened {tag} for [EMAIL]")),
+        "{out}"
+    );
+}
+
+#[test]
+fn user_patterns_are_checked() {
+    let cfg = config(
+        "patterns:\n  - { name: Bad-Name, regex: 'x' }\n  - { name: email, regex: 'y' }\n  - { name: ok, regex: '(' }\n  - { name: empty, regex: 'a*' }",
+    );
+    let problems: Vec<String> = cfg
+        .check(&|_| None)
+        .into_iter()
+        .map(|(k, m)| format!("{k}: {m}"))
+        .collect();
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(problems[0].starts_with("patterns[0].name"), "{problems:?}");
+    assert!(problems[1].starts_with("patterns[1].name"), "{problems:?}");
+    assert!(
+        problems[2].starts_with("patterns[2].regex: invalid regex"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[3].starts_with("patterns[3].regex: matches the empty string"),
+        "{problems:?}"
+    );
+}
