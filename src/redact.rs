@@ -7,7 +7,7 @@
 
 mod detect;
 mod processor;
-mod validate;
+pub(crate) mod validate;
 
 pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
 pub use self::processor::{

@@ -21,7 +21,7 @@ fn digits(s: &str) -> impl Iterator<Item = u32> + '_ {
 }
 
 /// Luhn checksum over the digits of `s`.
-pub(super) fn luhn(s: &str) -> bool {
+pub(crate) fn luhn(s: &str) -> bool {
     let ds: Vec<u32> = digits(s).collect();
     let sum: u32 = ds
         .iter()

@@ -546,3 +546,126 @@ fn user_patterns_are_checked() {
         "{problems:?}"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn luhn_complete(body: &str) -> String {
+        (0..10)
+            .map(|c| format!("{body}{c}"))
+            .find(|n| crate::redact::validate::luhn(n))
+            .unwrap()
+    }
+
+    fn email() -> impl Strategy<Value = String> {
+        (
+            "[a-z][a-z0-9._]{0,12}[a-z0-9]",
+            "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+            prop::sample::select(vec!["com", "de", "co.uk", "io", "fr"]),
+        )
+            .prop_map(|(l, d, t)| format!("{l}@{d}.{t}"))
+    }
+
+    fn card() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec![
+                ("4", 16),
+                ("51", 16),
+                ("2221", 16),
+                ("37", 15),
+                ("6011", 16),
+                ("3530", 16),
+                ("2131", 15),
+            ]),
+            "[0-9]{18}",
+            any::<bool>(),
+        )
+            .prop_map(|((prefix, len), digits, spaced)| {
+                let n = luhn_complete(&format!("{prefix}{}", &digits[..len - prefix.len() - 1]));
+                if spaced && len == 16 {
+                    format!("{} {} {} {}", &n[0..4], &n[4..8], &n[8..12], &n[12..16])
+                } else {
+                    n
+                }
+            })
+    }
+
+    fn ssn() -> impl Strategy<Value = String> {
+        (1u32..666, 1u32..100, 1u32..10000).prop_map(|(a, g, s)| format!("{a:03}-{g:02}-{s:04}"))
+    }
+
+    fn iban() -> impl Strategy<Value = String> {
+        "[0-9]{18}".prop_map(|bban| {
+            let numeric = format!("{bban}131400");
+            let rem = numeric
+                .bytes()
+                .fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+            format!("DE{:02}{bban}", 98 - rem)
+        })
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9]{40}".prop_map(|k| format!("sk-proj-{k}")),
+            "[A-Z0-9]{16}".prop_map(|k| format!("AKIA{k}")),
+            "[A-Za-z0-9]{36}".prop_map(|k| format!("ghp_{k}")),
+            "[A-Za-z0-9]{35}".prop_map(|k| format!("AIza{k}")),
+        ]
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        prop_oneof![email(), card(), ssn(), iban(), key()]
+    }
+
+    /// Text around a secret: words and punctuation that never glue onto it.
+    fn filler() -> impl Strategy<Value = String> {
+        "([a-z]{1,8}[ ,.!?]{1,2}){0,6}"
+    }
+
+    /// Puts `text` in a span attribute, an event attribute, a JSON message string, or the
+    /// span name.
+    fn place(location: u8, text: String) -> Payload {
+        let mut p = traces();
+        let Payload::Traces(req) = &mut p else {
+            unreachable!()
+        };
+        let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+        match location % 4 {
+            0 => span.attributes = vec![kv("message", s(&text))],
+            1 => span.events[0].attributes = vec![kv("comment", s(&text))],
+            2 => {
+                span.attributes = vec![kv(
+                    "gen_ai.input.messages",
+                    s(&serde_json::json!([{"role": "user", "content": text}]).to_string()),
+                )]
+            }
+            _ => span.name = text,
+        }
+        p
+    }
+
+    /// One redactor for every case: building one compiles the detector regexes.
+    fn shared() -> &'static Redactor {
+        static R: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+        R.get_or_init(|| redactor("user_id_keys: []"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn no_generated_secret_survives_anywhere(secret in secret(), before in filler(), after in filler(), location in any::<u8>()) {
+            let out = json(&run(shared(), place(location, format!("{before} {secret} {after}"))));
+            prop_assert!(!out.contains(&secret), "{} survived in {}", secret, out);
+        }
+
+        #[test]
+        fn redaction_is_idempotent_anywhere(secret in secret(), before in filler(), location in any::<u8>()) {
+            let once = run(shared(), place(location, format!("{before} {secret}")));
+            let twice = run(shared(), once.clone());
+            prop_assert_eq!(json(&once), json(&twice));
+        }
+    }
+}
