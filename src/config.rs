@@ -44,6 +44,8 @@ pub struct Config {
     pub pipelines: Vec<PipelineConfig>,
     /// Process-wide settings of the pipeline.
     pub service: ServiceSettings,
+    /// Things that are allowed but probably not meant, logged at start.
+    pub warnings: Vec<String>,
 }
 
 /// One `service.pipelines` entry, with its references checked.
@@ -336,6 +338,11 @@ impl Config {
             });
             return fail(errors);
         }
+        let warnings = pipelines
+            .iter()
+            .filter(|p| !p.processors.iter().any(|id| component_type(id) == "redaction"))
+            .map(|p| format!("pipeline {} has no redaction processor: its telemetry is exported and measured unredacted", p.name))
+            .collect();
         let workers = match root.service.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -345,6 +352,7 @@ impl Config {
             processors,
             exporters,
             pipelines,
+            warnings,
             service: ServiceSettings {
                 queue: root.service.queue,
                 workers,
@@ -394,6 +402,19 @@ fn decode_components<T>(
     out
 }
 
+/// The position of a redaction processor listed after a processor of another type: every
+/// other stage must see redacted data only.
+fn misplaced_redaction(processors: &[String]) -> Option<usize> {
+    let first_other = processors
+        .iter()
+        .position(|id| component_type(id) != "redaction")?;
+    processors
+        .iter()
+        .skip(first_other)
+        .position(|id| component_type(id) == "redaction")
+        .map(|i| i + first_other)
+}
+
 /// Component ids present in the document, valid or not: a pipeline that names an invalid
 /// component is not reported again.
 struct Declared {
@@ -421,6 +442,11 @@ fn check_pipelines(
             errors.push(ConfigError::new(&here, "unknown pipeline type: the name must be traces, logs or metrics, optionally followed by /name"));
             continue;
         };
+        if let Some(i) = misplaced_redaction(&p.processors) {
+            let mut at = here.join("processors");
+            at.push_index(i);
+            errors.push(ConfigError::new(&at, "redaction must come before every other processor, so that no other stage sees unredacted data"));
+        }
         let mut check = |kind: &str, ids: &[String], known: &[String]| {
             if ids.is_empty() && kind != "processors" {
                 errors.push(ConfigError::new(

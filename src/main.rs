@@ -137,6 +137,9 @@ fn serve(path: Option<&PathBuf>) -> ExitCode {
         }
     };
     tracing::info!(config = %name, version = env!("CARGO_PKG_VERSION"), "starting llmwatch");
+    for warning in &config.warnings {
+        tracing::warn!(config = %name, "{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmwatch-io")

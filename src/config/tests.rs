@@ -224,3 +224,40 @@ fn units_are_parsed_with_their_path() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() {
+    let config = Config::from_yaml(MINIMAL, &no_env).unwrap();
+    assert_eq!(
+        config.warnings,
+        [
+            "pipeline traces has no redaction processor: its telemetry is exported and measured unredacted"
+        ]
+    );
+    let with = MINIMAL
+        .replace(
+            "exporters:\n  prometheus:",
+            "processors:\n  redaction: { user_id_keys: [] }\nexporters:\n  prometheus:",
+        )
+        .replace(
+            "traces: { receivers: [otlp], exporters: [prometheus] }",
+            "traces: { receivers: [otlp], processors: [redaction], exporters: [prometheus] }",
+        );
+    assert!(
+        Config::from_yaml(&with, &no_env)
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        misplaced_redaction(&ids(&["redaction", "redaction/b", "genai"])),
+        None
+    );
+    assert_eq!(misplaced_redaction(&ids(&["genai", "redaction"])), Some(1));
+    assert_eq!(
+        misplaced_redaction(&ids(&["redaction", "genai", "redaction/late"])),
+        Some(2)
+    );
+    assert_eq!(misplaced_redaction(&ids(&[])), None);
+}
