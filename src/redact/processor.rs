@@ -103,6 +103,10 @@ pub struct RedactionConfig {
     /// Scan span names too.
     #[serde(default = "RedactionConfig::yes")]
     pub span_names: bool,
+    /// Add `redaction.masked.count` and `redaction.masked.types` to every span and log
+    /// record that had something redacted, for audits.
+    #[serde(default)]
+    pub summary: bool,
     /// Attribute keys holding user ids, replaced by a keyed hash (empty: off).
     #[serde(default = "RedactionConfig::default_user_id_keys")]
     pub user_id_keys: Vec<String>,
@@ -331,6 +335,7 @@ impl RedactionConfig {
             block: self.block_keys.iter().map(|g| Glob::new(g)).collect(),
             user_ids: self.user_id_keys.clone(),
             span_names: self.span_names,
+            summary: self.summary,
             opt_out: self.opt_out_keys.clone(),
             content: self.content,
             content_keys: self.content_keys.iter().map(|g| Glob::new(g)).collect(),
@@ -439,6 +444,48 @@ fn flatten_strings(value: &AnyValue, out: &mut String) {
     }
 }
 
+/// Adds `redaction.masked.count` and `redaction.masked.types` for what changed between
+/// `before` and `after`, when anything did.
+fn add_summary(attrs: &mut Vec<KeyValue>, before: &Counts, after: &Counts) {
+    let mut total = 0;
+    let mut types: Vec<&'static str> = Vec::new();
+    for (key, &n) in after {
+        let d = n - before.get(key).copied().unwrap_or(0);
+        if d > 0 {
+            total += d;
+            if !types.contains(&key.0) {
+                types.push(key.0);
+            }
+        }
+    }
+    if total == 0 {
+        return;
+    }
+    types.sort_unstable();
+    attrs.push(KeyValue {
+        key: "redaction.masked.count".to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::IntValue(i64::try_from(total).unwrap_or(i64::MAX))),
+        }),
+        ..Default::default()
+    });
+    let values = types
+        .into_iter()
+        .map(|t| AnyValue {
+            value: Some(Value::StringValue(t.to_owned())),
+        })
+        .collect();
+    attrs.push(KeyValue {
+        key: "redaction.masked.types".to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::ArrayValue(
+                opentelemetry_proto::tonic::common::v1::ArrayValue { values },
+            )),
+        }),
+        ..Default::default()
+    });
+}
+
 /// Counts per (detector or rule, location), summed for a batch and recorded once.
 type Counts = BTreeMap<(&'static str, &'static str), u64>;
 
@@ -451,6 +498,7 @@ pub struct Redactor {
     block: Vec<Glob>,
     user_ids: Vec<String>,
     span_names: bool,
+    summary: bool,
     opt_out: Vec<String>,
     content: ContentPolicy,
     content_keys: Vec<Glob>,
@@ -869,6 +917,7 @@ impl Redactor {
                             self.redact_attributes(&mut s.attributes, "scope", counts, f);
                         }
                         for span in &mut ss.spans {
+                            let snapshot = self.summary.then(|| counts.clone());
                             if self.span_names {
                                 self.redact_string(&mut span.name, "span_name", counts, f);
                             }
@@ -914,6 +963,9 @@ impl Redactor {
                                     f,
                                 );
                             }
+                            if let Some(before) = snapshot {
+                                add_summary(&mut span.attributes, &before, counts);
+                            }
                         }
                     }
                 }
@@ -928,6 +980,7 @@ impl Redactor {
                             self.redact_attributes(&mut s.attributes, "scope", counts, f);
                         }
                         for rec in &mut sl.log_records {
+                            let snapshot = self.summary.then(|| counts.clone());
                             let event_name = if rec.event_name.is_empty() {
                                 rec.attributes
                                     .iter()
@@ -958,6 +1011,9 @@ impl Redactor {
                                 self.redact_any(body, "log_body", counts, f);
                             }
                             self.redact_attributes(&mut rec.attributes, "log", counts, f);
+                            if let Some(before) = snapshot {
+                                add_summary(&mut rec.attributes, &before, counts);
+                            }
                         }
                     }
                 }

@@ -669,3 +669,67 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn summary_attributes_count_what_was_redacted_per_item() {
+    let r = redactor("summary: true\nuser_id_keys: []");
+    let mut p = traces();
+    if let Payload::Traces(req) = &mut p {
+        let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+        span.name = "chat".into();
+        span.status = None;
+        span.events.clear();
+        span.links.clear();
+        span.attributes = vec![
+            kv("note", s(&format!("{EMAIL} and {EMAIL}, card {CARD}"))),
+            kv("db.password", s("x")),
+        ];
+    }
+    let Payload::Traces(req) = run(&r, p) else {
+        panic!()
+    };
+    let attrs = &req.resource_spans[0].scope_spans[0].spans[0].attributes;
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eq!(
+        get("redaction.masked.count"),
+        Some(Value::IntValue(4)),
+        "{attrs:?}"
+    );
+    let Some(Value::ArrayValue(types)) = get("redaction.masked.types") else {
+        panic!("{attrs:?}")
+    };
+    assert_eq!(
+        types.values,
+        vec![
+            s("blocked_key").unwrap(),
+            s("card").unwrap(),
+            s("email").unwrap()
+        ]
+    );
+    let clean = run(&r, logs_without_pii());
+    assert!(
+        !json(&clean).contains("redaction.masked"),
+        "nothing added when nothing was redacted"
+    );
+}
+
+fn logs_without_pii() -> Payload {
+    Payload::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    body: s("all good"),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
