@@ -338,11 +338,18 @@ impl Config {
             });
             return fail(errors);
         }
-        let warnings = pipelines
+        let mut warnings: Vec<String> = pipelines
             .iter()
             .filter(|p| !p.processors.iter().any(|id| component_type(id) == "redaction"))
             .map(|p| format!("pipeline {} has no redaction processor: its telemetry is exported and measured unredacted", p.name))
             .collect();
+        for (id, cfg) in &processors {
+            warnings.extend(
+                cfg.warnings()
+                    .into_iter()
+                    .map(|w| format!("processors.{id}: {w}")),
+            );
+        }
         let workers = match root.service.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,

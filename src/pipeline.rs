@@ -155,6 +155,13 @@ impl ProcessorConfig {
         }
     }
 
+    /// Settings that are valid but probably not meant.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            ProcessorConfig::Redaction(cfg) => cfg.warnings(),
+        }
+    }
+
     /// Builds the runtime processor.
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {

@@ -240,6 +240,43 @@ impl RedactionConfig {
             .collect()
     }
 
+    /// Keys the GenAI metrics stage reads: a redaction rule that removes or rewrites them
+    /// silently breaks token and cost metrics.
+    const DERIVE_NEEDS: [&'static str; 7] = [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.operation.name",
+    ];
+
+    /// Settings that are valid but probably not meant: rules that hide keys the GenAI
+    /// metrics need.
+    pub fn warnings(&self) -> Vec<String> {
+        let block: Vec<Glob> = self.block_keys.iter().map(|g| Glob::new(g)).collect();
+        let content: Vec<Glob> = self.content_keys.iter().map(|g| Glob::new(g)).collect();
+        Self::DERIVE_NEEDS
+            .iter()
+            .filter_map(|key| {
+                if block.iter().any(|g| g.matches(key)) {
+                    Some(format!(
+                        "block_keys hides {key}, which the GenAI metrics read"
+                    ))
+                } else if self.content != ContentPolicy::Keep
+                    && content.iter().any(|g| g.matches(key))
+                {
+                    Some(format!(
+                        "content_keys covers {key}, which the GenAI metrics read"
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// Problems that would stop the processor from building, with the environment given.
     pub fn check(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         let mut errors = Vec::new();

@@ -733,3 +733,20 @@ fn logs_without_pii() -> Payload {
         }],
     })
 }
+
+#[test]
+fn rules_that_hide_keys_the_genai_metrics_need_are_warned_about() {
+    assert!(
+        config("").warnings().is_empty(),
+        "the defaults hide nothing the metrics need"
+    );
+    let w = config("block_keys: ['gen_ai.usage.*']").warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("gen_ai.usage.input_tokens"), "{w:?}");
+    let w = config("content: drop\ncontent_keys: ['gen_ai.*']").warnings();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("content_keys covers gen_ai.request.model")),
+        "{w:?}"
+    );
+}
