@@ -354,6 +354,7 @@ fn precision_and_recall_per_detector_on_a_generated_corpus() {
     let mut scores: BTreeMap<&str, Score> = BTreeMap::new();
     let mut found = Vec::new();
     let mut misses = Vec::new();
+    let mut corpus = Vec::new();
     for d in Detector::ALL {
         for _ in 0..400 {
             let value = positive(&mut rng, d);
@@ -377,6 +378,7 @@ fn precision_and_recall_per_detector_on_a_generated_corpus() {
                     ));
                 }
             }
+            corpus.push(serde_json::json!({"text": text, "label": d.name(), "start": span.start, "end": span.end}));
             let s = scores.entry(d.name()).or_default();
             if hit {
                 s.tp += 1;
@@ -388,6 +390,7 @@ fn precision_and_recall_per_detector_on_a_generated_corpus() {
     }
     for _ in 0..4000 {
         let text = negative(&mut rng);
+        corpus.push(serde_json::json!({"text": text, "label": null}));
         found.clear();
         scanner.scan(&text, &mut found);
         for f in &found {
@@ -398,6 +401,11 @@ fn precision_and_recall_per_detector_on_a_generated_corpus() {
                 &text[f.range.clone()]
             ));
         }
+    }
+    // For comparisons with other detectors (scripts/compare-presidio.py reads this).
+    if let Some(path) = std::env::var_os("LLMWATCH_CORPUS_OUT") {
+        let lines: Vec<String> = corpus.iter().map(ToString::to_string).collect();
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }
     println!(
         "{:<16} {:>6} {:>6} {:>5} {:>5} {:>5}",
