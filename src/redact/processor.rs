@@ -161,14 +161,25 @@ impl RedactionConfig {
         .map(String::from)
         .to_vec()
     }
+    /// The user-id keys of every convention in genai-semconv.md: OTel, OpenAI, Traceloop,
+    /// OpenInference, Langfuse, the Vercel AI SDK and LiteLLM.
     fn default_user_id_keys() -> Vec<String> {
         [
             "user.id",
             "enduser.id",
             "enduser.pseudo.id",
+            "gen_ai.user",
+            "gen_ai.request.user",
+            "llm.user",
+            "traceloop.association.properties.user_id",
             "langfuse.user.id",
-            "user_id",
+            "langfuse.trace.metadata.langfuse_user_id",
+            "langfuse.observation.metadata.langfuse_user_id",
             "ai.telemetry.metadata.userId",
+            "litellm.end_user.id",
+            "metadata.user_api_key_user_id",
+            "metadata.user_api_key_end_user_id",
+            "user_id",
             "session.user_id",
         ]
         .map(String::from)

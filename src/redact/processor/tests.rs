@@ -750,3 +750,20 @@ fn rules_that_hide_keys_the_genai_metrics_need_are_warned_about() {
         "{w:?}"
     );
 }
+
+#[test]
+fn every_conventions_user_id_is_pseudonymised() {
+    let r = redactor("");
+    for key in RedactionConfig::default_user_id_keys() {
+        let mut p = traces();
+        if let Payload::Traces(req) = &mut p {
+            req.resource_spans[0].scope_spans[0].spans[0].attributes =
+                vec![kv(&key, s("customer-7"))];
+        }
+        let out = json(&run(&r, p));
+        assert!(
+            !out.contains("customer-7") && out.contains(&r.pseudonym("customer-7")),
+            "{key}: {out}"
+        );
+    }
+}
