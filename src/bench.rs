@@ -27,11 +27,12 @@ fn s(v: &str) -> Value {
     Value::StringValue(v.to_owned())
 }
 
-/// A small deterministic generator (SplitMix64), so benchmarks need no `rand`.
-struct Rng(u64);
+/// A small deterministic generator (SplitMix64), so benchmarks and generated test corpora
+/// need no `rand`.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

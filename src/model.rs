@@ -3,6 +3,8 @@
 //! There is deliberately no second event model: the generated `opentelemetry-proto` types are
 //! what every stage reads and rewrites in place.
 
+pub mod rpc;
+
 use std::fmt;
 use std::time::{Duration, Instant};
 

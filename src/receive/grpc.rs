@@ -36,55 +36,21 @@ use tonic::{Code, Status};
 
 use super::{Accepted, GrpcConfig, Ingest, Refusal};
 use crate::decode::{Encoding, Format, RefusalReason};
-use crate::model::{Signal, Transport};
-
-// === google.rpc types for RetryInfo ===
-
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
+use crate::model::{Signal, Transport, rpc};
 
 /// Builds a status that carries `google.rpc.RetryInfo` with `delay`.
 fn retryable_status(code: Code, message: String, delay: Duration) -> Status {
-    let retry = RetryInfo {
-        retry_delay: Some(ProtoDuration {
+    let retry = rpc::RetryInfo {
+        retry_delay: Some(rpc::Duration {
             seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
             nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
         }),
     };
-    let details = RpcStatus {
+    let details = rpc::Status {
         code: code as i32,
         message: message.clone(),
-        details: vec![Any {
-            type_url: "type.googleapis.com/google.rpc.RetryInfo".to_owned(),
+        details: vec![rpc::Any {
+            type_url: rpc::RETRY_INFO_TYPE.to_owned(),
             value: retry.encode_to_vec(),
         }],
     };

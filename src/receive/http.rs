@@ -31,7 +31,7 @@ use prost::Message;
 
 use super::{Accepted, CorsConfig, HttpConfig, Ingest, Refusal};
 use crate::decode::{Encoding, Format, RefusalReason};
-use crate::model::{Signal, Transport};
+use crate::model::{Signal, Transport, rpc};
 
 struct HttpState {
     ingest: Arc<Ingest>,
@@ -256,15 +256,6 @@ fn success(signal: Signal, format: Format, accepted: Accepted) -> Response {
     with_body(StatusCode::OK, format, body)
 }
 
-/// `google.rpc.Status`, the OTLP/HTTP error body.
-#[derive(Clone, PartialEq, Message, serde::Serialize)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 /// The one place a refusal becomes an HTTP status.
 fn failure(format: Format, refusal: Refusal) -> Response {
     let (status, code) = match refusal.reason {
@@ -292,9 +283,10 @@ fn failure(format: Format, refusal: Refusal) -> Response {
     };
     let body = encode(
         format,
-        &RpcStatus {
+        &rpc::Status {
             code: code as i32,
             message: refusal.message,
+            details: Vec::new(),
         },
     );
     let mut response = with_body(status, format, body);

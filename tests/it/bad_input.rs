@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use llmwatch::model::rpc;
 use prost::Message;
 use tonic::Code;
 
@@ -27,15 +28,6 @@ service:
     traces: { receivers: [otlp], exporters: [file, prometheus] }
     metrics: { receivers: [otlp], exporters: [file, prometheus] }
 "#;
-
-/// `google.rpc.Status`, as OTLP/HTTP error bodies carry it.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -237,13 +229,14 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
                 "{}: response type matches request",
                 c.name
             );
-            RpcStatus::decode(&r.body[..]).unwrap()
+            rpc::Status::decode(&r.body[..]).unwrap()
         } else {
             assert_eq!(ct, "application/json", "{}", c.name);
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            RpcStatus {
+            rpc::Status {
                 code: v["code"].as_i64().unwrap() as i32,
                 message: v["message"].as_str().unwrap().to_owned(),
+                details: Vec::new(),
             }
         };
         assert!(

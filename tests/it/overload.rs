@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use llmwatch::model::rpc;
 use prost::Message;
 
 use super::support::{
@@ -83,7 +84,7 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
                     assert_eq!(r.header("retry-after"), Some("2"));
                     // The request was protobuf, so the google.rpc.Status is protobuf.
                     assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
-                    let status = RpcStatusWithDetails::decode(&r.body[..]).unwrap();
+                    let status = rpc::Status::decode(&r.body[..]).unwrap();
                     assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
                     assert!(
                         status.message.contains("over its queue capacity"),
@@ -105,14 +106,14 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
                     "{}",
                     status.message()
                 );
-                let details = RpcStatusWithDetails::decode(status.details())
-                    .expect("google.rpc.Status details");
+                let details =
+                    rpc::Status::decode(status.details()).expect("google.rpc.Status details");
                 let retry = details
                     .details
                     .iter()
-                    .find(|a| a.type_url == "type.googleapis.com/google.rpc.RetryInfo")
+                    .find(|a| a.type_url == rpc::RETRY_INFO_TYPE)
                     .expect("RetryInfo");
-                let info = RetryInfo::decode(&retry.value[..]).unwrap();
+                let info = rpc::RetryInfo::decode(&retry.value[..]).unwrap();
                 assert_eq!(info.retry_delay.map(|d| d.seconds), Some(2));
                 refused += 1;
             }
@@ -166,36 +167,4 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
         "overload: accepted {accepted} requests, refused {refused}, peak RSS {} KiB",
         rss >> 10
     );
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatusWithDetails {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
 }

@@ -7,16 +7,15 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-/// SplitMix64: deterministic, so a failure reproduces.
-struct Rng(u64);
+/// The corpus generator: SplitMix64, deterministic, so a failure reproduces.
+struct Rng(crate::bench::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(crate::bench::Rng(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
@@ -350,7 +349,7 @@ struct Score {
 #[test]
 fn precision_and_recall_per_detector_on_a_generated_corpus() {
     let scanner = Scanner::all().unwrap();
-    let mut rng = Rng(20261126);
+    let mut rng = Rng::new(20261126);
     let mut scores: BTreeMap<&str, Score> = BTreeMap::new();
     let mut found = Vec::new();
     let mut misses = Vec::new();
