@@ -42,6 +42,30 @@ pub(super) fn python(json: bool) -> PathBuf {
     p
 }
 
+/// Runs tests/python/send_otlp.py against `lw` with `args`, recording what was sent to
+/// `record`; fails the test when the client or any of its exports fails.
+pub(super) fn send(lw: &Llmwatch, args: &[&str], record: &Path) {
+    let json = args.windows(2).any(|w| w == ["--protocol", "http/json"]);
+    let out = Command::new(python(json))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/send_otlp.py"))
+        .args(args)
+        .args([
+            "--grpc-endpoint",
+            &lw.grpc().to_string(),
+            "--http-endpoint",
+            &format!("http://{}", lw.http()),
+        ])
+        .arg("--record")
+        .arg(record)
+        .output()
+        .expect("run python client");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("export failed"),
+        "python client {args:?} failed:\n{stderr}"
+    );
+}
+
 const CONFIG: &str = r#"
 receivers:
   otlp:
@@ -123,31 +147,21 @@ fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
         for compression in COMPRESSIONS {
             let tag = format!("{transport}-{compression}");
             let record = lw.dir.path(&format!("sent-{tag}.hex"));
-            let out = Command::new(python(protocol == "http/json"))
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/send_otlp.py"))
-                .args([
+            send(
+                &lw,
+                &[
                     "--signal",
                     signal.as_str(),
                     "--protocol",
                     protocol,
                     "--compression",
                     compression,
-                ])
-                .args([
-                    "--grpc-endpoint",
-                    &lw.grpc().to_string(),
-                    "--http-endpoint",
-                    &format!("http://{}", lw.http()),
-                ])
-                .args(["--count", &count.to_string(), "--run-id", &tag])
-                .arg("--record")
-                .arg(&record)
-                .output()
-                .expect("run python client");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success() && !stderr.contains("export failed"),
-                "{tag}: python client failed:\n{stderr}"
+                    "--count",
+                    &count.to_string(),
+                    "--run-id",
+                    &tag,
+                ],
+                &record,
             );
             let sent: Vec<Payload> = lines(&record)
                 .iter()

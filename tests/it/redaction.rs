@@ -3,11 +3,9 @@
 //! leaves llmwatch (the file exporter's output and /metrics) holds none of it, and the
 //! non-PII content is untouched.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::python_clients::python;
+use super::python_clients::send;
 use super::support::{Llmwatch, lines};
 
 const CONFIG: &str = r#"
@@ -53,9 +51,9 @@ fn pii_sent_by_the_python_sdk_never_leaves() {
             let record = lw
                 .dir
                 .path(&format!("sent-{signal}-{}.hex", protocol.replace('/', "-")));
-            let out = Command::new(python(protocol == "http/json"))
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/send_otlp.py"))
-                .args([
+            send(
+                &lw,
+                &[
                     "--signal",
                     signal,
                     "--protocol",
@@ -65,21 +63,8 @@ fn pii_sent_by_the_python_sdk_never_leaves() {
                     "60",
                     "--run-id",
                     "pii",
-                ])
-                .args([
-                    "--grpc-endpoint",
-                    &lw.grpc().to_string(),
-                    "--http-endpoint",
-                    &format!("http://{}", lw.http()),
-                ])
-                .arg("--record")
-                .arg(&record)
-                .output()
-                .expect("run python client");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success() && !stderr.contains("export failed"),
-                "{signal} {protocol}: {stderr}"
+                ],
+                &record,
             );
             let raw = lines(&record).join("\n");
             assert!(!raw.is_empty());
