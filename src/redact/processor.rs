@@ -707,6 +707,28 @@ impl Redactor {
                 items.iter_mut().for_each(|i| self.redact_json(i, found))
             }
             serde_json::Value::Object(map) => {
+                // Keys can carry PII too (`{"jane@example.com": …}`): rebuild the map only
+                // when one does.
+                let dirty_key = map.keys().any(|k| {
+                    found.clear();
+                    self.scanner.scan(k, found);
+                    !found.is_empty()
+                });
+                if dirty_key {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| {
+                            found.clear();
+                            self.scanner.scan(&k, found);
+                            let k = if found.is_empty() {
+                                k
+                            } else {
+                                self.replacement(&k, found)
+                            };
+                            (k, v)
+                        })
+                        .collect();
+                }
                 map.values_mut().for_each(|i| self.redact_json(i, found))
             }
             _ => {}

@@ -231,6 +231,35 @@ fn json_strings_stay_valid_json() {
 }
 
 #[test]
+fn json_object_keys_are_redacted_too() {
+    let r = redactor("");
+    let text = format!("{{\"{EMAIL}\": {{\"note\": \"call {CARD}\"}}}}");
+    let mut batch = Batch::new(traces(), Transport::Grpc, 1);
+    if let Payload::Traces(req) = &mut batch.payload {
+        req.resource_spans[0].scope_spans[0].spans[0].attributes =
+            vec![kv("gen_ai.output.messages", s(&text))];
+    }
+    r.process(&mut batch).unwrap();
+    let Payload::Traces(req) = &batch.payload else {
+        panic!()
+    };
+    let Some(Value::StringValue(out)) = &req.resource_spans[0].scope_spans[0].spans[0].attributes
+        [0]
+    .value
+    .as_ref()
+    .unwrap()
+    .value
+    else {
+        panic!()
+    };
+    let parsed: serde_json::Value = serde_json::from_str(out).expect("still JSON");
+    assert_eq!(
+        parsed,
+        serde_json::json!({"[EMAIL]": {"note": "call [CARD]"}})
+    );
+}
+
+#[test]
 fn redaction_is_idempotent() {
     let r = redactor("");
     let once = run(&r, traces());
