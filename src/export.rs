@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use self::debug::{DebugConfig, DebugExporter};
 pub use self::file::{FileConfig, FileExporter};
-use crate::config::{ConfigError, Path, resolve_endpoint};
+use crate::config::{ConfigError, Path, decode_at, resolve_endpoint};
 use crate::model::Batch;
 
 /// What an exporter did with a batch.
@@ -69,29 +68,6 @@ pub enum ExporterConfig {
     Nop(NopConfig),
 }
 
-fn decode_typed<T: DeserializeOwned>(
-    value: Value,
-    path: &Path,
-    errors: &mut Vec<ConfigError>,
-) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let at = if inner == "." {
-                path.to_string()
-            } else {
-                format!("{path}.{inner}")
-            };
-            errors.push(ConfigError {
-                path: at,
-                message: e.into_inner().to_string(),
-            });
-            None
-        }
-    }
-}
-
 impl ExporterConfig {
     pub(crate) fn decode(
         kind: &str,
@@ -101,7 +77,7 @@ impl ExporterConfig {
     ) -> Option<ExporterConfig> {
         match kind {
             "prometheus" => {
-                let cfg: PrometheusConfig = decode_typed(value, path, errors)?;
+                let cfg: PrometheusConfig = decode_at(value, path, errors)?;
                 if let Err(message) = resolve_endpoint(&cfg.endpoint) {
                     errors.push(ConfigError {
                         path: format!("{path}.endpoint"),
@@ -112,11 +88,11 @@ impl ExporterConfig {
                 Some(ExporterConfig::Prometheus(cfg))
             }
             "file" => {
-                let cfg: FileConfig = decode_typed(value, path, errors)?;
+                let cfg: FileConfig = decode_at(value, path, errors)?;
                 cfg.check(path, errors).then_some(ExporterConfig::File(cfg))
             }
-            "debug" => decode_typed(value, path, errors).map(ExporterConfig::Debug),
-            "nop" => decode_typed(value, path, errors).map(ExporterConfig::Nop),
+            "debug" => decode_at(value, path, errors).map(ExporterConfig::Debug),
+            "nop" => decode_at(value, path, errors).map(ExporterConfig::Nop),
             other => {
                 errors.push(ConfigError {
                     path: path.to_string(),

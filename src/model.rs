@@ -6,7 +6,7 @@
 pub mod rpc;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -154,7 +154,7 @@ pub fn data_point_count(data: Option<&Data>) -> u64 {
 }
 
 /// A payload on its way through the pipeline, with what the receiver measured.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Batch {
     /// The decoded request; stages rewrite it in place.
     pub payload: Payload,
@@ -164,8 +164,6 @@ pub struct Batch {
     pub items: u64,
     /// Decompressed size of the request body, the unit the queue is bounded in.
     pub bytes: u64,
-    /// When the receiver accepted it.
-    pub received_at: Instant,
 }
 
 impl Batch {
@@ -177,7 +175,6 @@ impl Batch {
             transport,
             items,
             bytes,
-            received_at: Instant::now(),
         }
     }
 

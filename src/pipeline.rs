@@ -244,13 +244,7 @@ impl Pipelines {
         let mut batch = Some(batch);
         while let Some(pipeline) = matching.next() {
             let current = if matching.peek().is_some() {
-                batch.as_ref().map(|b| Batch {
-                    payload: b.payload.clone(),
-                    transport: b.transport,
-                    items: b.items,
-                    bytes: b.bytes,
-                    received_at: b.received_at,
-                })
+                batch.clone()
             } else {
                 batch.take()
             };

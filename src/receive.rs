@@ -241,8 +241,9 @@ impl Ingest {
         }
     }
 
-    /// Counts and builds a refusal decided on the receive side.
-    fn refuse(
+    /// Counts and builds a refusal decided on the receive side; `wire` is the body bytes
+    /// read, 0 when the request was refused before its body.
+    pub(super) fn refuse(
         &self,
         signal: Signal,
         transport: Transport,
@@ -250,7 +251,9 @@ impl Ingest {
         message: String,
         wire: u64,
     ) -> Refusal {
-        self.metrics.received_bytes_only(signal, transport, wire);
+        if wire > 0 {
+            self.metrics.received_bytes_only(signal, transport, wire);
+        }
         self.metrics.refused(signal, transport, reason, 0);
         let retry_after = matches!(
             reason,

@@ -151,7 +151,8 @@ impl<T> BoundedQueue<T> {
     }
 
     /// The current level.
-    pub fn level(&self) -> QueueLevel {
+    #[cfg(test)]
+    pub(crate) fn level(&self) -> QueueLevel {
         self.lock().level
     }
 }
@@ -198,12 +199,14 @@ mod tests {
     #[test]
     fn a_push_wakes_a_blocked_worker() {
         let q = std::sync::Arc::new(BoundedQueue::new(100));
-        let worker = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
             let q = q.clone();
-            std::thread::spawn(move || q.pop().map(|(item, _)| item))
-        };
+            std::thread::spawn(move || tx.send(q.pop().map(|(item, _)| item)));
+        }
         q.push(7, 1).map_err(|_| "push").unwrap();
-        assert_eq!(worker.join().unwrap(), Some(7));
+        // Bounded: a push that woke nobody fails here instead of hanging the suite.
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), Some(7));
     }
 
     #[test]

@@ -76,19 +76,25 @@ fn names(p: &Payload) -> Vec<String> {
         .collect()
 }
 
+/// One traces pipeline with `processors`, exporting to a fresh capture.
+fn traces_pipeline(
+    processors: Vec<(String, Arc<dyn Processor>)>,
+    m: Arc<OwnMetrics>,
+) -> (Pipelines, Arc<Capture>) {
+    let capture = Arc::new(Capture::default());
+    let pipeline = Pipeline {
+        name: "traces".into(),
+        signal: Signal::Traces,
+        processors,
+        exporters: vec![("capture".into(), capture.clone())],
+    };
+    (Pipelines::new(vec![pipeline], m), capture)
+}
+
 #[test]
 fn processors_run_before_exporters() {
     let (registry, m) = metrics();
-    let capture = Arc::new(Capture::default());
-    let pipelines = Pipelines::new(
-        vec![Pipeline {
-            name: "traces".into(),
-            signal: Signal::Traces,
-            processors: vec![("rename".into(), Arc::new(Rename))],
-            exporters: vec![("capture".into(), capture.clone())],
-        }],
-        m,
-    );
+    let (pipelines, capture) = traces_pipeline(vec![("rename".into(), Arc::new(Rename))], m);
     pipelines.handle(batch(3));
     let seen = capture.0.lock().unwrap();
     assert_eq!(names(&seen[0]), vec!["[renamed]"; 3]);
@@ -102,17 +108,11 @@ fn processors_run_before_exporters() {
 #[test]
 fn a_failing_processor_keeps_the_batch_from_every_exporter() {
     let (registry, m) = metrics();
-    let capture = Arc::new(Capture::default());
-    let pipelines = Pipelines::new(
-        vec![Pipeline {
-            name: "traces".into(),
-            signal: Signal::Traces,
-            processors: vec![
-                ("fails".into(), Arc::new(Fails)),
-                ("rename".into(), Arc::new(Rename)),
-            ],
-            exporters: vec![("capture".into(), capture.clone())],
-        }],
+    let (pipelines, capture) = traces_pipeline(
+        vec![
+            ("fails".into(), Arc::new(Fails)),
+            ("rename".into(), Arc::new(Rename)),
+        ],
         m,
     );
     pipelines.handle(batch(4));

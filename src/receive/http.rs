@@ -109,7 +109,7 @@ async fn receive(
     let format = match Format::from_content_type(content_type) {
         Ok(f) => f,
         Err(e) => {
-            let refusal = refuse(ingest, signal, Transport::Http, e.reason(), e.to_string());
+            let refusal = ingest.refuse(signal, Transport::Http, e.reason(), e.to_string(), 0);
             return Err((Format::Json, refusal));
         }
     };
@@ -131,16 +131,10 @@ async fn receive(
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("<non-ascii>"));
     let encoding = Encoding::from_header(encoding_header)
-        .map_err(|e| fail(refuse(ingest, signal, transport, e.reason(), e.to_string())))?;
+        .map_err(|e| fail(ingest.refuse(signal, transport, e.reason(), e.to_string(), 0)))?;
     let too_large = || {
         let message = format!("request body exceeds the limit of {} bytes", state.max_body);
-        fail(refuse(
-            ingest,
-            signal,
-            transport,
-            RefusalReason::BodyTooLarge,
-            message,
-        ))
+        fail(ingest.refuse(signal, transport, RefusalReason::BodyTooLarge, message, 0))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -157,12 +151,12 @@ async fn receive(
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
             let message = format!("could not read the whole request body: {e}");
-            return Err(fail(refuse(
-                ingest,
+            return Err(fail(ingest.refuse(
                 signal,
                 transport,
                 RefusalReason::IncompleteBody,
                 message,
+                0,
             )));
         }
     };
@@ -170,27 +164,6 @@ async fn receive(
         .submit(signal, transport, format, encoding, body)
         .await;
     result.map(|accepted| (format, accepted)).map_err(fail)
-}
-
-fn refuse(
-    ingest: &Ingest,
-    signal: Signal,
-    transport: Transport,
-    reason: RefusalReason,
-    message: String,
-) -> Refusal {
-    ingest.count_refusal(signal, transport, reason);
-    Refusal {
-        reason,
-        message,
-        retry_after: None,
-    }
-}
-
-impl Ingest {
-    fn count_refusal(&self, signal: Signal, transport: Transport, reason: RefusalReason) {
-        self.metrics.refused(signal, transport, reason, 0);
-    }
 }
 
 fn encode<M: Message + serde::Serialize>(format: Format, message: &M) -> Vec<u8> {

@@ -203,29 +203,32 @@ fn no_pii_survives_in_any_location_and_the_rest_is_untouched() {
     );
 }
 
+/// Redacts a span whose only attribute is `key` = `text`, and returns the attribute's new
+/// value.
+fn redact_one_attribute(r: &Redactor, key: &str, text: &str) -> String {
+    let mut batch = Batch::new(traces(), Transport::Grpc, 1);
+    if let Payload::Traces(req) = &mut batch.payload {
+        req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![kv(key, s(text))];
+    }
+    r.process(&mut batch).unwrap();
+    let Payload::Traces(req) = batch.payload else {
+        panic!()
+    };
+    let value = req.resource_spans[0].scope_spans[0].spans[0].attributes[0]
+        .value
+        .clone();
+    match value.and_then(|v| v.value) {
+        Some(Value::StringValue(out)) => out,
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
 #[test]
 fn json_strings_stay_valid_json() {
     let r = redactor("");
     let messages = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": format!("my key\n{PEM}\nand {EMAIL}")}]}]).to_string();
-    let mut batch = Batch::new(traces(), Transport::Grpc, 1);
-    if let Payload::Traces(req) = &mut batch.payload {
-        req.resource_spans[0].scope_spans[0].spans[0].attributes =
-            vec![kv("gen_ai.input.messages", s(&messages))];
-    }
-    r.process(&mut batch).unwrap();
-    let Payload::Traces(req) = &batch.payload else {
-        panic!()
-    };
-    let Some(Value::StringValue(out)) = &req.resource_spans[0].scope_spans[0].spans[0].attributes
-        [0]
-    .value
-    .as_ref()
-    .unwrap()
-    .value
-    else {
-        panic!()
-    };
-    let parsed: serde_json::Value = serde_json::from_str(out).expect("still JSON");
+    let out = redact_one_attribute(&r, "gen_ai.input.messages", &messages);
+    let parsed: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
     let content = parsed[0]["parts"][0]["content"].as_str().unwrap();
     assert_eq!(content, "my key\n[PRIVATE_KEY]\nand [EMAIL]");
 }
@@ -234,25 +237,8 @@ fn json_strings_stay_valid_json() {
 fn json_object_keys_are_redacted_too() {
     let r = redactor("");
     let text = format!("{{\"{EMAIL}\": {{\"note\": \"call {CARD}\"}}}}");
-    let mut batch = Batch::new(traces(), Transport::Grpc, 1);
-    if let Payload::Traces(req) = &mut batch.payload {
-        req.resource_spans[0].scope_spans[0].spans[0].attributes =
-            vec![kv("gen_ai.output.messages", s(&text))];
-    }
-    r.process(&mut batch).unwrap();
-    let Payload::Traces(req) = &batch.payload else {
-        panic!()
-    };
-    let Some(Value::StringValue(out)) = &req.resource_spans[0].scope_spans[0].spans[0].attributes
-        [0]
-    .value
-    .as_ref()
-    .unwrap()
-    .value
-    else {
-        panic!()
-    };
-    let parsed: serde_json::Value = serde_json::from_str(out).expect("still JSON");
+    let out = redact_one_attribute(&r, "gen_ai.output.messages", &text);
+    let parsed: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
     assert_eq!(
         parsed,
         serde_json::json!({"[EMAIL]": {"note": "call [CARD]"}})
