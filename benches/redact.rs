@@ -1,5 +1,6 @@
 //! Throughput of the PII scanner over chatbot-sized free text (performance.md §6 prompts,
-//! ~500 B): clean text, which must cost one allocation-free pass, and text with PII.
+//! ~500 B): clean text, which must cost one allocation-free pass, clean text with digits,
+//! which the full automaton reads, and text with PII.
 //!
 //! Run with `cargo bench --bench redact`. Throughput is in bytes.
 
@@ -12,6 +13,8 @@ fn main() {
 }
 
 const CLEAN: &str = "please summarise the quarterly report and list three risks for our marketing campaign budget next week, then draft an email to the team that explains the plan in plain words, keeps it under two hundred words, mentions the deadline on friday and the review meeting, and asks everyone to send their numbers before the end of the day so that finance can close the month without surprises or late changes to the forecast for the next quarter";
+/// Clean text with digits and a colon, which the full automaton must read.
+const CLEAN_WITH_TRIGGERS: &str = "please summarise the 2026 quarterly report and list 3 risks for our marketing campaign budget next week, then draft an email to the team that explains the plan in plain words: keep it under 200 words, mention the deadline on friday at 5pm and the review meeting, and ask everyone to send their numbers before the end of the day so that finance can close the month without surprises or late changes to the forecast for Q3";
 const PII: &str = "hi, I'm jane, reach me at jane.doe@example.com or +1 415 555 0132; my card 4111 1111 1111 1111 was charged twice, IBAN DE89 3704 0044 0532 0130 00, and the api key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789 leaked from 10.1.2.3";
 
 #[divan::bench]
@@ -23,6 +26,19 @@ fn scan_clean_text(bencher: Bencher) {
         .bench_local(|| {
             found.clear();
             scanner.scan(black_box(CLEAN), &mut found);
+            found.len()
+        });
+}
+
+#[divan::bench]
+fn scan_clean_text_with_triggers(bencher: Bencher) {
+    let scanner = Scanner::all().unwrap_or_else(|e| panic!("{e}"));
+    let mut found = Vec::with_capacity(16);
+    bencher
+        .counter(BytesCount::new(CLEAN_WITH_TRIGGERS.len()))
+        .bench_local(|| {
+            found.clear();
+            scanner.scan(black_box(CLEAN_WITH_TRIGGERS), &mut found);
             found.len()
         });
 }

@@ -5,6 +5,11 @@
 //! matches does the scanner ask which detectors fired, then run those detectors' own
 //! searches and validators, and resolve overlaps (the earlier start wins, then the
 //! detector listed first in [`Detector::ALL`]).
+//!
+//! That automaton runs at ~450 MB/s here, whatever the patterns. Most prose never needs
+//! it: every match of a built-in detector either starts with a literal (`sk-`, `AKIA`,
+//! `eyJ`, …), which a literal search finds at GB/s, or contains a trigger: a digit, `@`,
+//! `:` or the word `bearer`. Text with no trigger is asked only the literal search.
 
 use std::ops::Range;
 
@@ -138,6 +143,23 @@ impl Detector {
         }
     }
 
+    /// Whether every match of this detector starts with a literal. The others all need a
+    /// trigger (see [`has_trigger`]) somewhere in the match.
+    const fn starts_with_literal(self) -> bool {
+        matches!(
+            self,
+            Detector::PrivateKey
+                | Detector::Jwt
+                | Detector::AnthropicKey
+                | Detector::OpenAiKey
+                | Detector::AwsKey
+                | Detector::GithubToken
+                | Detector::SlackToken
+                | Detector::StripeKey
+                | Detector::GoogleApiKey
+        )
+    }
+
     /// The candidate pattern (ASCII classes: measurably cheaper to build, and PII formats
     /// are ASCII) and the validator that confirms it.
     fn rule(self) -> (&'static str, Validator) {
@@ -227,6 +249,11 @@ pub struct CustomPattern {
 pub struct Scanner {
     detectors: Vec<Detector>,
     any: Regex,
+    /// The detectors that start with a literal, for text without a trigger; `None` when
+    /// no trigger-free text can match (none enabled), or when user patterns, whose
+    /// shape is unknown, mean every text needs `any`.
+    literal: Option<Regex>,
+    gated: bool,
     each: Vec<(Regex, Validator)>,
     /// Names and placeholders of the user patterns, by `Custom` index. Leaked once at
     /// startup: label values must be `'static`, and their number is bounded by the config.
@@ -271,13 +298,25 @@ impl Scanner {
             .configure(Regex::config().match_kind(MatchKind::All))
             .build_many(&patterns)
             .map_err(Box::new)?;
+        let literal: Vec<&str> = detectors
+            .iter()
+            .filter(|d| d.starts_with_literal())
+            .map(|d| d.rule().0)
+            .collect();
+        let literal = if literal.is_empty() {
+            None
+        } else {
+            Some(Regex::new_many(&literal).map_err(Box::new)?)
+        };
         let each = rules
             .iter()
             .map(|(p, v)| Regex::new(p).map(|r| (r, *v)).map_err(Box::new))
             .collect::<Result<_, _>>()?;
         Ok(Scanner {
+            gated: custom.is_empty(),
             detectors,
             any,
+            literal,
             each,
             custom,
         })
@@ -310,7 +349,7 @@ impl Scanner {
     /// Appends the findings in `text` to `out`, in order and without overlaps. Allocates
     /// nothing when the text is clean.
     pub fn scan(&self, text: &str, out: &mut Vec<Finding>) {
-        if !self.any.is_match(text) {
+        if !self.may_match(text) {
             return;
         }
         let mut fired = PatternSet::new(self.detectors.len());
@@ -341,6 +380,44 @@ impl Scanner {
         }
         resolve_overlaps(out, first);
     }
+}
+
+impl Scanner {
+    /// Whether any detector matches `text`: the literal search alone for text without a
+    /// trigger, the automaton of every detector otherwise.
+    fn may_match(&self, text: &str) -> bool {
+        if !self.gated || has_trigger(text.as_bytes()) {
+            return self.any.is_match(text);
+        }
+        self.literal.as_ref().is_some_and(|r| r.is_match(text))
+    }
+
+    /// The scanner without its trigger gate, as the reference the gate is tested against.
+    #[cfg(test)]
+    fn ungated(mut self) -> Scanner {
+        self.gated = false;
+        self
+    }
+}
+
+/// Whether `text` holds a byte or word that some match of every detector not starting
+/// with a literal contains: a digit (cards, SSNs, IBANs, IPv4, phones), `@` (e-mail),
+/// `:` (IPv6, URL credentials) or `bearer` in any case.
+fn has_trigger(text: &[u8]) -> bool {
+    fn trigger(b: u8) -> u8 {
+        u8::from(b.is_ascii_digit() || b == b'@' || b == b':')
+    }
+    let mut chunks = text.chunks_exact(32);
+    // No early exit inside a chunk, so that the compiler vectorises the fold.
+    let found = chunks
+        .by_ref()
+        .any(|c| c.iter().fold(0, |acc, &b| acc | trigger(b)) != 0)
+        || chunks.remainder().iter().any(|&b| trigger(b) != 0);
+    found
+        || memchr::memchr2_iter(b'b', b'B', text).any(|i| {
+            text.get(i..i + 6)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
+        })
 }
 
 /// Keeps, among overlapping findings from `first` on, the one that starts first (then the

@@ -462,3 +462,119 @@ fn masks_every_finding_with_its_placeholder() {
     scanner.scan(&masked, &mut again);
     assert!(again.is_empty(), "masking is idempotent: {again:?}");
 }
+
+/// The trigger gate is a shortcut, never a filter: on generated PII, hard negatives and
+/// random mixes of trigger bytes, key prefixes and prose, the gated scanner finds exactly
+/// what the scanner that runs every detector's automaton on every text finds.
+#[test]
+fn the_trigger_gate_never_changes_findings() {
+    let gated = Scanner::all().unwrap();
+    let reference = Scanner::all().unwrap().ungated();
+    let mut rng = Rng::new(7);
+    const PIECES: &[&str] = &[
+        "the",
+        "report",
+        "Bearer ",
+        "BeArEr ",
+        "bearer:",
+        "sk-",
+        "sk-ant-api03-",
+        "AKIA",
+        "ghp_",
+        "xoxb-",
+        "eyJ",
+        "AIza",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "@",
+        ":",
+        "://",
+        "+",
+        "(",
+        ")",
+        "-",
+        ".",
+        " ",
+        "\n",
+        "é",
+        "4111",
+        "0132",
+        "DE89",
+        "10.0",
+        "ff02",
+        "jane",
+        "example.com",
+        "dead",
+        "beef",
+        "::",
+    ];
+    let mut texts = Vec::new();
+    for d in Detector::ALL {
+        for _ in 0..50 {
+            texts.push(positive(&mut rng, d));
+        }
+    }
+    for _ in 0..500 {
+        texts.push(negative(&mut rng));
+    }
+    for _ in 0..4_000 {
+        let mut text = String::new();
+        for _ in 0..rng.below(12) {
+            match rng.below(4) {
+                0 => {
+                    let n = 1 + rng.below(30) as usize;
+                    text.push_str(&rng.chars(n, ALNUM));
+                }
+                1 => {
+                    let n = 1 + rng.below(30) as usize;
+                    text.push_str(&rng.chars(n, b"abcdefghijklmnopqrstuvwxyzXYZ_-"));
+                }
+                _ => text.push_str(rng.pick(PIECES)),
+            }
+        }
+        texts.push(text);
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut dirty = 0;
+    for text in &texts {
+        a.clear();
+        b.clear();
+        gated.scan(text, &mut a);
+        reference.scan(text, &mut b);
+        assert_eq!(a, b, "the gate changed the findings in {text:?}");
+        dirty += usize::from(!b.is_empty());
+    }
+    // The mixes must exercise both sides of the gate to prove anything.
+    assert!(dirty > 500 && dirty < texts.len() - 500, "{dirty} dirty");
+}
+
+#[test]
+fn every_match_of_a_detector_without_a_literal_prefix_holds_a_trigger() {
+    let scanner = Scanner::all().unwrap();
+    let mut rng = Rng::new(11);
+    let mut found = Vec::new();
+    for d in Detector::ALL
+        .into_iter()
+        .filter(|d| !d.starts_with_literal())
+    {
+        for _ in 0..200 {
+            let value = positive(&mut rng, d);
+            found.clear();
+            scanner.scan(&value, &mut found);
+            for f in &found {
+                assert!(
+                    has_trigger(value[f.range.clone()].as_bytes()),
+                    "{} match {:?} has no trigger",
+                    f.detector.name(),
+                    &value[f.range.clone()]
+                );
+            }
+        }
+    }
+    assert!(!has_trigger(
+        b"please summarise the quarterly report, then draft an email"
+    ));
+    assert!(has_trigger(b"the BEARER of bad news"));
+    assert!(has_trigger(
+        &[b'x'; 100].iter().chain(b"7").copied().collect::<Vec<u8>>()
+    ));
+}
