@@ -7,9 +7,9 @@
 //! when something was found in it. A string that holds JSON (as `gen_ai.input.messages`
 //! does) is redacted inside its JSON strings and stays valid JSON.
 
-use foldhash::fast::RandomState;
 use std::collections::BTreeMap;
 
+use foldhash::fast::RandomState;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
