@@ -59,9 +59,20 @@ pub async fn run(
             .with_context(|| format!("starting exporter {id}"))?;
         exporters.insert(id, exporter);
     }
+    let llm = crate::genai::metrics::LlmMetricsSlot::default();
+    registry.register_collector(Box::new(llm.clone()));
+    let overflow = crate::genai::metrics::OverflowCounter::default();
+    registry.register(
+        "llmwatch_metric_overflow",
+        "Label values folded into `other` because a family or dimension reached its limit.",
+        overflow.0.clone(),
+    );
     let ctx = ProcessorContext {
         env,
         redactions: RedactionCounter::register(&mut registry),
+        llm,
+        genai: Default::default(),
+        overflow,
     };
     let mut processors: BTreeMap<&str, Arc<dyn Processor>> = BTreeMap::new();
     for (id, cfg) in &config.processors {

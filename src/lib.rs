@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod decode;
 pub mod export;
+pub mod genai;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -112,6 +112,8 @@ impl Default for QueueConfig {
 pub enum ProcessorConfig {
     /// PII and secret redaction.
     Redaction(RedactionConfig),
+    /// LLM-call metrics.
+    Genai(crate::genai::GenaiConfig),
 }
 
 /// What building processors needs besides their config.
@@ -120,6 +122,12 @@ pub struct ProcessorContext<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The shared `llmwatch_redactions_total` family.
     pub redactions: RedactionCounter,
+    /// Where the `llm_*` families live once a `genai` processor is built.
+    pub llm: crate::genai::metrics::LlmMetricsSlot,
+    /// What every `genai` processor shares.
+    pub genai: crate::genai::GenaiShared,
+    /// `llmwatch_metric_overflow_total`.
+    pub overflow: crate::genai::metrics::OverflowCounter,
 }
 
 impl ProcessorConfig {
@@ -143,11 +151,23 @@ impl ProcessorConfig {
                 }
                 ok.then_some(ProcessorConfig::Redaction(cfg))
             }
+            "genai" => {
+                let cfg: crate::genai::GenaiConfig = crate::config::decode_at(value, path, errors)?;
+                let problems = cfg.check();
+                let ok = problems.is_empty();
+                for (key, message) in problems {
+                    errors.push(ConfigError {
+                        path: format!("{path}.{key}"),
+                        message,
+                    });
+                }
+                ok.then_some(ProcessorConfig::Genai(cfg))
+            }
             other => {
                 errors.push(ConfigError {
                     path: path.to_string(),
                     message: format!(
-                        "unknown processor type {other:?}: the known type is redaction"
+                        "unknown processor type {other:?}: the known types are redaction and genai"
                     ),
                 });
                 None
@@ -159,6 +179,7 @@ impl ProcessorConfig {
     pub fn warnings(&self) -> Vec<String> {
         match self {
             ProcessorConfig::Redaction(cfg) => cfg.warnings(),
+            ProcessorConfig::Genai(_) => Vec::new(),
         }
     }
 
@@ -166,6 +187,9 @@ impl ProcessorConfig {
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {
             ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
+            ProcessorConfig::Genai(cfg) => {
+                Ok(Arc::new(cfg.build(&ctx.llm, &ctx.genai, &ctx.overflow)?))
+            }
         }
     }
 }

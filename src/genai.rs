@@ -1,0 +1,634 @@
+//! The `genai` processor: recognises LLM calls in spans and GenAI log events across every
+//! convention (see [`keys`]), counts each call once, prices it, and records the `llm_*`
+//! families.
+//!
+//! It reads the batch after redaction and never changes it. Labels come only from closed
+//! sets, normalised names (provider, operation, model, error class, finish reason) and
+//! the extra dimensions the config lists, each with a value limit: free text never
+//! becomes a label.
+
+pub mod extract;
+pub mod keys;
+pub mod metrics;
+pub mod price;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use serde::Deserialize;
+
+use self::extract::Call;
+use self::metrics::{LlmMetrics, LlmMetricsSlot, OTHER, OverflowCounter, TraceExemplar};
+use self::price::{Price, PriceTable};
+use crate::model::{Batch, Payload};
+use crate::pipeline::{ProcessError, Processor};
+
+/// An extra label taken from a span or resource attribute.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionConfig {
+    /// The attribute, looked up on the span (or log record), then on the resource.
+    pub attribute: String,
+    /// The Prometheus label name; the attribute with `.` as `_` by default.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Distinct values kept; later values become `other`.
+    #[serde(default = "DimensionConfig::default_max_values")]
+    pub max_values: usize,
+}
+
+impl DimensionConfig {
+    fn default_max_values() -> usize {
+        50
+    }
+
+    /// The label name.
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| {
+            self.attribute
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        })
+    }
+}
+
+/// A price from the config, USD per 1M tokens.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// The model key, matched like the embedded table's keys.
+    pub model: String,
+    /// Uncached input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache reads; the input price when absent.
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    /// Cache writes; the input price when absent.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    /// Reasoning output; the output price when absent.
+    #[serde(default)]
+    pub reasoning: Option<f64>,
+    /// `YYYY-MM-DD` from which the price applies; always when absent.
+    #[serde(default)]
+    pub effective: Option<String>,
+}
+
+/// Spending budgets, exported as `llm_budget_usd{period}` for alert rules.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// USD per day.
+    #[serde(default)]
+    pub daily_usd: Option<f64>,
+    /// USD per month.
+    #[serde(default)]
+    pub monthly_usd: Option<f64>,
+}
+
+/// `processors.genai`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenaiConfig {
+    /// Extra labels on the request, token and cost families (at most 8).
+    #[serde(default)]
+    pub dimensions: Vec<DimensionConfig>,
+    /// Series per family; values past it fold into `other`.
+    #[serde(default = "GenaiConfig::default_series_limit")]
+    pub series_limit: usize,
+    /// Series idle this long disappear from `/metrics`.
+    #[serde(
+        default = "GenaiConfig::default_series_ttl",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub series_ttl: Duration,
+    /// Prices that add to or override the embedded table.
+    #[serde(default)]
+    pub prices: Vec<PriceConfig>,
+    /// Use the cost the app reported (`gen_ai.usage.cost`, `llm.cost.total`, …) over
+    /// the computed one when both exist. A reported cost is used for unpriced models
+    /// either way.
+    #[serde(default)]
+    pub prefer_reported_cost: bool,
+    /// Budgets, as gauges.
+    #[serde(default)]
+    pub budgets: BudgetConfig,
+    /// Latency thresholds per level in seconds, e.g. `{ warning: 10, critical: 30 }`, as
+    /// `llm_latency_threshold_seconds{level}` gauges.
+    #[serde(default)]
+    pub latency_thresholds: std::collections::BTreeMap<String, f64>,
+    /// Count a call described twice (by response id, or by a parent and child span with
+    /// the same model and usage) once.
+    #[serde(default = "GenaiConfig::yes")]
+    pub dedupe: bool,
+}
+
+impl Default for GenaiConfig {
+    fn default() -> GenaiConfig {
+        GenaiConfig {
+            dimensions: Vec::new(),
+            series_limit: GenaiConfig::default_series_limit(),
+            series_ttl: GenaiConfig::default_series_ttl(),
+            prices: Vec::new(),
+            prefer_reported_cost: false,
+            budgets: BudgetConfig::default(),
+            latency_thresholds: Default::default(),
+            dedupe: true,
+        }
+    }
+}
+
+/// Most extra dimensions.
+const MAX_DIMENSIONS: usize = 8;
+
+/// Labels the families already have.
+const RESERVED_LABELS: &[&str] = &[
+    "service",
+    "provider",
+    "model",
+    "operation",
+    "outcome",
+    "type",
+    "cost_source",
+    "error_type",
+    "reason",
+    "le",
+];
+
+impl GenaiConfig {
+    fn yes() -> bool {
+        true
+    }
+    fn default_series_limit() -> usize {
+        2000
+    }
+    fn default_series_ttl() -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    /// Problems, as (key, message).
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            errors.push((
+                "dimensions".to_owned(),
+                format!(
+                    "at most {MAX_DIMENSIONS} dimensions, found {}",
+                    self.dimensions.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, d) in self.dimensions.iter().enumerate() {
+            let label = d.label();
+            let valid = label
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !label.starts_with("__");
+            if !valid {
+                errors.push((
+                    format!("dimensions[{i}].label"),
+                    format!("{label:?} is not a valid Prometheus label name"),
+                ));
+            } else if RESERVED_LABELS.contains(&label.as_str()) || !seen.insert(label.clone()) {
+                errors.push((
+                    format!("dimensions[{i}].label"),
+                    format!("label {label:?} is already used"),
+                ));
+            }
+            if d.max_values == 0 {
+                errors.push((
+                    format!("dimensions[{i}].max_values"),
+                    "must be at least 1".to_owned(),
+                ));
+            }
+        }
+        if self.series_limit == 0 {
+            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
+        }
+        for (i, p) in self.prices.iter().enumerate() {
+            for (what, v) in [
+                ("input", Some(p.input)),
+                ("output", Some(p.output)),
+                ("cache_read", p.cache_read),
+                ("cache_write", p.cache_write),
+                ("reasoning", p.reasoning),
+            ] {
+                if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                    errors.push((
+                        format!("prices[{i}].{what}"),
+                        "must be a non-negative number".to_owned(),
+                    ));
+                }
+            }
+            if let Some(e) = &p.effective
+                && price::parse_day(e).is_none()
+            {
+                errors.push((
+                    format!("prices[{i}].effective"),
+                    format!("{e:?} is not a YYYY-MM-DD date"),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("budgets.daily_usd", self.budgets.daily_usd),
+            ("budgets.monthly_usd", self.budgets.monthly_usd),
+        ] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                errors.push((key.to_owned(), "must be a non-negative number".to_owned()));
+            }
+        }
+        for (level, v) in &self.latency_thresholds {
+            if !v.is_finite() || *v <= 0.0 {
+                errors.push((
+                    format!("latency_thresholds.{level}"),
+                    "must be a positive number of seconds".to_owned(),
+                ));
+            }
+        }
+        errors
+    }
+
+    /// The embedded price table with this config's prices applied.
+    pub fn price_table(&self) -> PriceTable {
+        let mut table = PriceTable::embedded();
+        for p in &self.prices {
+            table.set(
+                &p.model,
+                p.effective
+                    .as_deref()
+                    .and_then(price::parse_day)
+                    .unwrap_or(i64::MIN),
+                Price {
+                    input: p.input,
+                    output: p.output,
+                    cache_read: p.cache_read,
+                    cache_write: p.cache_write,
+                    reasoning: p.reasoning,
+                },
+            );
+        }
+        table
+    }
+
+    fn metrics(&self) -> LlmMetrics {
+        let dims: Vec<String> = self.dimensions.iter().map(DimensionConfig::label).collect();
+        let mut m = LlmMetrics::new(&dims, self.series_limit, self.series_ttl.as_secs().max(1));
+        m.budgets = [
+            ("daily", self.budgets.daily_usd),
+            ("monthly", self.budgets.monthly_usd),
+        ]
+        .into_iter()
+        .filter_map(|(p, v)| Some((p, v?)))
+        .collect();
+        m.latency_thresholds = self
+            .latency_thresholds
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        m
+    }
+
+    /// Builds the processor. Every `genai` processor records into one set of families,
+    /// so all of them must agree on the settings that shape those families.
+    pub fn build(
+        &self,
+        slot: &LlmMetricsSlot,
+        shared: &GenaiShared,
+        overflow: &OverflowCounter,
+    ) -> Result<GenaiProcessor, String> {
+        let mut first = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
+        match first.as_ref() {
+            Some(c) if c != self => {
+                return Err(
+                    "every genai processor must have the same settings: they record into one set of llm_* families"
+                        .to_owned(),
+                );
+            }
+            Some(_) => {}
+            None => *first = Some(self.clone()),
+        }
+        let metrics = Arc::clone(slot.0.get_or_init(|| Arc::new(self.metrics())));
+        Ok(GenaiProcessor {
+            metrics,
+            prices: self.price_table(),
+            prefer_reported: self.prefer_reported_cost,
+            dimensions: self
+                .dimensions
+                .iter()
+                .map(|d| Dimension {
+                    attribute: d.attribute.clone(),
+                    label: d.label(),
+                    max_values: d.max_values,
+                    values: Mutex::new(HashSet::new()),
+                })
+                .collect(),
+            dedupe: self.dedupe.then(|| Arc::clone(&shared.dedupe)),
+            overflow: overflow.clone(),
+        })
+    }
+}
+
+/// What every `genai` processor shares: the settings of the first, and the record of
+/// calls already counted (a span and its log event may travel in different pipelines).
+#[derive(Default)]
+pub struct GenaiShared {
+    config: Mutex<Option<GenaiConfig>>,
+    dedupe: Arc<Dedupe>,
+}
+
+struct Dimension {
+    attribute: String,
+    label: String,
+    max_values: usize,
+    values: Mutex<HashSet<String>>,
+}
+
+/// Calls already counted, so that a second description of one call is not counted
+/// again. Two generations of bounded maps: when the current one fills, it becomes the
+/// previous one and the oldest generation is forgotten.
+#[derive(Default)]
+pub struct Dedupe {
+    state: Mutex<DedupeState>,
+}
+
+#[derive(Default)]
+struct DedupeState {
+    current: Generation,
+    previous: Generation,
+}
+
+#[derive(Default)]
+struct Generation {
+    response_ids: HashSet<String>,
+    /// (trace id, span id) of counted calls, and (trace id, parent span id) of counted
+    /// calls, each with the call's fingerprint.
+    spans: HashMap<Vec<u8>, Fingerprint>,
+    parents: HashMap<Vec<u8>, Fingerprint>,
+}
+
+/// Calls remembered per generation.
+const DEDUPE_GENERATION: usize = 50_000;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Fingerprint {
+    model: String,
+    input: Option<u64>,
+    output: Option<u64>,
+    failed: bool,
+}
+
+impl Fingerprint {
+    fn of(call: &Call) -> Fingerprint {
+        Fingerprint {
+            model: call.model().to_ascii_lowercase(),
+            input: call.usage.input.or(call.usage.uncached_input),
+            output: call.usage.output,
+            failed: call.error.is_some(),
+        }
+    }
+
+    /// The same call: equal usage and outcome, and one model name extends the other
+    /// (`gpt-4o` requested, `gpt-4o-2024-08-06` answered).
+    fn same_call(&self, other: &Fingerprint) -> bool {
+        self.input == other.input
+            && self.output == other.output
+            && self.failed == other.failed
+            && (self.model.starts_with(&other.model) || other.model.starts_with(&self.model))
+    }
+}
+
+fn span_key(trace: &[u8], span: &[u8]) -> Option<Vec<u8>> {
+    (!trace.is_empty() && !span.is_empty() && span.iter().any(|b| *b != 0))
+        .then(|| [trace, span].concat())
+}
+
+impl Dedupe {
+    /// Whether `call` was counted already; if not, remembers it as counted.
+    ///
+    /// The rules: the same `gen_ai.response.id`; the same span (a span and the
+    /// `operation.details` event logged in it); or a parent and its child span with the
+    /// same model and usage (an SDK span inside a framework span).
+    fn seen(&self, call: &Call) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        fn gens(s: &DedupeState) -> [&Generation; 2] {
+            [&s.current, &s.previous]
+        }
+        if let Some(id) = &call.response_id
+            && gens(&state).iter().any(|g| g.response_ids.contains(id))
+        {
+            return true;
+        }
+        let fp = Fingerprint::of(call);
+        let own = span_key(&call.trace_id, &call.span_id);
+        let parent = span_key(&call.trace_id, &call.parent_span_id);
+        let matches = |map: &HashMap<Vec<u8>, Fingerprint>, key: &Option<Vec<u8>>, exact: bool| {
+            key.as_ref()
+                .and_then(|k| map.get(k))
+                .is_some_and(|f| exact || f.same_call(&fp))
+        };
+        for g in gens(&state) {
+            // This span was counted already (its log event came first, or vice versa).
+            if matches(&g.spans, &own, true)
+                // Its parent was counted with the same model and usage.
+                || matches(&g.spans, &parent, false)
+                // One of its children was.
+                || matches(&g.parents, &own, false)
+            {
+                return true;
+            }
+        }
+        if state.current.spans.len() >= DEDUPE_GENERATION
+            || state.current.response_ids.len() >= DEDUPE_GENERATION
+        {
+            state.previous = std::mem::take(&mut state.current);
+        }
+        let g = &mut state.current;
+        if let Some(id) = &call.response_id {
+            g.response_ids.insert(id.clone());
+        }
+        if let Some(k) = own {
+            g.spans.insert(k, fp.clone());
+        }
+        if let Some(k) = parent {
+            g.parents.insert(k, fp);
+        }
+        false
+    }
+}
+
+/// The built `genai` processor.
+pub struct GenaiProcessor {
+    metrics: Arc<LlmMetrics>,
+    prices: PriceTable,
+    prefer_reported: bool,
+    dimensions: Vec<Dimension>,
+    dedupe: Option<Arc<Dedupe>>,
+    overflow: OverflowCounter,
+}
+
+fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
+    let v = attrs.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    match v.value.as_ref()? {
+        Value::StringValue(s) => Some(s.clone()),
+        Value::IntValue(i) => Some(i.to_string()),
+        Value::BoolValue(b) => Some(b.to_string()),
+        Value::DoubleValue(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+impl GenaiProcessor {
+    /// The label value of each dimension for an item with `attrs` under `resource`.
+    fn dimension_values(&self, attrs: &[KeyValue], resource: &[KeyValue]) -> Vec<String> {
+        self.dimensions
+            .iter()
+            .map(|d| {
+                let Some(v) =
+                    attribute(attrs, &d.attribute).or_else(|| attribute(resource, &d.attribute))
+                else {
+                    return String::new();
+                };
+                let v = metrics::label_value(&v).into_owned();
+                let mut seen = d.values.lock().unwrap_or_else(PoisonError::into_inner);
+                if seen.contains(&v) {
+                    v
+                } else if seen.len() < d.max_values {
+                    seen.insert(v.clone());
+                    v
+                } else {
+                    self.overflow.inc(&d.label);
+                    OTHER.to_owned()
+                }
+            })
+            .collect()
+    }
+
+    /// Records one call.
+    pub fn record(&self, call: &Call, dims: &[String]) {
+        if self.dedupe.as_ref().is_some_and(|d| d.seen(call)) {
+            return;
+        }
+        let m = &self.metrics;
+        let now = m.now();
+        let of = &self.overflow;
+        let model = call.model();
+        let base = [call.service.as_str(), call.provider.as_str(), model];
+        fn with_dims<'a>(base: &[&'a str], extra: &[&'a str], dims: &'a [String]) -> Vec<&'a str> {
+            base.iter()
+                .chain(extra)
+                .copied()
+                .chain(dims.iter().map(String::as_str))
+                .collect()
+        }
+        let outcome = if call.error.is_some() {
+            "error"
+        } else {
+            "success"
+        };
+        m.requests.with(
+            &with_dims(&base, &[&call.operation, outcome], dims),
+            now,
+            of,
+            |c| {
+                c.inc();
+            },
+        );
+        let tokens = call.usage.tokens();
+        for (kind, n) in tokens.by_type() {
+            if n > 0 {
+                m.tokens
+                    .with(&with_dims(&base, &[kind], dims), now, of, |c| {
+                        c.inc_by(n);
+                    });
+            }
+        }
+        let computed = self
+            .prices
+            .find(model, &call.provider, call.end_unix_nano)
+            .map(|p| p.price.cost(&tokens));
+        let cost = match (call.reported_cost, computed) {
+            (Some(r), _) if self.prefer_reported => Some((r, "reported")),
+            (_, Some(c)) => Some((c, "computed")),
+            (Some(r), None) => Some((r, "reported")),
+            (None, None) => None,
+        };
+        match cost {
+            Some((usd, source)) => m
+                .cost
+                .with(&with_dims(&base, &[source], dims), now, of, |c| {
+                    c.inc_by(usd);
+                }),
+            None if tokens.total() > 0 => m.unpriced.with(&base, now, of, |c| {
+                c.inc_by(tokens.total());
+            }),
+            None => {}
+        }
+        let exemplar = TraceExemplar::new(&call.trace_id);
+        if let Some(d) = call.duration {
+            let labels = [base[0], base[1], base[2], call.operation.as_str()];
+            m.duration
+                .with(&labels, now, of, |h| h.observe(d, exemplar.clone(), None));
+        }
+        if let Some(t) = call.ttft {
+            m.ttft
+                .with(&base, now, of, |h| h.observe(t, exemplar, None));
+        }
+        if let Some(e) = &call.error {
+            m.errors
+                .with(&[base[0], base[1], base[2], e], now, of, |c| {
+                    c.inc();
+                });
+        }
+        for r in &call.finish_reasons {
+            m.finish_reasons
+                .with(&[base[0], base[1], base[2], r], now, of, |c| {
+                    c.inc();
+                });
+        }
+    }
+}
+
+impl Processor for GenaiProcessor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        match &batch.payload {
+            Payload::Traces(req) => {
+                for rs in &req.resource_spans {
+                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+                    let service = extract::service_name(resource);
+                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                        if let Some(call) = extract::from_span(span, resource, service) {
+                            let dims = self.dimension_values(&span.attributes, resource);
+                            self.record(&call, &dims);
+                        }
+                    }
+                }
+            }
+            Payload::Logs(req) => {
+                for rl in &req.resource_logs {
+                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+                    let service = extract::service_name(resource);
+                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                        if let Some(call) = extract::from_log(rec, resource, service) {
+                            let dims = self.dimension_values(&rec.attributes, resource);
+                            self.record(&call, &dims);
+                        }
+                    }
+                }
+            }
+            Payload::Metrics(_) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,462 @@
+//! The `llm_*` families: typed, bounded label sets, series limits with an `other` fold,
+//! idle expiry, and exemplars in OpenMetrics.
+//!
+//! prometheus-client's `Family` grows without bound and cannot expire series, so these
+//! families keep their own series maps and encode through the registry as a collector.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use foldhash::fast::RandomState;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
+use prometheus_client::metrics::family::Family as PromFamily;
+use prometheus_client::registry::Unit;
+
+/// The label value that stands for every value past a limit.
+pub const OTHER: &str = "other";
+
+/// Longest label value kept, in bytes; longer values are cut at a character boundary.
+const MAX_LABEL_BYTES: usize = 128;
+
+/// `llmwatch_metric_overflow_total{family}`: values folded into `other`.
+#[derive(Clone, Debug, Default)]
+pub struct OverflowCounter(pub PromFamily<OverflowLabels, Counter>);
+
+/// The labels of [`OverflowCounter`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverflowLabels {
+    family: String,
+}
+
+impl OverflowLabels {
+    /// The labels of `family`.
+    pub fn for_family(family: &str) -> OverflowLabels {
+        OverflowLabels {
+            family: family.to_owned(),
+        }
+    }
+}
+
+impl OverflowCounter {
+    /// Counts one value folded into `other` in `family`.
+    pub fn inc(&self, family: &str) {
+        self.0
+            .get_or_create(&OverflowLabels::for_family(family))
+            .inc();
+    }
+}
+
+/// The exemplar label set: the trace of one observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceExemplar {
+    trace_id: String,
+}
+
+impl TraceExemplar {
+    /// The exemplar of a trace id, or `None` for an empty one.
+    pub fn new(trace_id: &[u8]) -> Option<TraceExemplar> {
+        if trace_id.is_empty() || trace_id.iter().all(|b| *b == 0) {
+            return None;
+        }
+        use std::fmt::Write;
+        let mut hex = String::with_capacity(32);
+        for b in trace_id {
+            let _ = write!(hex, "{b:02x}");
+        }
+        Some(TraceExemplar { trace_id: hex })
+    }
+}
+
+/// A float counter.
+pub type FloatCounter = Counter<f64, AtomicU64>;
+
+/// A histogram with trace exemplars.
+pub type Histogram = HistogramWithExemplars<TraceExemplar>;
+
+struct Series<M> {
+    values: Box<[Box<str>]>,
+    metric: M,
+    touched: u64,
+}
+
+struct State<M> {
+    buckets: HashMap<u64, Vec<Series<M>>, RandomState>,
+    len: usize,
+}
+
+/// One bounded family.
+pub struct Family<M> {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    labels: Vec<String>,
+    /// Per label: whether it keeps its value on overflow (closed sets such as `type`).
+    keep: Vec<bool>,
+    limit: usize,
+    make: Box<dyn Fn() -> M + Send + Sync>,
+    hasher: RandomState,
+    state: Mutex<State<M>>,
+}
+
+/// What makes a value fit for a label: printable, and at most [`MAX_LABEL_BYTES`].
+pub fn label_value(v: &str) -> Cow<'_, str> {
+    if v.len() <= MAX_LABEL_BYTES && !v.chars().any(char::is_control) {
+        return Cow::Borrowed(v);
+    }
+    let mut end = v.len().min(MAX_LABEL_BYTES);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(
+        v[..end]
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+    )
+}
+
+impl<M: EncodeMetric> Family<M> {
+    /// A family named `name` with `labels`, of which those in `keep` never fold.
+    pub fn new(
+        name: &'static str,
+        help: &'static str,
+        unit: Option<Unit>,
+        labels: Vec<String>,
+        keep: &[&str],
+        limit: usize,
+        make: impl Fn() -> M + Send + Sync + 'static,
+    ) -> Family<M> {
+        Family {
+            name,
+            help,
+            unit,
+            keep: labels.iter().map(|l| keep.contains(&l.as_str())).collect(),
+            labels,
+            limit: limit.max(1),
+            make: Box::new(make),
+            hasher: RandomState::default(),
+            state: Mutex::new(State {
+                buckets: HashMap::default(),
+                len: 0,
+            }),
+        }
+    }
+
+    fn hash(&self, values: &[&str]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for v in values {
+            v.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Runs `f` on the series of `values` (one per label, in order), creating it if the
+    /// family is under its limit and folding the open labels into `other` if not.
+    pub fn with(&self, values: &[&str], now: u64, overflow: &OverflowCounter, f: impl FnOnce(&M)) {
+        debug_assert_eq!(values.len(), self.labels.len());
+        let clean: Vec<Cow<'_, str>> = values.iter().map(|v| label_value(v)).collect();
+        let mut key: Vec<&str> = clean.iter().map(AsRef::as_ref).collect();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hash = self.hash(&key);
+        let found = |state: &State<M>, hash: u64, key: &[&str]| {
+            state.buckets.get(&hash).and_then(|b| {
+                b.iter()
+                    .position(|s| s.values.iter().map(AsRef::as_ref).eq(key.iter().copied()))
+            })
+        };
+        let mut at = found(&state, hash, &key);
+        if at.is_none() && state.len >= self.limit {
+            overflow.inc(self.name);
+            for (v, keep) in key.iter_mut().zip(&self.keep) {
+                if !keep {
+                    *v = OTHER;
+                }
+            }
+            hash = self.hash(&key);
+            at = found(&state, hash, &key);
+        }
+        let bucket = state.buckets.entry(hash).or_default();
+        let i = match at {
+            Some(i) => i,
+            None => {
+                bucket.push(Series {
+                    values: key.iter().map(|v| Box::<str>::from(*v)).collect(),
+                    metric: (self.make)(),
+                    touched: now,
+                });
+                bucket.len() - 1
+            }
+        };
+        bucket[i].touched = now;
+        f(&bucket[i].metric);
+        if at.is_none() {
+            state.len += 1;
+        }
+    }
+
+    /// Drops series not updated since `oldest`.
+    pub fn expire(&self, oldest: u64) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut removed = 0;
+        state.buckets.retain(|_, b| {
+            let before = b.len();
+            b.retain(|s| s.touched >= oldest);
+            removed += before - b.len();
+            !b.is_empty()
+        });
+        state.len -= removed;
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len
+    }
+
+    /// Whether the family has no series.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn encode(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        kind: MetricType,
+    ) -> Result<(), std::fmt::Error> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.len == 0 {
+            return Ok(());
+        }
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), kind)?;
+        let mut series: Vec<&Series<M>> = state.buckets.values().flatten().collect();
+        series.sort_by(|a, b| a.values.cmp(&b.values));
+        for s in series {
+            let labels: Vec<(&str, &str)> = self
+                .labels
+                .iter()
+                .map(String::as_str)
+                .zip(s.values.iter().map(AsRef::as_ref))
+                .collect();
+            s.metric.encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Semconv bucket boundaries for `gen_ai.client.operation.duration` and
+/// `…time_to_first_chunk`, in seconds.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// Every `llm_*` family.
+pub struct LlmMetrics {
+    /// `llm_requests_total`.
+    pub requests: Family<Counter>,
+    /// `llm_tokens_total`.
+    pub tokens: Family<Counter>,
+    /// `llm_cost_usd_total`.
+    pub cost: Family<FloatCounter>,
+    /// `llm_request_duration_seconds`.
+    pub duration: Family<Histogram>,
+    /// `llm_time_to_first_token_seconds`.
+    pub ttft: Family<Histogram>,
+    /// `llm_errors_total`.
+    pub errors: Family<Counter>,
+    /// `llm_unpriced_tokens_total`.
+    pub unpriced: Family<Counter>,
+    /// `llm_finish_reasons_total`.
+    pub finish_reasons: Family<Counter>,
+    /// `llm_budget_usd{period}`.
+    pub budgets: Vec<(&'static str, f64)>,
+    /// `llm_latency_threshold_seconds{level}`.
+    pub latency_thresholds: Vec<(String, f64)>,
+    /// Seconds a series may stay idle.
+    pub ttl: u64,
+    started: Instant,
+}
+
+impl LlmMetrics {
+    /// The families, with `dims` (Prometheus label names) appended to the request, token
+    /// and cost families, `limit` series each.
+    pub fn new(dims: &[String], limit: usize, ttl: u64) -> LlmMetrics {
+        let with = |base: &[&str], dims: &[String]| -> Vec<String> {
+            base.iter()
+                .map(|s| (*s).to_owned())
+                .chain(dims.iter().cloned())
+                .collect()
+        };
+        let keep = ["outcome", "type", "cost_source", "operation"];
+        let histogram = || Histogram::new(DURATION_BUCKETS.into_iter());
+        LlmMetrics {
+            requests: Family::new(
+                "llm_requests",
+                "LLM calls, by outcome (success or error).",
+                None,
+                with(
+                    &["service", "provider", "model", "operation", "outcome"],
+                    dims,
+                ),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            tokens: Family::new(
+                "llm_tokens",
+                "Tokens of LLM calls, in disjoint types: input (uncached), cache_read, cache_write, output (not reasoning), reasoning.",
+                None,
+                with(&["service", "provider", "model", "type"], dims),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            cost: Family::new(
+                "llm_cost_usd",
+                "Cost of LLM calls in USD, computed from the price table or reported by the app (cost_source).",
+                None,
+                with(&["service", "provider", "model", "cost_source"], dims),
+                &keep,
+                limit,
+                FloatCounter::default,
+            ),
+            duration: Family::new(
+                "llm_request_duration",
+                "Duration of LLM calls.",
+                Some(Unit::Seconds),
+                with(&["service", "provider", "model", "operation"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            ttft: Family::new(
+                "llm_time_to_first_token",
+                "Time from the start of a streamed LLM call to its first chunk.",
+                Some(Unit::Seconds),
+                with(&["service", "provider", "model"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            errors: Family::new(
+                "llm_errors",
+                "Failed LLM calls, by low-cardinality error class.",
+                None,
+                with(&["service", "provider", "model", "error_type"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            unpriced: Family::new(
+                "llm_unpriced_tokens",
+                "Tokens of calls to models the price table does not know and that reported no cost.",
+                None,
+                with(&["service", "provider", "model"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            finish_reasons: Family::new(
+                "llm_finish_reasons",
+                "Why generation stopped; content_filter is a moderation flag.",
+                None,
+                with(&["service", "provider", "model", "reason"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            budgets: Vec::new(),
+            latency_thresholds: Vec::new(),
+            ttl,
+            started: Instant::now(),
+        }
+    }
+
+    /// Seconds since the families were made: the clock of idle expiry.
+    pub fn now(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    fn expire(&self) {
+        let Some(oldest) = self.now().checked_sub(self.ttl) else {
+            return;
+        };
+        self.requests.expire(oldest);
+        self.tokens.expire(oldest);
+        self.cost.expire(oldest);
+        self.duration.expire(oldest);
+        self.ttft.expire(oldest);
+        self.errors.expire(oldest);
+        self.unpriced.expire(oldest);
+        self.finish_reasons.expire(oldest);
+    }
+}
+
+impl std::fmt::Debug for LlmMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Collector for LlmMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.expire();
+        self.requests.encode(&mut encoder, MetricType::Counter)?;
+        self.tokens.encode(&mut encoder, MetricType::Counter)?;
+        self.cost.encode(&mut encoder, MetricType::Counter)?;
+        self.duration.encode(&mut encoder, MetricType::Histogram)?;
+        self.ttft.encode(&mut encoder, MetricType::Histogram)?;
+        self.errors.encode(&mut encoder, MetricType::Counter)?;
+        self.unpriced.encode(&mut encoder, MetricType::Counter)?;
+        self.finish_reasons
+            .encode(&mut encoder, MetricType::Counter)?;
+        if !self.budgets.is_empty() {
+            let mut m = encoder.encode_descriptor(
+                "llm_budget_usd",
+                "Configured LLM spending budgets in USD, for alert rules.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (period, usd) in &self.budgets {
+                m.encode_family(&[("period", *period)])?.encode_gauge(usd)?;
+            }
+        }
+        if !self.latency_thresholds.is_empty() {
+            let mut m = encoder.encode_descriptor(
+                "llm_latency_threshold",
+                "Configured LLM latency thresholds per level, for alert rules.",
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            for (level, seconds) in &self.latency_thresholds {
+                m.encode_family(&[("level", level.as_str())])?
+                    .encode_gauge(seconds)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the `genai` processor's families live once one is built; registered as a
+/// collector at startup, empty until then.
+#[derive(Clone, Debug, Default)]
+pub struct LlmMetricsSlot(pub Arc<OnceLock<Arc<LlmMetrics>>>);
+
+impl Collector for LlmMetricsSlot {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.get() {
+            Some(m) => m.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,753 @@
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use prometheus_client::registry::Registry;
+
+use super::extract::{Tokens, error_class};
+use super::*;
+use crate::metrics::exposition::{Format, render};
+use crate::model::Transport;
+
+fn s(v: &str) -> Value {
+    Value::StringValue(v.to_owned())
+}
+fn i(v: i64) -> Value {
+    Value::IntValue(v)
+}
+fn kv(k: &str, v: Value) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+fn span_with(name: &str, attrs: Vec<KeyValue>) -> Span {
+    Span {
+        trace_id: vec![7; 16],
+        span_id: vec![1, 2, 3, 4, 5, 6, 7, 8],
+        name: name.to_owned(),
+        start_time_unix_nano: 1_764_000_000_000_000_000,
+        end_time_unix_nano: 1_764_000_001_500_000_000,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+fn call_of(span: &Span) -> Option<Call> {
+    extract::from_span(span, &[kv("service.name", s("chat-api"))], "chat-api")
+}
+
+fn tokens(c: &Call) -> Tokens {
+    c.usage.tokens()
+}
+
+/// One span per convention, as genai-semconv.md §2 and §3.3 show them on the wire.
+#[test]
+fn every_convention_yields_the_same_call() {
+    let t = |input, cache_read, output, reasoning| Tokens {
+        input,
+        cache_read,
+        cache_write: 0,
+        output,
+        reasoning,
+    };
+    let cases: Vec<(&str, Span, &str, &str, Tokens)> = vec![
+        (
+            "OTel current",
+            span_with(
+                "chat gpt-4o",
+                vec![
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.provider.name", s("openai")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.response.model", s("gpt-4o-2024-08-06")),
+                    kv("gen_ai.usage.input_tokens", i(52)),
+                    kv("gen_ai.usage.output_tokens", i(47)),
+                    kv("gen_ai.usage.cache_read.input_tokens", i(32)),
+                    kv("gen_ai.usage.reasoning.output_tokens", i(10)),
+                ],
+            ),
+            "openai",
+            "gpt-4o-2024-08-06",
+            t(20, 32, 37, 10),
+        ),
+        (
+            "OTel deprecated names",
+            span_with(
+                "chat gpt-4o",
+                vec![
+                    kv("gen_ai.system", s("az.ai.openai")),
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.prompt_tokens", i(52)),
+                    kv("gen_ai.usage.completion_tokens", i(47)),
+                ],
+            ),
+            "azure.ai.openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "both names on one span are not summed",
+            span_with(
+                "chat gpt-4o",
+                vec![
+                    kv("gen_ai.system", s("openai")),
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.prompt_tokens", i(52)),
+                    kv("gen_ai.usage.input_tokens", i(52)),
+                    kv("gen_ai.usage.output_tokens", i(47)),
+                    kv("gen_ai.usage.completion_tokens", i(47)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "Traceloop",
+            span_with(
+                "openai.chat",
+                vec![
+                    kv("gen_ai.provider.name", s("openai")),
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.response.model", s("gpt-4o-2024-08-06")),
+                    kv("gen_ai.usage.input_tokens", i(52)),
+                    kv("gen_ai.usage.output_tokens", i(47)),
+                    kv("gen_ai.usage.total_tokens", i(99)),
+                    kv("gen_ai.usage.reasoning_tokens", i(10)),
+                    kv("gen_ai.usage.cache_read.input_tokens", i(32)),
+                    kv("gen_ai.is_streaming", Value::BoolValue(false)),
+                ],
+            ),
+            "openai",
+            "gpt-4o-2024-08-06",
+            t(20, 32, 37, 10),
+        ),
+        (
+            "Traceloop JS (old names)",
+            span_with(
+                "openai.chat",
+                vec![
+                    kv("gen_ai.system", s("OpenAI")),
+                    kv("llm.request.type", s("chat")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.prompt_tokens", i(52)),
+                    kv("gen_ai.usage.completion_tokens", i(47)),
+                    kv("llm.usage.total_tokens", i(99)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "OpenInference",
+            span_with(
+                "ChatCompletion",
+                vec![
+                    kv("openinference.span.kind", s("LLM")),
+                    kv("llm.system", s("openai")),
+                    kv("llm.model_name", s("gpt-4o-2024-08-06")),
+                    kv("llm.token_count.prompt", i(52)),
+                    kv("llm.token_count.completion", i(47)),
+                    kv("llm.token_count.total", i(99)),
+                    kv("llm.token_count.prompt_details.cache_read", i(32)),
+                    kv("llm.token_count.completion_details.reasoning", i(10)),
+                ],
+            ),
+            "openai",
+            "gpt-4o-2024-08-06",
+            t(20, 32, 37, 10),
+        ),
+        (
+            "OpenLIT",
+            span_with(
+                "chat gpt-4o",
+                vec![
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.provider.name", s("openai")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.input_tokens", i(52)),
+                    kv("gen_ai.usage.output_tokens", i(47)),
+                    kv("gen_ai.usage.cost", Value::DoubleValue(0.00061)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "Vercel AI SDK v4",
+            span_with(
+                "ai.generateText.doGenerate",
+                vec![
+                    kv("gen_ai.system", s("openai.chat")),
+                    kv("ai.model.id", s("gpt-4o")),
+                    kv("ai.usage.promptTokens", i(52)),
+                    kv("ai.usage.completionTokens", i(47)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "Vercel AI SDK v5/v6",
+            span_with(
+                "ai.streamText.doStream",
+                vec![
+                    kv("ai.model.provider", s("anthropic.messages")),
+                    kv("ai.model.id", s("claude-sonnet-4-5")),
+                    kv("ai.usage.inputTokens", i(1052)),
+                    kv("ai.usage.outputTokens", i(47)),
+                    kv("ai.usage.inputTokenDetails.noCacheTokens", i(20)),
+                    kv("ai.usage.inputTokenDetails.cacheReadTokens", i(1032)),
+                    kv("ai.response.msToFirstChunk", Value::DoubleValue(350.0)),
+                ],
+            ),
+            "anthropic",
+            "claude-sonnet-4-5",
+            t(20, 1032, 47, 0),
+        ),
+        (
+            "Vercel AI SDK v7",
+            span_with(
+                "chat gpt-4o",
+                vec![
+                    kv("gen_ai.operation.name", s("chat")),
+                    kv("gen_ai.provider.name", s("openai")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.input_tokens", i(52)),
+                    kv("gen_ai.usage.output_tokens", i(47)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "LiteLLM legacy",
+            span_with(
+                "litellm_request",
+                vec![
+                    kv("gen_ai.system", s("openai")),
+                    kv("llm.request.type", s("completion")),
+                    kv("gen_ai.request.model", s("gpt-4o")),
+                    kv("gen_ai.usage.prompt_tokens", i(52)),
+                    kv("gen_ai.usage.completion_tokens", i(47)),
+                ],
+            ),
+            "openai",
+            "gpt-4o",
+            t(52, 0, 47, 0),
+        ),
+        (
+            "Langfuse (usage details without cache in input)",
+            span_with(
+                "generation",
+                vec![
+                    kv("langfuse.observation.type", s("generation")),
+                    kv("langfuse.observation.model.name", s("claude-sonnet-4-5")),
+                    kv(
+                        "langfuse.observation.usage_details",
+                        s(r#"{"input":20,"output":47,"cache_read_input_tokens":32}"#),
+                    ),
+                    kv(
+                        "langfuse.observation.cost_details",
+                        s(r#"{"total":0.000801}"#),
+                    ),
+                ],
+            ),
+            "unknown",
+            "claude-sonnet-4-5",
+            t(20, 32, 47, 0),
+        ),
+    ];
+    for (name, span, provider, model, want) in cases {
+        let call = call_of(&span).unwrap_or_else(|| panic!("{name}: not recognised"));
+        assert_eq!(call.provider, provider, "{name}");
+        assert_eq!(call.model(), model, "{name}");
+        assert_eq!(tokens(&call), want, "{name}");
+        assert_eq!(call.service, "chat-api", "{name}");
+        assert_eq!(call.duration, Some(1.5), "{name}");
+    }
+}
+
+#[test]
+fn spans_that_are_not_one_model_call_are_not_counted() {
+    for (name, attrs) in [
+        (
+            "invoke_agent travel",
+            vec![
+                kv("gen_ai.operation.name", s("invoke_agent")),
+                kv("gen_ai.usage.input_tokens", i(500)),
+            ],
+        ),
+        (
+            "execute_tool search",
+            vec![kv("gen_ai.operation.name", s("execute_tool"))],
+        ),
+        (
+            "ai.generateText",
+            vec![
+                kv("ai.model.id", s("gpt-4o")),
+                kv("ai.usage.promptTokens", i(52)),
+            ],
+        ),
+        (
+            "RunnableSequence",
+            vec![
+                kv("openinference.span.kind", s("CHAIN")),
+                kv("llm.token_count.prompt", i(52)),
+            ],
+        ),
+        (
+            "plan.workflow",
+            vec![
+                kv("traceloop.span.kind", s("workflow")),
+                kv("gen_ai.request.model", s("gpt-4o")),
+            ],
+        ),
+        ("GET /health", vec![kv("http.response.status_code", i(200))]),
+    ] {
+        assert!(
+            call_of(&span_with(name, attrs)).is_none(),
+            "{name} was counted"
+        );
+    }
+}
+
+#[test]
+fn errors_become_low_cardinality_classes() {
+    assert_eq!(
+        error_class("<class 'openai.RateLimitError'>"),
+        "RateLimitError"
+    );
+    assert_eq!(error_class("openai.APITimeoutError"), "APITimeoutError");
+    assert_eq!(error_class("429"), "rate_limited");
+    assert_eq!(error_class("500"), "server_error");
+    assert_eq!(error_class("timeout"), "timeout");
+    assert_eq!(error_class("<>!!"), "other");
+    let mut span = span_with(
+        "chat gpt-4o",
+        vec![
+            kv("gen_ai.operation.name", s("chat")),
+            kv("gen_ai.request.model", s("gpt-4o")),
+            kv("http.response.status_code", i(429)),
+        ],
+    );
+    assert_eq!(
+        call_of(&span).unwrap().error.as_deref(),
+        Some("rate_limited")
+    );
+    span.attributes.pop();
+    span.status = Some(Status {
+        code: opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32,
+        message: "boom".to_owned(),
+    });
+    span.events.push(span::Event {
+        name: "exception".to_owned(),
+        attributes: vec![kv("exception.type", s("openai.InternalServerError"))],
+        ..Default::default()
+    });
+    assert_eq!(
+        call_of(&span).unwrap().error.as_deref(),
+        Some("InternalServerError")
+    );
+}
+
+fn processor(config: &str) -> (GenaiProcessor, Registry, OverflowCounter) {
+    let cfg: GenaiConfig = serde_saphyr::from_str(config).unwrap();
+    assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+    let slot = LlmMetricsSlot::default();
+    let overflow = OverflowCounter::default();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(slot.clone()));
+    registry.register("llmwatch_metric_overflow", "overflow", overflow.0.clone());
+    let p = cfg
+        .build(&slot, &GenaiShared::default(), &overflow)
+        .unwrap();
+    (p, registry, overflow)
+}
+
+fn traces(spans: Vec<Span>, resource: Vec<KeyValue>) -> Batch {
+    Batch::new(
+        Payload::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    )
+}
+
+fn scrape(registry: &Registry, format: Format) -> String {
+    render(registry, format).unwrap()
+}
+
+/// The value of the sample whose line starts with `prefix` (name and labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn chat(span_id: u8, parent: u8, model: &str, input: i64, output: i64) -> Span {
+    let mut sp = span_with(
+        "chat",
+        vec![
+            kv("gen_ai.operation.name", s("chat")),
+            kv("gen_ai.provider.name", s("openai")),
+            kv("gen_ai.request.model", s(model)),
+            kv("gen_ai.usage.input_tokens", i(input)),
+            kv("gen_ai.usage.output_tokens", i(output)),
+            kv(
+                "gen_ai.response.finish_reasons",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(s("stop")),
+                    }],
+                }),
+            ),
+            kv("app.feature", s("chat")),
+        ],
+    );
+    sp.span_id = vec![span_id; 8];
+    sp.parent_span_id = if parent == 0 {
+        Vec::new()
+    } else {
+        vec![parent; 8]
+    };
+    sp
+}
+
+#[test]
+fn records_every_family_with_exact_values() {
+    let (p, registry, _) = processor(
+        "dimensions: [{attribute: app.feature}]\nbudgets: {daily_usd: 25}\nlatency_thresholds: {warning: 10}\n",
+    );
+    let mut batch = traces(
+        vec![
+            chat(1, 0, "gpt-4o-mini", 1000, 500),
+            chat(2, 0, "gpt-4o-mini", 3000, 1500),
+        ],
+        vec![kv("service.name", s("chat-api"))],
+    );
+    p.process(&mut batch).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let labels = r#"service="chat-api",provider="openai",model="gpt-4o-mini""#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"llm_requests_total{{{labels},operation="chat",outcome="success",app_feature="chat"}}"#
+            )
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_tokens_total{{{labels},type="input",app_feature="chat"}}"#)
+        ),
+        Some(4000.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_tokens_total{{{labels},type="output",app_feature="chat"}}"#)
+        ),
+        Some(2000.0)
+    );
+    // 4000 × 0.15 + 2000 × 0.60 per 1M
+    let cost = sample(
+        &text,
+        &format!(r#"llm_cost_usd_total{{{labels},cost_source="computed",app_feature="chat"}}"#),
+    )
+    .unwrap();
+    assert!((cost - 0.0018).abs() < 1e-12, "{cost}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_request_duration_seconds_count{{{labels},operation="chat"}}"#)
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"llm_request_duration_seconds_bucket{{{labels},operation="chat",le="2.56"}}"#
+            )
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"llm_request_duration_seconds_bucket{{{labels},operation="chat",le="1.28"}}"#
+            )
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_finish_reasons_total{{{labels},reason="stop"}}"#)
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, r#"llm_budget_usd{period="daily"}"#),
+        Some(25.0)
+    );
+    assert_eq!(
+        sample(&text, r#"llm_latency_threshold_seconds{level="warning"}"#),
+        Some(10.0)
+    );
+    // Exemplars with the trace id, in OpenMetrics only.
+    let om = scrape(&registry, Format::OpenMetrics);
+    assert!(
+        om.contains(r#"# {trace_id="07070707070707070707070707070707"} 1.5"#),
+        "{om}"
+    );
+}
+
+#[test]
+fn unknown_models_count_unpriced_tokens_and_no_cost() {
+    let (p, registry, _) = processor("{}");
+    p.process(&mut traces(
+        vec![chat(1, 0, "acme-llm-7b", 100, 50)],
+        vec![],
+    ))
+    .unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_unpriced_tokens_total{service="unknown_service",provider="openai",model="acme-llm-7b"}"#
+        ),
+        Some(150.0),
+        "{text}"
+    );
+    assert!(!text.contains("llm_cost_usd_total{"), "{text}");
+}
+
+#[test]
+fn reported_cost_is_used_when_preferred_or_when_the_model_is_unpriced() {
+    let with_cost = |model: &str| {
+        let mut sp = chat(1, 0, model, 1000, 500);
+        sp.attributes
+            .push(kv("gen_ai.usage.cost", Value::DoubleValue(0.5)));
+        sp
+    };
+    for (config, model, want_source, want) in [
+        ("{}", "gpt-4o-mini", "computed", 0.00045),
+        ("prefer_reported_cost: true", "gpt-4o-mini", "reported", 0.5),
+        ("{}", "acme-llm-7b", "reported", 0.5),
+    ] {
+        let (p, registry, _) = processor(config);
+        p.process(&mut traces(vec![with_cost(model)], vec![]))
+            .unwrap();
+        let text = scrape(&registry, Format::PrometheusText);
+        let got = sample(
+            &text,
+            &format!(
+                r#"llm_cost_usd_total{{service="unknown_service",provider="openai",model="{model}",cost_source="{want_source}"}}"#
+            ),
+        );
+        assert!(
+            got.is_some_and(|g| (g - want).abs() < 1e-12),
+            "{config} {model}: {got:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn one_call_described_twice_counts_once() {
+    let (p, registry, _) = processor("{}");
+    // A framework span (1) around the SDK span (2): same model family, same usage.
+    let parent = chat(1, 0, "gpt-4o", 1000, 500);
+    let mut child = chat(2, 1, "gpt-4o-2024-08-06", 1000, 500);
+    child
+        .attributes
+        .push(kv("gen_ai.response.id", s("chatcmpl-1")));
+    // The child arrives first, in its own batch, as batch processors export it.
+    p.process(&mut traces(vec![child.clone()], vec![])).unwrap();
+    p.process(&mut traces(vec![parent], vec![])).unwrap();
+    // A sibling span with the same response id (another instrumentation of the call).
+    let mut sibling = chat(3, 0, "gpt-4o", 1000, 500);
+    sibling
+        .attributes
+        .push(kv("gen_ai.response.id", s("chatcmpl-1")));
+    p.process(&mut traces(vec![sibling], vec![])).unwrap();
+    // The operation.details event logged inside the child span.
+    let event = LogRecord {
+        event_name: "gen_ai.client.inference.operation.details".to_owned(),
+        trace_id: child.trace_id.clone(),
+        span_id: child.span_id.clone(),
+        attributes: child.attributes.clone(),
+        ..Default::default()
+    };
+    let mut logs = Batch::new(
+        Payload::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![event],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    );
+    p.process(&mut logs).unwrap();
+    // A second, different call nested in the same parent is a call of its own.
+    p.process(&mut traces(vec![chat(4, 1, "gpt-4o", 200, 100)], vec![]))
+        .unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let total: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("llm_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 2.0, "{text}");
+    let input: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("llm_tokens_total{") && l.contains(r#"type="input""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(input, 1200.0, "{text}");
+}
+
+#[test]
+fn a_hundred_thousand_models_stay_within_the_series_limit() {
+    let (p, registry, overflow) = processor("series_limit: 100");
+    for n in 0..100_000u32 {
+        let mut sp = chat(1, 0, &format!("model-{n}"), 10, 5);
+        sp.span_id = n.to_be_bytes().repeat(2);
+        p.process(&mut traces(vec![sp], vec![])).unwrap();
+    }
+    assert_eq!(
+        p.metrics.requests.len(),
+        101,
+        "the limit, plus the one `other` series"
+    );
+    let text = scrape(&registry, Format::PrometheusText);
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("llm_requests_total{"))
+        .count();
+    assert_eq!(series, 101);
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_requests_total{service="other",provider="other",model="other",operation="chat",outcome="success"}"#
+        ),
+        Some(99_900.0)
+    );
+    let folded = overflow
+        .0
+        .get_or_create(&metrics::OverflowLabels::for_family("llm_requests"))
+        .get();
+    assert_eq!(folded, 99_900);
+}
+
+#[test]
+fn dimension_values_past_their_limit_become_other() {
+    let (p, registry, _) =
+        processor("dimensions: [{attribute: app.tenant, label: tenant, max_values: 2}]");
+    for tenant in ["a", "b", "c", "d"] {
+        let mut sp = chat(1, 0, "gpt-4o-mini", 10, 5);
+        sp.attributes.push(kv("app.tenant", s(tenant)));
+        sp.span_id = vec![tenant.as_bytes()[0]; 8];
+        p.process(&mut traces(vec![sp], vec![])).unwrap();
+    }
+    let text = scrape(&registry, Format::PrometheusText);
+    for (tenant, n) in [("a", 1.0), ("b", 1.0), ("other", 2.0)] {
+        let prefix = format!(
+            r#"llm_requests_total{{service="unknown_service",provider="openai",model="gpt-4o-mini",operation="chat",outcome="success",tenant="{tenant}"}}"#
+        );
+        assert_eq!(sample(&text, &prefix), Some(n), "{text}");
+    }
+}
+
+#[test]
+fn idle_series_expire() {
+    let m = metrics::LlmMetrics::new(&[], 10, 60);
+    let of = OverflowCounter::default();
+    m.requests
+        .with(&["s", "p", "old", "chat", "success"], 0, &of, |c| {
+            c.inc();
+        });
+    m.requests
+        .with(&["s", "p", "new", "chat", "success"], 100, &of, |c| {
+            c.inc();
+        });
+    m.requests.expire(50);
+    assert_eq!(m.requests.len(), 1);
+}
+
+#[test]
+fn hostile_label_values_are_cut_and_cleaned() {
+    let (p, registry, _) = processor("{}");
+    let model = format!("evil\n\"model{}", "x".repeat(500));
+    p.process(&mut traces(vec![chat(1, 0, &model, 10, 5)], vec![]))
+        .unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("llm_requests_total{"))
+        .unwrap();
+    assert!(line.len() < 400, "{line}");
+    assert!(line.contains(r#"model="evil \"model"#), "{line}");
+}
+
+#[test]
+fn configs_that_would_break_the_families_are_refused() {
+    let cfg: GenaiConfig = serde_saphyr::from_str(
+        "dimensions: [{attribute: app.x, label: model}, {attribute: a, label: '9bad'}, {attribute: b, max_values: 0}]\nprices: [{model: m, input: -1, output: 1, effective: yesterday}]\nseries_limit: 0",
+    )
+    .unwrap();
+    let keys: Vec<String> = cfg.check().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "dimensions[0].label",
+            "dimensions[1].label",
+            "dimensions[2].max_values",
+            "series_limit",
+            "prices[0].input",
+            "prices[0].effective"
+        ]
+    );
+    let shared = GenaiShared::default();
+    let slot = LlmMetricsSlot::default();
+    let of = OverflowCounter::default();
+    GenaiConfig::default().build(&slot, &shared, &of).unwrap();
+    let other = GenaiConfig {
+        series_limit: 5,
+        ..GenaiConfig::default()
+    };
+    assert!(other.build(&slot, &shared, &of).is_err());
+}
