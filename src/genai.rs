@@ -465,6 +465,49 @@ impl Dedupe {
     }
 }
 
+/// What `llmwatch price` prints: the names tried, the match, the price and the cost of
+/// `usage`; and whether the model is priced.
+pub fn explain_price(
+    table: &PriceTable,
+    model: &str,
+    provider: &str,
+    usage: &extract::RawUsage,
+) -> (String, bool) {
+    use std::fmt::Write;
+    let provider = extract::provider(provider);
+    let mut out = String::new();
+    let _ = writeln!(out, "model      {model} (provider {provider})");
+    let _ = writeln!(out, "tried      {}", price::candidates(model).join(", "));
+    let Some(m) = table.find(model, &provider, 0) else {
+        let _ = writeln!(
+            out,
+            "matched    nothing: its tokens count in llm_unpriced_tokens_total, never as $0"
+        );
+        return (out, false);
+    };
+    let or =
+        |v: Option<f64>, fallback: &str| v.map_or_else(|| fallback.to_owned(), |v| v.to_string());
+    let p = m.price;
+    let _ = writeln!(out, "matched    {} (effective {})", m.key, m.effective);
+    let _ = writeln!(
+        out,
+        "price      input {}, output {}, cache_read {}, cache_write {}, reasoning {} (USD per 1M tokens)",
+        p.input,
+        p.output,
+        or(p.cache_read, "= input"),
+        or(p.cache_write, "= input"),
+        or(p.reasoning, "= output"),
+    );
+    let t = usage.tokens();
+    let _ = writeln!(
+        out,
+        "tokens     input {} (uncached), cache_read {}, cache_write {}, output {} (not reasoning), reasoning {}",
+        t.input, t.cache_read, t.cache_write, t.output, t.reasoning
+    );
+    let _ = writeln!(out, "cost       ${:.9}", p.cost(&t));
+    (out, true)
+}
+
 /// The built `genai` processor.
 pub struct GenaiProcessor {
     metrics: Arc<LlmMetrics>,

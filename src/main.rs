@@ -43,6 +43,29 @@ enum Command {
     Serve,
     /// Checks a configuration and exits: 0 when valid, 1 with every problem listed.
     Validate,
+    /// Shows how a model name matches the price table and what a call costs.
+    Price {
+        /// The model name as an emitter reports it, e.g. `openai/gpt-4o-2024-08-06`.
+        model: String,
+        /// The provider, as `gen_ai.provider.name` (or an older spelling).
+        #[arg(long, default_value = "")]
+        provider: String,
+        /// Input tokens, cached ones included (the OTel convention).
+        #[arg(long, default_value_t = 0)]
+        input: u64,
+        /// Output tokens, reasoning included.
+        #[arg(long, default_value_t = 0)]
+        output: u64,
+        /// Input tokens read from a cache.
+        #[arg(long, default_value_t = 0)]
+        cache_read: u64,
+        /// Input tokens written to a cache.
+        #[arg(long, default_value_t = 0)]
+        cache_write: u64,
+        /// Output tokens spent on reasoning.
+        #[arg(long, default_value_t = 0)]
+        reasoning: u64,
+    },
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]
     BenchRequest {
@@ -102,6 +125,45 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Price {
+            model,
+            provider,
+            input,
+            output,
+            cache_read,
+            cache_write,
+            reasoning,
+        } => {
+            let config = match load(cli.config.as_ref()) {
+                Ok((_, config)) => config,
+                Err(message) => {
+                    eprintln!("{message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let genai = config.processors.values().find_map(|p| match p {
+                llmwatch::pipeline::ProcessorConfig::Genai(g) => Some(g.clone()),
+                _ => None,
+            });
+            let table = genai.unwrap_or_default().price_table();
+            let usage = llmwatch::genai::extract::RawUsage {
+                input: Some(input),
+                output: Some(output),
+                cache_read: Some(cache_read),
+                cache_write: Some(cache_write),
+                reasoning: Some(reasoning),
+                ..Default::default()
+            };
+            let (report, priced) =
+                llmwatch::genai::explain_price(&table, &model, &provider, &usage);
+            // The report is the command's output, so it goes to stdout.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
+            if priced {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::BenchRequest {
             spans,
             grpc_frame,

@@ -379,3 +379,32 @@ service:
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+#[test]
+fn price_shows_the_match_and_the_cost_and_fails_for_unknown_models() {
+    let out = Command::new(binary())
+        .args([
+            "price",
+            "openai/gpt-4o-2024-08-06",
+            "--input",
+            "1000",
+            "--cache-read",
+            "400",
+            "--output",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("matched    gpt-4o-2024-08-06"), "{text}");
+    // 600 × 2.50 + 400 × 1.25 + 500 × 10 per 1M
+    assert!(text.contains("cost       $0.007000000"), "{text}");
+
+    let out = Command::new(binary())
+        .args(["price", "acme-llm-7b", "--input", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("llm_unpriced_tokens_total"));
+}
