@@ -384,6 +384,7 @@ struct Fingerprint {
     input: Option<u64>,
     output: Option<u64>,
     failed: bool,
+    from_event: bool,
 }
 
 impl Fingerprint {
@@ -393,6 +394,7 @@ impl Fingerprint {
             input: call.usage.input.or(call.usage.uncached_input),
             output: call.usage.output,
             failed: call.error.is_some(),
+            from_event: call.from_event,
         }
     }
 
@@ -417,33 +419,40 @@ impl Dedupe {
     /// The rules: the same `gen_ai.response.id`; the same span (a span and the
     /// `operation.details` event logged in it); or a parent and its child span with the
     /// same model and usage (an SDK span inside a framework span).
-    fn seen(&self, call: &Call) -> bool {
+    fn seen(&self, call: &Call) -> Verdict {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let own = span_key(&call.trace_id, &call.span_id);
+        // This span was counted already: from its own operation.details event, which
+        // lacks the span's timing, or as a span.
+        let DedupeState { current, previous } = &mut *state;
+        for g in [current, previous] {
+            if let Some(f) = own.as_ref().and_then(|k| g.spans.get_mut(k)) {
+                if f.from_event && !call.from_event {
+                    f.from_event = false;
+                    return Verdict::TimingOnly;
+                }
+                return Verdict::Duplicate;
+            }
+        }
         fn gens(s: &DedupeState) -> [&Generation; 2] {
             [&s.current, &s.previous]
         }
         if let Some(id) = &call.response_id
             && gens(&state).iter().any(|g| g.response_ids.contains(id))
         {
-            return true;
+            return Verdict::Duplicate;
         }
         let fp = Fingerprint::of(call);
-        let own = span_key(&call.trace_id, &call.span_id);
         let parent = span_key(&call.trace_id, &call.parent_span_id);
-        let matches = |map: &HashMap<Vec<u8>, Fingerprint>, key: &Option<Vec<u8>>, exact: bool| {
+        let nested = |map: &HashMap<Vec<u8>, Fingerprint>, key: &Option<Vec<u8>>| {
             key.as_ref()
                 .and_then(|k| map.get(k))
-                .is_some_and(|f| exact || f.same_call(&fp))
+                .is_some_and(|f| f.same_call(&fp))
         };
         for g in gens(&state) {
-            // This span was counted already (its log event came first, or vice versa).
-            if matches(&g.spans, &own, true)
-                // Its parent was counted with the same model and usage.
-                || matches(&g.spans, &parent, false)
-                // One of its children was.
-                || matches(&g.parents, &own, false)
-            {
-                return true;
+            // Its parent was counted with the same model and usage, or one of its children.
+            if nested(&g.spans, &parent) || nested(&g.parents, &own) {
+                return Verdict::Duplicate;
             }
         }
         if state.current.spans.len() >= DEDUPE_GENERATION
@@ -461,8 +470,20 @@ impl Dedupe {
         if let Some(k) = parent {
             g.parents.insert(k, fp);
         }
-        false
+        Verdict::New
     }
+}
+
+/// What to record of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Everything: it was not counted before.
+    New,
+    /// Nothing: it was counted before.
+    Duplicate,
+    /// Only its duration and time to first token: the span of a call counted from its
+    /// log event, which has neither.
+    TimingOnly,
 }
 
 /// What `llmwatch price` prints: the names tried, the match, the price and the cost of
@@ -557,9 +578,10 @@ impl GenaiProcessor {
 
     /// Records one call.
     pub fn record(&self, call: &Call, dims: &[String]) {
-        if self.dedupe.as_ref().is_some_and(|d| d.seen(call)) {
-            return;
-        }
+        let verdict = match &self.dedupe {
+            Some(d) => d.seen(call),
+            None => Verdict::New,
+        };
         let m = &self.metrics;
         let now = m.now();
         let of = &self.overflow;
@@ -571,6 +593,11 @@ impl GenaiProcessor {
                 .copied()
                 .chain(dims.iter().map(String::as_str))
                 .collect()
+        }
+        match verdict {
+            Verdict::Duplicate => return,
+            Verdict::TimingOnly => return self.record_timing(call, &base, now),
+            Verdict::New => {}
         }
         let outcome = if call.error.is_some() {
             "error"
@@ -615,16 +642,7 @@ impl GenaiProcessor {
             }),
             None => {}
         }
-        let exemplar = TraceExemplar::new(&call.trace_id);
-        if let Some(d) = call.duration {
-            let labels = [base[0], base[1], base[2], call.operation.as_str()];
-            m.duration
-                .with(&labels, now, of, |h| h.observe(d, exemplar.clone(), None));
-        }
-        if let Some(t) = call.ttft {
-            m.ttft
-                .with(&base, now, of, |h| h.observe(t, exemplar, None));
-        }
+        self.record_timing(call, &base, now);
         if let Some(e) = &call.error {
             m.errors
                 .with(&[base[0], base[1], base[2], e], now, of, |c| {
@@ -636,6 +654,22 @@ impl GenaiProcessor {
                 .with(&[base[0], base[1], base[2], r], now, of, |c| {
                     c.inc();
                 });
+        }
+    }
+}
+
+impl GenaiProcessor {
+    fn record_timing(&self, call: &Call, base: &[&str; 3], now: u64) {
+        let m = &self.metrics;
+        let of = &self.overflow;
+        let exemplar = TraceExemplar::new(&call.trace_id);
+        if let Some(d) = call.duration {
+            let labels = [base[0], base[1], base[2], call.operation.as_str()];
+            m.duration
+                .with(&labels, now, of, |h| h.observe(d, exemplar.clone(), None));
+        }
+        if let Some(t) = call.ttft {
+            m.ttft.with(base, now, of, |h| h.observe(t, exemplar, None));
         }
     }
 }

@@ -9,6 +9,7 @@ mod it {
 
     mod bad_input;
     mod exposition;
+    mod genai;
     mod lifecycle;
     mod overload;
     mod python_clients;

@@ -141,6 +141,8 @@ pub struct Call {
     pub parent_span_id: Vec<u8>,
     /// When the call ended, Unix nanoseconds (0 when unknown).
     pub end_unix_nano: u64,
+    /// Found in a log event rather than a span.
+    pub from_event: bool,
 }
 
 impl Call {
@@ -156,7 +158,7 @@ impl Call {
 /// The best value per field while walking attributes.
 #[derive(Default)]
 struct Found<'a> {
-    best: [Option<(u16, Key, &'a AnyValue)>; 21],
+    best: [Option<(u16, Key, &'a AnyValue)>; 22],
 }
 
 fn slot(field: Field) -> usize {
@@ -422,7 +424,15 @@ fn call_from(found: &Found<'_>, name: &str) -> Option<Call> {
             .string(Field::Provider)
             .map_or_else(|| "unknown".to_owned(), |p| provider(&p)),
         operation: operation.to_owned(),
-        request_model: found.string(Field::RequestModel),
+        request_model: found.string(Field::RequestModel).or_else(|| {
+            // OpenInference keeps the requested model only in the request parameters.
+            let (_, v) = found.get(Field::ParamsJson)?;
+            let Some(Value::StringValue(s)) = v.value.as_ref() else {
+                return None;
+            };
+            let params: serde_json::Value = serde_json::from_str(s).ok()?;
+            Some(params.get("model")?.as_str()?.to_owned())
+        }),
         response_model: found.string(Field::ResponseModel),
         usage,
         ttft: found.number(Field::TimeToFirstToken),
@@ -524,6 +534,7 @@ pub fn from_log(record: &LogRecord, resource: &[KeyValue], service: &str) -> Opt
     call.end_unix_nano = record.time_unix_nano.max(record.observed_time_unix_nano);
     call.trace_id.clone_from(&record.trace_id);
     call.span_id.clone_from(&record.span_id);
+    call.from_event = true;
     Some(call)
 }
 

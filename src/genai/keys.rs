@@ -56,6 +56,9 @@ pub(crate) enum Field {
     UsageJson,
     /// A JSON object of cost details (Langfuse), whose `total` is a reported cost.
     CostJson,
+    /// A JSON object of request parameters (OpenInference), whose `model` is the
+    /// requested model.
+    ParamsJson,
 }
 
 /// One attribute key.
@@ -109,6 +112,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("ai.model.id", RequestModel),
     key("llm.request.model_name", RequestModel),
     key("langfuse.observation.model.name", RequestModel),
+    key("llm.invocation_parameters", ParamsJson),
     key("gen_ai.response.model", ResponseModel),
     key("llm.model_name", ResponseModel),
     key("llm.response.model_name", ResponseModel),

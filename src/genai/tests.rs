@@ -608,19 +608,7 @@ fn one_call_described_twice_counts_once() {
         attributes: child.attributes.clone(),
         ..Default::default()
     };
-    let mut logs = Batch::new(
-        Payload::Logs(ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: vec![event],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    );
+    let mut logs = logs(vec![event]);
     p.process(&mut logs).unwrap();
     // A second, different call nested in the same parent is a call of its own.
     p.process(&mut traces(vec![chat(4, 1, "gpt-4o", 200, 100)], vec![]))
@@ -750,4 +738,61 @@ fn configs_that_would_break_the_families_are_refused() {
         ..GenaiConfig::default()
     };
     assert!(other.build(&slot, &shared, &of).is_err());
+}
+
+fn logs(records: Vec<LogRecord>) -> Batch {
+    Batch::new(
+        Payload::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    )
+}
+
+#[test]
+fn a_call_counted_from_its_event_takes_its_timing_from_the_span() {
+    let (p, registry, _) = processor("{}");
+    let span = chat(1, 0, "gpt-4o", 1000, 500);
+    // The event (no timing) arrives before its span, as the logs and traces exporters race.
+    let event = LogRecord {
+        trace_id: span.trace_id.clone(),
+        span_id: span.span_id.clone(),
+        attributes: [
+            span.attributes.clone(),
+            vec![kv(
+                "event.name",
+                s("gen_ai.client.inference.operation.details"),
+            )],
+        ]
+        .concat(),
+        ..Default::default()
+    };
+    p.process(&mut logs(vec![event])).unwrap();
+    p.process(&mut traces(vec![span.clone()], vec![])).unwrap();
+    p.process(&mut traces(vec![span], vec![])).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let labels = r#"service="unknown_service",provider="openai",model="gpt-4o""#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_requests_total{{{labels},operation="chat",outcome="success"}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"llm_request_duration_seconds_count{{{labels},operation="chat"}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
 }
