@@ -12,13 +12,15 @@ receivers:
     protocols:
       grpc: { endpoint: "127.0.0.1:0" }
       http: { endpoint: "127.0.0.1:0" }
+processors:
+  genai: { budgets: { daily_usd: 10 }, latency_thresholds: { warning: 5 } }
 exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
   nop: {}
   debug: { verbosity: detailed }
 service:
   pipelines:
-    traces: { receivers: [otlp], exporters: [prometheus, nop, debug] }
+    traces: { receivers: [otlp], processors: [genai], exporters: [prometheus, nop, debug] }
     logs: { receivers: [otlp], exporters: [nop] }
 "#;
 
@@ -63,6 +65,12 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         404
     );
 
+    // Both requests have been answered; wait (bounded) until the workers processed them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lw.metric("llmwatch_exporter_sent_items_total", &[("exporter", "nop")]) < 20.0 {
+        assert!(std::time::Instant::now() < deadline, "{}", lw.metrics_text());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let r = http_request(lw.admin, "GET", "/metrics", &[], b"");
     assert_eq!(
         r.header("content-type"),
@@ -80,6 +88,13 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         "llmwatch_exporter_sent_items_total",
         "llmwatch_exporter_discarded_items_total",
         "llmwatch_build_info",
+        "llm_requests_total",
+        "llm_tokens_total",
+        "llm_cost_usd_total",
+        "llm_request_duration_seconds_bucket",
+        "llm_finish_reasons_total",
+        "llm_budget_usd",
+        "llm_latency_threshold_seconds",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(family)),
