@@ -67,8 +67,16 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
 
     // Both requests have been answered; wait (bounded) until the workers processed them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while lw.metric("llmwatch_exporter_sent_items_total", &[("exporter", "nop")]) < 20.0 {
-        assert!(std::time::Instant::now() < deadline, "{}", lw.metrics_text());
+    while lw.metric(
+        "llmwatch_exporter_sent_items_total",
+        &[("exporter", "debug")],
+    ) < 20.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            lw.metrics_text()
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let r = http_request(lw.admin, "GET", "/metrics", &[], b"");
