@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde::Deserialize;
@@ -320,6 +321,7 @@ impl GenaiConfig {
         Ok(GenaiProcessor {
             metrics,
             prices: self.price_table(),
+            matched: Default::default(),
             prefer_reported: self.prefer_reported_cost,
             dimensions: self
                 .dimensions
@@ -455,10 +457,12 @@ impl Dedupe {
                 return Verdict::Duplicate;
             }
         }
+        let mut forgotten = None;
         if state.current.spans.len() >= DEDUPE_GENERATION
             || state.current.response_ids.len() >= DEDUPE_GENERATION
         {
-            state.previous = std::mem::take(&mut state.current);
+            let current = std::mem::take(&mut state.current);
+            forgotten = Some(std::mem::replace(&mut state.previous, current));
         }
         let g = &mut state.current;
         if let Some(id) = &call.response_id {
@@ -470,6 +474,9 @@ impl Dedupe {
         if let Some(k) = parent {
             g.parents.insert(k, fp);
         }
+        // Freeing a generation takes milliseconds: not while other workers wait.
+        drop(state);
+        drop(forgotten);
         Verdict::New
     }
 }
@@ -533,6 +540,10 @@ pub fn explain_price(
 pub struct GenaiProcessor {
     metrics: Arc<LlmMetrics>,
     prices: PriceTable,
+    /// Table keys by provider and model name as reported: names repeat in every span, so
+    /// matching runs once per name. Bounded, like the redaction processor's key rules.
+    matched:
+        std::sync::RwLock<HashMap<String, HashMap<String, Option<String>, FixedState>, FixedState>>,
     prefer_reported: bool,
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
@@ -585,14 +596,33 @@ impl GenaiProcessor {
         let m = &self.metrics;
         let now = m.now();
         let of = &self.overflow;
-        let model = call.model();
-        let base = [call.service.as_str(), call.provider.as_str(), model];
-        fn with_dims<'a>(base: &[&'a str], extra: &[&'a str], dims: &'a [String]) -> Vec<&'a str> {
-            base.iter()
+        let (service, provider, model) = (
+            metrics::label_value(&call.service),
+            metrics::label_value(&call.provider),
+            metrics::label_value(call.model()),
+        );
+        let base = [service.as_ref(), provider.as_ref(), model.as_ref()];
+        let operation = metrics::label_value(&call.operation);
+        /// `base`, `extra` and `dims`, on the stack.
+        fn with_dims<'a>(
+            base: &[&'a str],
+            extra: &[&'a str],
+            dims: &'a [String],
+        ) -> ([&'a str; metrics::MAX_LABELS], usize) {
+            let mut out = [""; metrics::MAX_LABELS];
+            let mut n = 0;
+            for v in base
+                .iter()
                 .chain(extra)
                 .copied()
                 .chain(dims.iter().map(String::as_str))
-                .collect()
+            {
+                if n < out.len() {
+                    out[n] = v;
+                    n += 1;
+                }
+            }
+            (out, n)
         }
         match verdict {
             Verdict::Duplicate => return,
@@ -604,27 +634,22 @@ impl GenaiProcessor {
         } else {
             "success"
         };
-        m.requests.with(
-            &with_dims(&base, &[&call.operation, outcome], dims),
-            now,
-            of,
-            |c| {
-                c.inc();
-            },
-        );
+        let (labels, len) = with_dims(&base, &[&operation, outcome], dims);
+        m.requests.with(&labels[..len], now, of, |c| {
+            c.inc();
+        });
         let tokens = call.usage.tokens();
         for (kind, n) in tokens.by_type() {
             if n > 0 {
-                m.tokens
-                    .with(&with_dims(&base, &[kind], dims), now, of, |c| {
-                        c.inc_by(n);
-                    });
+                let (labels, len) = with_dims(&base, &[kind], dims);
+                m.tokens.with(&labels[..len], now, of, |c| {
+                    c.inc_by(n);
+                });
             }
         }
         let computed = self
-            .prices
-            .find(model, &call.provider, call.end_unix_nano)
-            .map(|p| p.price.cost(&tokens));
+            .price(call.model(), &call.provider, call.end_unix_nano)
+            .map(|p| p.cost(&tokens));
         let cost = match (call.reported_cost, computed) {
             (Some(r), _) if self.prefer_reported => Some((r, "reported")),
             (_, Some(c)) => Some((c, "computed")),
@@ -632,11 +657,12 @@ impl GenaiProcessor {
             (None, None) => None,
         };
         match cost {
-            Some((usd, source)) => m
-                .cost
-                .with(&with_dims(&base, &[source], dims), now, of, |c| {
+            Some((usd, source)) => {
+                let (labels, len) = with_dims(&base, &[source], dims);
+                m.cost.with(&labels[..len], now, of, |c| {
                     c.inc_by(usd);
-                }),
+                });
+            }
             None if tokens.total() > 0 => m.unpriced.with(&base, now, of, |c| {
                 c.inc_by(tokens.total());
             }),
@@ -644,27 +670,60 @@ impl GenaiProcessor {
         }
         self.record_timing(call, &base, now);
         if let Some(e) = &call.error {
+            let e = metrics::label_value(e);
             m.errors
-                .with(&[base[0], base[1], base[2], e], now, of, |c| {
+                .with(&[base[0], base[1], base[2], &e], now, of, |c| {
                     c.inc();
                 });
         }
         for r in &call.finish_reasons {
+            let r = metrics::label_value(r);
             m.finish_reasons
-                .with(&[base[0], base[1], base[2], r], now, of, |c| {
+                .with(&[base[0], base[1], base[2], &r], now, of, |c| {
                     c.inc();
                 });
         }
     }
 }
 
+/// Most model names whose match is remembered.
+const MATCH_CACHE_NAMES: usize = 4096;
+
 impl GenaiProcessor {
+    /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
+    fn price(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Price> {
+        let cached = self
+            .matched
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(provider)
+            .and_then(|m| m.get(model))
+            .cloned();
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let key = self.prices.resolve(model, provider);
+                let mut matched = self.matched.write().unwrap_or_else(PoisonError::into_inner);
+                let names: usize = matched.values().map(HashMap::len).sum();
+                if names < MATCH_CACHE_NAMES {
+                    matched
+                        .entry(provider.to_owned())
+                        .or_default()
+                        .insert(model.to_owned(), key.clone());
+                }
+                key
+            }
+        };
+        Some(self.prices.price_at(&key?, end_unix_nano)?.0)
+    }
+
     fn record_timing(&self, call: &Call, base: &[&str; 3], now: u64) {
         let m = &self.metrics;
         let of = &self.overflow;
         let exemplar = TraceExemplar::new(&call.trace_id);
         if let Some(d) = call.duration {
-            let labels = [base[0], base[1], base[2], call.operation.as_str()];
+            let operation = metrics::label_value(&call.operation);
+            let labels = [base[0], base[1], base[2], operation.as_ref()];
             m.duration
                 .with(&labels, now, of, |h| h.observe(d, exemplar.clone(), None));
         }

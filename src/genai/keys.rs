@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use foldhash::fast::FixedState;
+
 /// What an attribute tells about an LLM call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -232,12 +234,13 @@ pub(crate) const USAGE_JSON_KEYS: &[Key] = &[
 ];
 
 /// Each key's field and rank (its position in [`KEYS`]: lower wins).
-pub(crate) static INDEX: LazyLock<HashMap<&'static str, (Key, u16)>> = LazyLock::new(|| {
-    KEYS.iter()
-        .enumerate()
-        .map(|(i, k)| (k.name, (*k, u16::try_from(i).unwrap_or(u16::MAX))))
-        .collect()
-});
+pub(crate) static INDEX: LazyLock<HashMap<&'static str, (Key, u16), FixedState>> =
+    LazyLock::new(|| {
+        KEYS.iter()
+            .enumerate()
+            .map(|(i, k)| (k.name, (*k, u16::try_from(i).unwrap_or(u16::MAX))))
+            .collect()
+    });
 
 /// Operations that are one call to a model, the calls llmwatch counts and prices.
 pub(crate) const INFERENCE_OPERATIONS: &[&str] = &[

@@ -63,13 +63,14 @@ pub struct TraceExemplar {
 impl TraceExemplar {
     /// The exemplar of a trace id, or `None` for an empty one.
     pub fn new(trace_id: &[u8]) -> Option<TraceExemplar> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         if trace_id.is_empty() || trace_id.iter().all(|b| *b == 0) {
             return None;
         }
-        use std::fmt::Write;
-        let mut hex = String::with_capacity(32);
+        let mut hex = String::with_capacity(trace_id.len() * 2);
         for b in trace_id {
-            let _ = write!(hex, "{b:02x}");
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 15)]));
         }
         Some(TraceExemplar { trace_id: hex })
     }
@@ -108,20 +109,29 @@ pub struct Family<M> {
 
 /// What makes a value fit for a label: printable, and at most [`MAX_LABEL_BYTES`].
 pub fn label_value(v: &str) -> Cow<'_, str> {
-    if v.len() <= MAX_LABEL_BYTES && !v.chars().any(char::is_control) {
+    // Control characters are ASCII below 0x20, DEL, or U+0080..U+009F (0xC2 0x80..0x9F):
+    // a byte scan finds every candidate without decoding.
+    let suspect = |b: u8| b < 0x20 || b == 0x7f || b == 0xc2;
+    if v.len() <= MAX_LABEL_BYTES && !v.bytes().any(suspect) {
         return Cow::Borrowed(v);
     }
     let mut end = v.len().min(MAX_LABEL_BYTES);
     while !v.is_char_boundary(end) {
         end -= 1;
     }
+    let cut = &v[..end];
+    if !cut.chars().any(char::is_control) {
+        return Cow::Borrowed(cut);
+    }
     Cow::Owned(
-        v[..end]
-            .chars()
+        cut.chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect(),
     )
 }
+
+/// Most labels a family has: five of its own and eight dimensions.
+pub const MAX_LABELS: usize = 13;
 
 impl<M: EncodeMetric> Family<M> {
     /// A family named `name` with `labels`, of which those in `keep` never fold.
@@ -158,21 +168,29 @@ impl<M: EncodeMetric> Family<M> {
         h.finish()
     }
 
-    /// Runs `f` on the series of `values` (one per label, in order), creating it if the
-    /// family is under its limit and folding the open labels into `other` if not.
+    /// Runs `f` on the series of `values` (one per label, in order, each already passed
+    /// through [`label_value`]), creating it if the family is under its limit and folding
+    /// the open labels into `other` if not.
     pub fn with(&self, values: &[&str], now: u64, overflow: &OverflowCounter, f: impl FnOnce(&M)) {
         debug_assert_eq!(values.len(), self.labels.len());
-        let clean: Vec<Cow<'_, str>> = values.iter().map(|v| label_value(v)).collect();
-        let mut key: Vec<&str> = clean.iter().map(AsRef::as_ref).collect();
+        debug_assert!(
+            values
+                .iter()
+                .all(|v| matches!(label_value(v), Cow::Borrowed(b) if b.len() == v.len()))
+        );
+        let n = values.len().min(MAX_LABELS);
+        let mut key: [&str; MAX_LABELS] = [""; MAX_LABELS];
+        key[..n].copy_from_slice(&values[..n]);
+        let key = &mut key[..n];
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut hash = self.hash(&key);
+        let mut hash = self.hash(key);
         let found = |state: &State<M>, hash: u64, key: &[&str]| {
             state.buckets.get(&hash).and_then(|b| {
                 b.iter()
                     .position(|s| s.values.iter().map(AsRef::as_ref).eq(key.iter().copied()))
             })
         };
-        let mut at = found(&state, hash, &key);
+        let mut at = found(&state, hash, key);
         if at.is_none() && state.len >= self.limit {
             overflow.inc(self.name);
             for (v, keep) in key.iter_mut().zip(&self.keep) {
@@ -180,8 +198,8 @@ impl<M: EncodeMetric> Family<M> {
                     *v = OTHER;
                 }
             }
-            hash = self.hash(&key);
-            at = found(&state, hash, &key);
+            hash = self.hash(key);
+            at = found(&state, hash, key);
         }
         let bucket = state.buckets.entry(hash).or_default();
         let i = match at {

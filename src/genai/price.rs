@@ -292,15 +292,16 @@ impl PriceTable {
         self.rows.is_empty()
     }
 
-    /// Finds the price of `model` from `provider` (a `gen_ai.provider.name` value) for a
-    /// call that ended at `end_unix_nano` (0: now).
-    pub fn find(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Match> {
+    /// The table key that `model` from `provider` (a `gen_ai.provider.name` value)
+    /// matches, trying the names of [`candidates`], each under the provider's own key
+    /// prefix first.
+    pub fn resolve(&self, model: &str, provider: &str) -> Option<String> {
         let candidates = candidates(model);
         let own = PROVIDER_PREFIXES
             .iter()
             .find(|(p, _)| *p == provider)
             .map(|(_, prefix)| *prefix);
-        let keys = candidates
+        let mut keys = candidates
             .iter()
             .flat_map(|c| {
                 own.map(|p| format!("{p}{c}"))
@@ -314,27 +315,36 @@ impl PriceTable {
                     .iter()
                     .map(move |(_, p)| format!("{p}{c}"))
             }));
-        for key in keys {
-            if let Some(rows) = self.rows.get(&key) {
-                let day = if end_unix_nano == 0 {
-                    i64::MAX
-                } else {
-                    (end_unix_nano / 86_400_000_000_000) as i64
-                };
-                // The newest row in effect; a call older than every row takes the oldest.
-                let row = rows
-                    .iter()
-                    .rev()
-                    .find(|r| r.effective_day <= day)
-                    .or(rows.first())?;
-                return Some(Match {
-                    key,
-                    price: row.price,
-                    effective: format_day(row.effective_day),
-                });
-            }
-        }
-        None
+        keys.find(|k| self.rows.contains_key(k))
+    }
+
+    /// The price of table key `key` in effect for a call that ended at `end_unix_nano`
+    /// (0: now): the newest row in effect, or the oldest row for a call older than all.
+    pub fn price_at(&self, key: &str, end_unix_nano: u64) -> Option<(Price, i64)> {
+        let rows = self.rows.get(key)?;
+        let day = if end_unix_nano == 0 {
+            i64::MAX
+        } else {
+            (end_unix_nano / 86_400_000_000_000) as i64
+        };
+        let row = rows
+            .iter()
+            .rev()
+            .find(|r| r.effective_day <= day)
+            .or(rows.first())?;
+        Some((row.price, row.effective_day))
+    }
+
+    /// Finds the price of `model` from `provider` for a call that ended at
+    /// `end_unix_nano` (0: now).
+    pub fn find(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Match> {
+        let key = self.resolve(model, provider)?;
+        let (price, day) = self.price_at(&key, end_unix_nano)?;
+        Some(Match {
+            key,
+            price,
+            effective: format_day(day),
+        })
     }
 }
 
