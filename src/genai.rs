@@ -542,8 +542,7 @@ pub struct GenaiProcessor {
     prices: PriceTable,
     /// Table keys by provider and model name as reported: names repeat in every span, so
     /// matching runs once per name. Bounded, like the redaction processor's key rules.
-    matched:
-        std::sync::RwLock<HashMap<String, HashMap<String, Option<String>, FixedState>, FixedState>>,
+    matched: std::sync::RwLock<HashMap<String, MatchesOfProvider, FixedState>>,
     prefer_reported: bool,
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
@@ -685,6 +684,9 @@ impl GenaiProcessor {
         }
     }
 }
+
+/// Table keys by model name as reported, for one provider.
+type MatchesOfProvider = HashMap<String, Option<String>, FixedState>;
 
 /// Most model names whose match is remembered.
 const MATCH_CACHE_NAMES: usize = 4096;
