@@ -481,6 +481,20 @@ pub fn from_span(span: &Span, resource: &[KeyValue], service: &str) -> Option<Ca
             })
             .map_or_else(|| Some("error".to_owned()), |t| Some(error_class(&t)));
     }
+    if call.ttft.is_none()
+        && let Some(first) = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "langfuse.observation.completion_start_time")
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(string)
+            .and_then(|t| unix_nanos(&t))
+        && first >= span.start_time_unix_nano
+        && span.start_time_unix_nano > 0
+    {
+        // Langfuse records when the completion started, as a timestamp.
+        call.ttft = Some((first - span.start_time_unix_nano) as f64 / 1e9);
+    }
     if call.ttft.is_none() {
         // Streaming instrumentations mark the first chunk with a span event.
         call.ttft = span
@@ -536,6 +550,23 @@ pub fn from_log(record: &LogRecord, resource: &[KeyValue], service: &str) -> Opt
     call.span_id.clone_from(&record.span_id);
     call.from_event = true;
     Some(call)
+}
+
+/// Unix nanoseconds of an RFC 3339 UTC timestamp (`2026-11-26T12:00:00.250Z`, or with
+/// `+00:00`), possibly JSON-quoted as Langfuse writes it.
+pub fn unix_nanos(text: &str) -> Option<u64> {
+    let t = text.trim().trim_matches('"');
+    let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00"))?;
+    let (date, time) = t.split_once(['T', ' '])?;
+    let day = u64::try_from(super::price::parse_day(date)?).ok()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut parts = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
+    let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    if h > 23 || m > 59 || sec > 60 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u64 = format!("{frac:0<9}").parse().ok()?;
+    Some(((day * 86_400 + h * 3600 + m * 60 + sec) * 1_000_000_000) + nanos)
 }
 
 /// `service.name` of a resource, or `unknown_service` as the SDKs default it.

@@ -796,3 +796,30 @@ fn a_call_counted_from_its_event_takes_its_timing_from_the_span() {
         "{text}"
     );
 }
+
+#[test]
+fn langfuse_completion_start_time_gives_the_time_to_first_token() {
+    assert_eq!(
+        extract::unix_nanos("1970-01-01T00:00:01.5Z"),
+        Some(1_500_000_000)
+    );
+    assert_eq!(
+        extract::unix_nanos("\"2025-11-24T16:00:00.000+00:00\""),
+        Some(1_764_000_000_000_000_000)
+    );
+    assert_eq!(extract::unix_nanos("2025-11-24T16:00:00+02:00"), None);
+    let span = span_with(
+        "generation",
+        vec![
+            kv("langfuse.observation.type", s("generation")),
+            kv("langfuse.observation.model.name", s("gpt-4o")),
+            kv(
+                "langfuse.observation.completion_start_time",
+                s("\"2025-11-24T16:00:00.250Z\""),
+            ),
+        ],
+    );
+    let call = call_of(&span).unwrap();
+    assert_eq!(call.ttft, Some(0.25));
+    assert!(call.streaming);
+}
