@@ -35,8 +35,16 @@ fn shipped_default_parses() {
         config
             .pipelines
             .iter()
-            .all(|p| p.processors == ["redaction"]),
-        "redaction runs in every default pipeline"
+            .all(|p| p.processors.first().map(String::as_str) == Some("redaction")),
+        "redaction runs first in every default pipeline"
+    );
+    assert!(
+        config
+            .pipelines
+            .iter()
+            .filter(|p| p.signal != crate::model::Signal::Metrics)
+            .all(|p| p.processors == ["redaction", "genai"]),
+        "genai follows redaction in the default traces and logs pipelines"
     );
 }
 

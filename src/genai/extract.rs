@@ -93,8 +93,14 @@ impl RawUsage {
             input,
             cache_read,
             cache_write,
-            // An emitter reporting more reasoning than output means output excluded it.
-            output: output.saturating_sub(reasoning),
+            // Output includes reasoning in every convention, but some emitters pass on
+            // Gemini's output count, which excludes thinking: reasoning above output
+            // proves that, and then output is all non-reasoning.
+            output: if reasoning > output {
+                output
+            } else {
+                output - reasoning
+            },
             reasoning,
         }
     }

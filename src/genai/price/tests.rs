@@ -130,6 +130,17 @@ fn cost_cases_to_a_billionth_of_a_dollar() {
             usd: Some(0.018),
         },
         Case {
+            name: "thinking reported outside output (Gemini's count)",
+            model: "gemini-2.5-flash",
+            provider: "gcp.gemini",
+            usage: RawUsage {
+                reasoning: Some(300),
+                ..usage(0, 100)
+            },
+            // 100 × 2.50 + 300 × 2.50
+            usd: Some(0.001),
+        },
+        Case {
             name: "reasoning with its own price",
             model: "test-reasoner",
             provider: "openai",
