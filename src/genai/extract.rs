@@ -529,9 +529,13 @@ pub fn from_span(span: &Span, resource: &[KeyValue], service: &str) -> Option<Ca
 pub const CALL_EVENTS: &[&str] = &["gen_ai.client.inference.operation.details"];
 
 /// The call a GenAI log event describes, if any: the event name is in `event_name` or,
-/// from older SDKs, in the `event.name` attribute. The per-message events of the older
-/// conventions (`gen_ai.user.message`, `gen_ai.choice`, …) describe messages of a call
-/// whose span carries the usage, so they are not calls.
+/// from older SDKs, in the `event.name` attribute.
+///
+/// The per-message events of the older conventions describe messages of a call whose
+/// span carries the usage. Inside a span they are not calls: the span is. Outside any
+/// span (an app that exports logs but not traces), each `gen_ai.choice` event is one
+/// call, with the provider from `gen_ai.system` and the finish reason from its body, and
+/// without usage, which those events never carry.
 pub fn from_log(record: &LogRecord, resource: &[KeyValue], service: &str) -> Option<Call> {
     let name = if record.event_name.is_empty() {
         record
@@ -543,13 +547,35 @@ pub fn from_log(record: &LogRecord, resource: &[KeyValue], service: &str) -> Opt
     } else {
         record.event_name.clone()
     };
-    if !CALL_EVENTS.contains(&name.as_str()) {
-        return None;
-    }
     let mut found = Found::default();
     found.offer(&record.attributes, false);
     found.offer(resource, true);
-    let mut call = call_from(&found, "")?;
+    let in_span = !record.span_id.is_empty() && record.span_id.iter().any(|b| *b != 0);
+    let mut call = if CALL_EVENTS.contains(&name.as_str()) {
+        call_from(&found, "")?
+    } else if name == "gen_ai.choice" && !in_span {
+        let mut call = Call {
+            provider: found
+                .string(Field::Provider)
+                .map_or_else(|| "unknown".to_owned(), |p| provider(&p)),
+            operation: "chat".to_owned(),
+            request_model: found.string(Field::RequestModel),
+            response_model: found.string(Field::ResponseModel),
+            ..Call::default()
+        };
+        if let Some(Value::KvlistValue(body)) = record.body.as_ref().and_then(|b| b.value.as_ref())
+            && let Some(reason) = body
+                .values
+                .iter()
+                .find(|kv| kv.key == "finish_reason")
+                .and_then(|kv| kv.value.as_ref())
+        {
+            call.finish_reasons = finish_reasons(reason);
+        }
+        call
+    } else {
+        return None;
+    };
     call.service = service.to_owned();
     call.end_unix_nano = record.time_unix_nano.max(record.observed_time_unix_nano);
     call.trace_id.clone_from(&record.trace_id);

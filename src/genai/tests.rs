@@ -823,3 +823,27 @@ fn langfuse_completion_start_time_gives_the_time_to_first_token() {
     assert_eq!(call.ttft, Some(0.25));
     assert!(call.streaming);
 }
+
+#[test]
+fn legacy_choice_events_are_calls_only_outside_a_span() {
+    use opentelemetry_proto::tonic::common::v1::KeyValueList;
+    let choice = |span_id: Vec<u8>| LogRecord {
+        event_name: "gen_ai.choice".to_owned(),
+        trace_id: vec![9; 16],
+        span_id,
+        attributes: vec![kv("gen_ai.system", s("openai"))],
+        body: Some(AnyValue {
+            value: Some(Value::KvlistValue(KeyValueList {
+                values: vec![kv("index", i(0)), kv("finish_reason", s("content_filter"))],
+            })),
+        }),
+        ..Default::default()
+    };
+    let call = extract::from_log(&choice(Vec::new()), &[], "svc").unwrap();
+    assert_eq!(call.provider, "openai");
+    assert_eq!(call.finish_reasons, ["content_filter"]);
+    assert!(extract::from_log(&choice(vec![1; 8]), &[], "svc").is_none());
+    let mut user = choice(Vec::new());
+    user.event_name = "gen_ai.user.message".to_owned();
+    assert!(extract::from_log(&user, &[], "svc").is_none());
+}
