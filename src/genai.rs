@@ -121,7 +121,7 @@ pub struct GenaiConfig {
     #[serde(default)]
     pub budgets: BudgetConfig,
     /// Latency thresholds per level in seconds, e.g. `{ warning: 10, critical: 30 }`, as
-    /// `llm_latency_threshold_seconds{level}` gauges.
+    /// `llmwatch_latency_threshold_seconds{component="ai",level}` gauges.
     #[serde(default)]
     pub latency_thresholds: std::collections::BTreeMap<String, f64>,
     /// Count a call described twice (by response id, or by a parent and child span with

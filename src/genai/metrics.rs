@@ -298,7 +298,7 @@ pub struct LlmMetrics {
     pub finish_reasons: Family<Counter>,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
-    /// `llm_latency_threshold_seconds{level}`.
+    /// `llmwatch_latency_threshold_seconds{component="ai",level}`.
     pub latency_thresholds: Vec<(String, f64)>,
     /// Seconds a series may stay idle.
     pub ttl: u64,
@@ -451,13 +451,13 @@ impl Collector for LlmMetrics {
         }
         if !self.latency_thresholds.is_empty() {
             let mut m = encoder.encode_descriptor(
-                "llm_latency_threshold",
+                "llmwatch_latency_threshold",
                 "Configured LLM latency thresholds per level, for alert rules.",
                 Some(&Unit::Seconds),
                 MetricType::Gauge,
             )?;
             for (level, seconds) in &self.latency_thresholds {
-                m.encode_family(&[("level", level.as_str())])?
+                m.encode_family(&[("component", "ai"), ("level", level.as_str())])?
                     .encode_gauge(seconds)?;
             }
         }

@@ -521,7 +521,10 @@ fn records_every_family_with_exact_values() {
         Some(25.0)
     );
     assert_eq!(
-        sample(&text, r#"llm_latency_threshold_seconds{level="warning"}"#),
+        sample(
+            &text,
+            r#"llmwatch_latency_threshold_seconds{component="ai",level="warning"}"#
+        ),
         Some(10.0)
     );
     // Exemplars with the trace id, in OpenMetrics only.

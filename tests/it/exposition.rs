@@ -102,7 +102,7 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         "llm_request_duration_seconds_bucket",
         "llm_finish_reasons_total",
         "llm_budget_usd",
-        "llm_latency_threshold_seconds",
+        "llmwatch_latency_threshold_seconds",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(family)),
