@@ -5,6 +5,7 @@
 //! Label values come from closed sets (`Signal`, `Transport`, `RefusalReason`) or from
 //! component ids in the operator's own config, so no label carries client input.
 
+pub mod bounded;
 pub mod exposition;
 
 use std::sync::Arc;
