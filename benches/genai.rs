@@ -26,6 +26,7 @@ fn bench_with(bencher: Bencher, config: &str) {
             &LlmMetricsSlot::default(),
             &Default::default(),
             &OverflowCounter::default(),
+            &Default::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     let mut batch = Batch::new(

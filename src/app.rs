@@ -67,7 +67,10 @@ pub async fn run(
         "Label values folded into `other` because a family or dimension reached its limit.",
         overflow.0.clone(),
     );
+    let thresholds = crate::metrics::bounded::Thresholds::default();
+    registry.register_collector(Box::new(thresholds.clone()));
     let ctx = ProcessorContext {
+        thresholds,
         env,
         redactions: RedactionCounter::register(&mut registry),
         llm,

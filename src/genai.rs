@@ -290,11 +290,6 @@ impl GenaiConfig {
         .into_iter()
         .filter_map(|(p, v)| Some((p, v?)))
         .collect();
-        m.latency_thresholds = self
-            .latency_thresholds
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
         m
     }
 
@@ -305,6 +300,7 @@ impl GenaiConfig {
         slot: &LlmMetricsSlot,
         shared: &GenaiShared,
         overflow: &OverflowCounter,
+        thresholds: &metrics::Thresholds,
     ) -> Result<GenaiProcessor, String> {
         let mut first = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
         match first.as_ref() {
@@ -318,6 +314,9 @@ impl GenaiConfig {
             None => *first = Some(self.clone()),
         }
         let metrics = Arc::clone(slot.0.get_or_init(|| Arc::new(self.metrics())));
+        for (level, seconds) in &self.latency_thresholds {
+            thresholds.set("ai", level, *seconds);
+        }
         Ok(GenaiProcessor {
             metrics,
             prices: self.price_table(),

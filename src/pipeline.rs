@@ -128,6 +128,8 @@ pub struct ProcessorContext<'a> {
     pub genai: crate::genai::GenaiShared,
     /// `llmwatch_metric_overflow_total`.
     pub overflow: crate::genai::metrics::OverflowCounter,
+    /// `llmwatch_latency_threshold_seconds`.
+    pub thresholds: crate::metrics::bounded::Thresholds,
 }
 
 impl ProcessorConfig {
@@ -187,9 +189,12 @@ impl ProcessorConfig {
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {
             ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => {
-                Ok(Arc::new(cfg.build(&ctx.llm, &ctx.genai, &ctx.overflow)?))
-            }
+            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
+                &ctx.llm,
+                &ctx.genai,
+                &ctx.overflow,
+                &ctx.thresholds,
+            )?)),
         }
     }
 }

@@ -37,8 +37,6 @@ pub struct LlmMetrics {
     pub finish_reasons: Family<Counter>,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
-    /// `llmwatch_latency_threshold_seconds{component="ai",level}`.
-    pub latency_thresholds: Vec<(String, f64)>,
     /// Seconds a series may stay idle.
     pub ttl: u64,
     started: Instant,
@@ -133,7 +131,6 @@ impl LlmMetrics {
                 Counter::default,
             ),
             budgets: Vec::new(),
-            latency_thresholds: Vec::new(),
             ttl,
             started: Instant::now(),
         }
@@ -186,18 +183,6 @@ impl Collector for LlmMetrics {
             )?;
             for (period, usd) in &self.budgets {
                 m.encode_family(&[("period", *period)])?.encode_gauge(usd)?;
-            }
-        }
-        if !self.latency_thresholds.is_empty() {
-            let mut m = encoder.encode_descriptor(
-                "llmwatch_latency_threshold",
-                "Configured LLM latency thresholds per level, for alert rules.",
-                Some(&Unit::Seconds),
-                MetricType::Gauge,
-            )?;
-            for (level, seconds) in &self.latency_thresholds {
-                m.encode_family(&[("component", "ai"), ("level", level.as_str())])?
-                    .encode_gauge(seconds)?;
             }
         }
         Ok(())

@@ -368,11 +368,13 @@ fn processor(config: &str) -> (GenaiProcessor, Registry, OverflowCounter) {
     assert!(cfg.check().is_empty(), "{:?}", cfg.check());
     let slot = LlmMetricsSlot::default();
     let overflow = OverflowCounter::default();
+    let thresholds = metrics::Thresholds::default();
     let mut registry = Registry::default();
     registry.register_collector(Box::new(slot.clone()));
+    registry.register_collector(Box::new(thresholds.clone()));
     registry.register("llmwatch_metric_overflow", "overflow", overflow.0.clone());
     let p = cfg
-        .build(&slot, &GenaiShared::default(), &overflow)
+        .build(&slot, &GenaiShared::default(), &overflow, &thresholds)
         .unwrap();
     (p, registry, overflow)
 }
@@ -735,12 +737,18 @@ fn configs_that_would_break_the_families_are_refused() {
     let shared = GenaiShared::default();
     let slot = LlmMetricsSlot::default();
     let of = OverflowCounter::default();
-    GenaiConfig::default().build(&slot, &shared, &of).unwrap();
+    GenaiConfig::default()
+        .build(&slot, &shared, &of, &Default::default())
+        .unwrap();
     let other = GenaiConfig {
         series_limit: 5,
         ..GenaiConfig::default()
     };
-    assert!(other.build(&slot, &shared, &of).is_err());
+    assert!(
+        other
+            .build(&slot, &shared, &of, &Default::default())
+            .is_err()
+    );
 }
 
 fn logs(records: Vec<LogRecord>) -> Batch {

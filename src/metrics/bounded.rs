@@ -272,3 +272,38 @@ impl<M: EncodeMetric> Family<M> {
     }
 }
 
+/// `llmwatch_latency_threshold_seconds{component,level}`: the latency thresholds that
+/// processors are configured with, as gauges for dashboards and alert rules. Shared, so
+/// that every processor adds to one family.
+#[derive(Clone, Debug, Default)]
+pub struct Thresholds(std::sync::Arc<Mutex<std::collections::BTreeMap<(String, String), f64>>>);
+
+impl Thresholds {
+    /// Sets the threshold of `component` at `level`.
+    pub fn set(&self, component: &str, level: &str, seconds: f64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((component.to_owned(), level.to_owned()), seconds);
+    }
+}
+
+impl prometheus_client::collector::Collector for Thresholds {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if all.is_empty() {
+            return Ok(());
+        }
+        let mut m = encoder.encode_descriptor(
+            "llmwatch_latency_threshold",
+            "Configured latency thresholds per component and level, for dashboards and alert rules.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for ((component, level), seconds) in all.iter() {
+            m.encode_family(&[("component", component.as_str()), ("level", level.as_str())])?
+                .encode_gauge(seconds)?;
+        }
+        Ok(())
+    }
+}
