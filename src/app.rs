@@ -69,8 +69,11 @@ pub async fn run(
     );
     let thresholds = crate::metrics::bounded::Thresholds::default();
     registry.register_collector(Box::new(thresholds.clone()));
+    let health = crate::health::HealthMetricsSlot::default();
+    registry.register_collector(Box::new(health.clone()));
     let ctx = ProcessorContext {
         thresholds,
+        health,
         env,
         redactions: RedactionCounter::register(&mut registry),
         llm,

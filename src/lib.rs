@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod export;
 pub mod genai;
+pub mod health;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

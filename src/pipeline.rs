@@ -114,6 +114,8 @@ pub enum ProcessorConfig {
     Redaction(RedactionConfig),
     /// LLM-call metrics.
     Genai(crate::genai::GenaiConfig),
+    /// Component, integration and web-vital health metrics.
+    Health(crate::health::HealthConfig),
 }
 
 /// What building processors needs besides their config.
@@ -130,6 +132,8 @@ pub struct ProcessorContext<'a> {
     pub overflow: crate::genai::metrics::OverflowCounter,
     /// `llmwatch_latency_threshold_seconds`.
     pub thresholds: crate::metrics::bounded::Thresholds,
+    /// Where the `health` families live once a `health` processor is built.
+    pub health: crate::health::HealthMetricsSlot,
 }
 
 impl ProcessorConfig {
@@ -165,11 +169,24 @@ impl ProcessorConfig {
                 }
                 ok.then_some(ProcessorConfig::Genai(cfg))
             }
+            "health" => {
+                let cfg: crate::health::HealthConfig =
+                    crate::config::decode_at(value, path, errors)?;
+                let problems = cfg.check();
+                let ok = problems.is_empty();
+                for (key, message) in problems {
+                    errors.push(ConfigError {
+                        path: format!("{path}.{key}"),
+                        message,
+                    });
+                }
+                ok.then_some(ProcessorConfig::Health(cfg))
+            }
             other => {
                 errors.push(ConfigError {
                     path: path.to_string(),
                     message: format!(
-                        "unknown processor type {other:?}: the known types are redaction and genai"
+                        "unknown processor type {other:?}: the known types are redaction, genai and health"
                     ),
                 });
                 None
@@ -181,7 +198,7 @@ impl ProcessorConfig {
     pub fn warnings(&self) -> Vec<String> {
         match self {
             ProcessorConfig::Redaction(cfg) => cfg.warnings(),
-            ProcessorConfig::Genai(_) => Vec::new(),
+            ProcessorConfig::Genai(_) | ProcessorConfig::Health(_) => Vec::new(),
         }
     }
 
@@ -192,6 +209,11 @@ impl ProcessorConfig {
             ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
                 &ctx.llm,
                 &ctx.genai,
+                &ctx.overflow,
+                &ctx.thresholds,
+            )?)),
+            ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
+                &ctx.health,
                 &ctx.overflow,
                 &ctx.thresholds,
             )?)),

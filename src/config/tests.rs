@@ -43,8 +43,8 @@ fn shipped_default_parses() {
             .pipelines
             .iter()
             .filter(|p| p.signal != crate::model::Signal::Metrics)
-            .all(|p| p.processors == ["redaction", "genai"]),
-        "genai follows redaction in the default traces and logs pipelines"
+            .all(|p| p.processors == ["redaction", "genai", "health"]),
+        "genai and health follow redaction in the default traces and logs pipelines"
     );
 }
 
