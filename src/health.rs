@@ -588,7 +588,12 @@ pub fn normalise_operation(name: &str) -> String {
         if i > 0 {
             out.push('/');
         }
-        // `GET /users/42`: the method and the first segment share a piece.
+        // `GET /users/42`: the method and the first segment share a piece; Google's
+        // `properties/123456:runReport` puts the method after a colon.
+        let (seg, method) = match seg.split_once(':') {
+            Some((id, m)) if !id.is_empty() => (id, Some(m)),
+            _ => (seg, None),
+        };
         match seg.rsplit_once(' ') {
             Some((head, last)) if id_like(last) => {
                 out.push_str(head);
@@ -596,6 +601,10 @@ pub fn normalise_operation(name: &str) -> String {
             }
             _ if id_like(seg) => out.push_str("{id}"),
             _ => out.push_str(seg),
+        }
+        if let Some(m) = method {
+            out.push(':');
+            out.push_str(m);
         }
     }
     let mut end = out.len().min(64);

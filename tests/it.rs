@@ -10,6 +10,7 @@ mod it {
     mod bad_input;
     mod exposition;
     mod genai;
+    mod health;
     mod lifecycle;
     mod overload;
     mod python_clients;

@@ -482,6 +482,10 @@ fn operation_names_lose_their_ids() {
         ("/v1/chat/completions", "/v1/chat/completions"),
         ("/v19.0/me/accounts", "/v19.0/me/accounts"),
         ("documentLoad", "documentLoad"),
+        (
+            "POST /v1beta/properties/123456:runReport",
+            "POST /v1beta/properties/{id}:runReport",
+        ),
     ] {
         assert_eq!(normalise_operation(raw), want, "{raw}");
     }

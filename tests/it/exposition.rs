@@ -14,13 +14,14 @@ receivers:
       http: { endpoint: "127.0.0.1:0" }
 processors:
   genai: { budgets: { daily_usd: 10 }, latency_thresholds: { warning: 5 } }
+  health: {}
 exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
   nop: {}
   debug: { verbosity: detailed }
 service:
   pipelines:
-    traces: { receivers: [otlp], processors: [genai], exporters: [prometheus, nop, debug] }
+    traces: { receivers: [otlp], processors: [genai, health], exporters: [prometheus, nop, debug] }
     logs: { receivers: [otlp], exporters: [nop] }
 "#;
 
@@ -103,6 +104,7 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         "llm_finish_reasons_total",
         "llm_budget_usd",
         "llmwatch_latency_threshold_seconds",
+        "app_operation_duration_seconds_bucket",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(family)),
