@@ -6,10 +6,11 @@
 //!
 //! Like `genai`, it reads batches after redaction and never changes them.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -91,6 +92,10 @@ pub struct HealthConfig {
     /// Outcomes that are expected, counted apart from errors.
     #[serde(default = "HealthConfig::default_expected")]
     pub expected: Vec<ExpectedRule>,
+    /// Platform connections whose token expiry is tracked; more are counted in
+    /// `llmwatch_metric_overflow_total{family="integration_connections"}` and not tracked.
+    #[serde(default = "HealthConfig::default_max_connections")]
+    pub max_connections: usize,
     /// Series per family; values past it fold into `other`.
     #[serde(default = "HealthConfig::default_series_limit")]
     pub series_limit: usize,
@@ -109,6 +114,7 @@ impl Default for HealthConfig {
             frontend_services: Vec::new(),
             thresholds: HealthConfig::default_thresholds(),
             expected: HealthConfig::default_expected(),
+            max_connections: HealthConfig::default_max_connections(),
             series_limit: HealthConfig::default_series_limit(),
             series_ttl: HealthConfig::default_series_ttl(),
         }
@@ -190,6 +196,9 @@ impl HealthConfig {
     }
     fn default_series_limit() -> usize {
         2000
+    }
+    fn default_max_connections() -> usize {
+        10_000
     }
     fn default_series_ttl() -> Duration {
         Duration::from_secs(3600)
@@ -284,8 +293,28 @@ pub struct HealthMetrics {
     integration_duration: Family<Histogram>,
     integration_rate_limited: Family<Counter>,
     integration_last_sync: Family<Gauge<f64, std::sync::atomic::AtomicU64>>,
+    connections: Family<Counter>,
+    connection_failures: Family<Counter>,
     web_vitals: Vec<(&'static str, Family<Histogram>)>,
+    tokens: Mutex<Tokens>,
 }
+
+/// Token expiry per platform connection, keyed by a hash of the connection's id: the
+/// state holds no id.
+#[derive(Default)]
+struct Tokens {
+    expiry: HashMap<(String, u64), f64, FixedState>,
+}
+
+/// The windows of `integration_tokens_expiring`.
+const EXPIRY_WINDOWS: [(&str, f64); 3] = [("expired", 0.0), ("1d", 86_400.0), ("7d", 604_800.0)];
+
+/// The product events of platform connections, and their `outcome` label.
+const CONNECT_EVENTS: [(&str, &str); 3] = [
+    ("platform_connect_initiated", "initiated"),
+    ("platform_connected", "connected"),
+    ("platform_connection_failed", "failed"),
+];
 
 /// Web vitals, their families and bucket boundaries (seconds, or unitless for CLS).
 const WEB_VITALS: [(&str, &str, Option<Unit>, &[f64]); 5] = [
@@ -421,6 +450,25 @@ impl HealthMetrics {
                 limit,
                 Gauge::default,
             ),
+            connections: Family::new(
+                "integration_connections",
+                "Platform connection attempts from platform_connect_initiated, platform_connected and platform_connection_failed events.",
+                None,
+                labels(&["platform", "outcome"]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            connection_failures: Family::new(
+                "integration_connection_failures",
+                "Failed platform connections (OAuth and others) by reason.",
+                None,
+                labels(&["platform", "reason"]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            tokens: Mutex::new(Tokens::default()),
             web_vitals: WEB_VITALS
                 .iter()
                 .map(|(short, name, unit, buckets)| {
@@ -462,9 +510,47 @@ impl HealthMetrics {
         self.integration_duration.expire(oldest);
         self.integration_rate_limited.expire(oldest);
         self.integration_last_sync.expire(oldest);
+        self.connections.expire(oldest);
+        self.connection_failures.expire(oldest);
         for (_, f) in &self.web_vitals {
             f.expire(oldest);
         }
+    }
+}
+
+impl HealthMetrics {
+    /// `integration_tokens_expiring{platform,within}`: connections whose token has
+    /// expired, or expires within a day or a week, counted at scrape time.
+    fn encode_tokens(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if tokens.expiry.is_empty() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for ((platform, _), expires) in &tokens.expiry {
+            for (window, seconds) in EXPIRY_WINDOWS {
+                let within = if seconds == 0.0 {
+                    *expires <= now
+                } else {
+                    *expires > now && *expires <= now + seconds
+                };
+                *counts.entry((platform.as_str(), window)).or_default() += i64::from(within);
+            }
+        }
+        let mut m = encoder.encode_descriptor(
+            "integration_tokens_expiring",
+            "Tracked platform connections whose token has expired (within=\"expired\") or expires within 1d or 7d.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((platform, window), n) in counts {
+            m.encode_family(&[("platform", platform), ("within", window)])?
+                .encode_gauge(&n)?;
+        }
+        Ok(())
     }
 }
 
@@ -492,9 +578,13 @@ impl Collector for HealthMetrics {
             .encode(&mut encoder, MetricType::Counter)?;
         self.integration_last_sync
             .encode(&mut encoder, MetricType::Gauge)?;
+        self.connections.encode(&mut encoder, MetricType::Counter)?;
+        self.connection_failures
+            .encode(&mut encoder, MetricType::Counter)?;
         for (_, f) in &self.web_vitals {
             f.encode(&mut encoder, MetricType::Histogram)?;
         }
+        self.encode_tokens(&mut encoder)?;
         Ok(())
     }
 }
@@ -806,6 +896,10 @@ impl HealthProcessor {
             if event.name == "browser.web_vital" {
                 self.record_web_vital(&event.attributes, None, service);
             }
+            if let Some((_, outcome)) = CONNECT_EVENTS.iter().find(|(n, _)| *n == event.name) {
+                self.record_connect(outcome, &event.attributes, &span.attributes);
+            }
+            self.record_token(&event.attributes, &span.attributes, None);
         }
         let Some(c) = self.classify(span, resource, service) else {
             return;
@@ -840,6 +934,7 @@ impl HealthProcessor {
             }
             (None, _) => {}
         }
+        self.record_token(&span.attributes, resource, c.platform.as_deref());
         if let Some(platform) = &c.platform {
             let platform = label_value(platform);
             let rate_limited = failure.as_ref().is_some_and(|(class, status)| {
@@ -912,6 +1007,87 @@ impl HealthProcessor {
         });
     }
 
+    /// A platform connection event, from a span event or a log event. The platform is
+    /// `integration.platform` (or `platform`) on the event, else on its span.
+    fn record_connect(&self, outcome: &str, attrs: &[KeyValue], outer: &[KeyValue]) {
+        let m = &self.metrics;
+        let now = m.now();
+        let platform = lookup(attrs, outer, &["integration.platform", "platform"])
+            .unwrap_or_else(|| "unknown".to_owned());
+        let platform = label_value(&platform);
+        m.connections
+            .with(&[&platform, outcome], now, &self.overflow, |c| {
+                c.inc();
+            });
+        if outcome == "failed" {
+            let reason = lookup(
+                attrs,
+                outer,
+                &[
+                    "integration.failure_reason",
+                    "oauth.error",
+                    "error.type",
+                    "reason",
+                ],
+            )
+            .map_or_else(|| "unknown".to_owned(), |r| error_class(&r));
+            let reason = label_value(&reason);
+            m.connection_failures
+                .with(&[&platform, &reason], now, &self.overflow, |c| {
+                    c.inc();
+                });
+        }
+    }
+
+    /// Remembers when a connection's token expires, from `integration.token.expires_at`
+    /// (Unix seconds, or an RFC 3339 UTC time) and `integration.connection.id` (else the
+    /// pseudonymous user id) on a span or event.
+    fn record_token(&self, attrs: &[KeyValue], outer: &[KeyValue], platform: Option<&str>) {
+        let Some(expires) = attr(attrs, "integration.token.expires_at")
+            .or_else(|| attr(outer, "integration.token.expires_at"))
+            .and_then(|v| {
+                number(v).or_else(|| {
+                    text(v)
+                        .and_then(|t| crate::genai::extract::unix_nanos(&t))
+                        .map(|n| n as f64 / 1e9)
+                })
+            })
+        else {
+            return;
+        };
+        let platform = platform
+            .map(str::to_owned)
+            .or_else(|| lookup(attrs, outer, &["integration.platform", "platform"]))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let Some(connection) = lookup(
+            attrs,
+            outer,
+            &["integration.connection.id", "user.id", "enduser.id"],
+        ) else {
+            return;
+        };
+        let id = u64::from_le_bytes(
+            blake3::hash(connection.as_bytes()).as_bytes()[..8]
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let platform = label_value(&platform).into_owned();
+        let mut tokens = self
+            .metrics
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (platform, id);
+        if tokens.expiry.len() >= self.metrics.config.max_connections
+            && !tokens.expiry.contains_key(&key)
+        {
+            drop(tokens);
+            self.overflow.inc("integration_connections");
+            return;
+        }
+        tokens.expiry.insert(key, expires);
+    }
+
     fn record_log(&self, rec: &LogRecord, service: &str) {
         let m = &self.metrics;
         let now = m.now();
@@ -922,6 +1098,15 @@ impl HealthProcessor {
         };
         if event.as_deref() == Some("browser.web_vital") {
             self.record_web_vital(&rec.attributes, rec.body.as_ref(), service);
+        }
+        if let Some((_, outcome)) = CONNECT_EVENTS
+            .iter()
+            .find(|(n, _)| Some(*n) == event.as_deref())
+        {
+            self.record_connect(outcome, &rec.attributes, &[]);
+        }
+        if event.is_some() {
+            self.record_token(&rec.attributes, &[], None);
         }
         let severity = match rec.severity_number {
             1..=4 => "trace",

@@ -509,3 +509,102 @@ fn bad_settings_are_refused() {
         ]
     );
 }
+
+#[test]
+fn connections_failures_and_token_expiry() {
+    let (p, r) = processor("max_connections: 3");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let event = |name: &str, attrs: Vec<KeyValue>| LogRecord {
+        event_name: name.to_owned(),
+        attributes: attrs,
+        ..Default::default()
+    };
+    let ga = || kv("integration.platform", s("google_analytics"));
+    p.process(&mut logs(
+        vec![],
+        vec![
+            event("platform_connect_initiated", vec![ga()]),
+            event("platform_connect_initiated", vec![ga()]),
+            event(
+                "platform_connected",
+                vec![
+                    ga(),
+                    kv("integration.connection.id", s("conn-1")),
+                    kv(
+                        "integration.token.expires_at",
+                        Value::DoubleValue(now + 3600.0),
+                    ),
+                ],
+            ),
+            event(
+                "platform_connection_failed",
+                vec![ga(), kv("oauth.error", s("access_denied"))],
+            ),
+        ],
+    ))
+    .unwrap();
+    // Token expiry from spans too: an RFC 3339 time in the past, and one in five days.
+    let sync = |conn: &str, expires: Value| {
+        span(
+            "GET",
+            SpanKind::Client,
+            10,
+            vec![
+                kv("url.full", s("https://graph.facebook.com/v19.0/me")),
+                kv("integration.connection.id", s(conn)),
+                kv("integration.token.expires_at", expires),
+            ],
+        )
+    };
+    p.process(&mut traces(
+        vec![],
+        vec![
+            sync("conn-2", s("2020-01-01T00:00:00Z")),
+            sync("conn-3", Value::IntValue(now as i64 + 5 * 86_400)),
+            sync("conn-4", Value::IntValue(now as i64 + 86_400)),
+        ],
+    ))
+    .unwrap();
+    let text = scrape(&r);
+    for (series, n) in [
+        (
+            r#"integration_connections_total{platform="google_analytics",outcome="initiated"}"#,
+            2.0,
+        ),
+        (
+            r#"integration_connections_total{platform="google_analytics",outcome="connected"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_connections_total{platform="google_analytics",outcome="failed"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_connection_failures_total{platform="google_analytics",reason="access_denied"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_tokens_expiring{platform="google_analytics",within="1d"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_tokens_expiring{platform="meta_graph",within="expired"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_tokens_expiring{platform="meta_graph",within="7d"}"#,
+            1.0,
+        ),
+        (
+            r#"integration_tokens_expiring{platform="meta_graph",within="1d"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
+    }
+    // The fourth connection is past max_connections, and no connection id is exposed.
+    assert!(!text.contains("conn-"), "{text}");
+}
