@@ -60,7 +60,7 @@ fn pipeline_pass_through(bencher: Bencher, spans: usize) {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = llmwatch::metrics::OwnMetrics::register(&mut registry, 1);
     let nop = llmwatch::export::ExporterConfig::Nop(llmwatch::export::NopConfig::default());
-    let exporter = match nop.build() {
+    let exporter = match nop.build(None) {
         Ok(e) => e,
         Err(e) => panic!("nop exporter: {e}"),
     };

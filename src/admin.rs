@@ -23,6 +23,8 @@ pub struct AdminState {
     pub registry: Arc<Registry>,
     /// Whether every listener is bound and shutdown has not begun.
     pub ready: AtomicBool,
+    /// Apps' own metrics, appended to the registry's.
+    pub app_metrics: Option<Arc<crate::metrics::otlp::AppMetrics>>,
 }
 
 /// Builds the admin router.
@@ -37,7 +39,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
 async fn metrics(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     match exposition::render(&state.registry, format) {
-        Ok(body) => {
+        Ok(mut body) => {
+            if let Some(app) = &state.app_metrics {
+                app.render(&mut body, format);
+            }
             let mut response = body.into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

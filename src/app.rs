@@ -52,21 +52,27 @@ pub async fn run(
     let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
     let metrics = OwnMetrics::register(&mut registry, queue.capacity());
 
+    let overflow = crate::genai::metrics::OverflowCounter::default();
+    registry.register(
+        "llmwatch_metric_overflow",
+        "Label values folded into `other`, or series not kept, because a family or dimension reached its limit.",
+        overflow.0.clone(),
+    );
+    let app_metrics = config.exporters.values().find_map(|cfg| match cfg {
+        ExporterConfig::Prometheus(p) if p.app_metrics.enabled => Some(Arc::new(
+            crate::metrics::otlp::AppMetrics::new(p.app_metrics.clone(), overflow.clone()),
+        )),
+        _ => None,
+    });
     let mut exporters: BTreeMap<&str, Arc<dyn Exporter>> = BTreeMap::new();
     for (id, cfg) in &config.exporters {
         let exporter = cfg
-            .build()
+            .build(app_metrics.as_ref())
             .with_context(|| format!("starting exporter {id}"))?;
         exporters.insert(id, exporter);
     }
     let llm = crate::genai::metrics::LlmMetricsSlot::default();
     registry.register_collector(Box::new(llm.clone()));
-    let overflow = crate::genai::metrics::OverflowCounter::default();
-    registry.register(
-        "llmwatch_metric_overflow",
-        "Label values folded into `other` because a family or dimension reached its limit.",
-        overflow.0.clone(),
-    );
     let thresholds = crate::metrics::bounded::Thresholds::default();
     registry.register_collector(Box::new(thresholds.clone()));
     let health = crate::health::HealthMetricsSlot::default();
@@ -126,6 +132,7 @@ pub async fn run(
     let admin_state = Arc::new(AdminState {
         registry: Arc::new(registry),
         ready: AtomicBool::new(false),
+        app_metrics,
     });
 
     let admin_addr = config

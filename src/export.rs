@@ -16,6 +16,7 @@ use serde_json::Value;
 pub use self::debug::{DebugConfig, DebugExporter};
 pub use self::file::{FileConfig, FileExporter};
 use crate::config::{ConfigError, Path, decode_at, resolve_endpoint};
+use crate::metrics::otlp::{AppMetrics, AppMetricsConfig};
 use crate::model::Batch;
 
 /// What an exporter did with a batch.
@@ -104,9 +105,16 @@ impl ExporterConfig {
     }
 
     /// Builds the runtime exporter.
-    pub fn build(&self) -> std::io::Result<Arc<dyn Exporter>> {
+    /// Builds the exporter. `app_metrics` is where a `prometheus` exporter puts the
+    /// metrics apps send, for `/metrics` to render.
+    pub fn build(
+        &self,
+        app_metrics: Option<&Arc<AppMetrics>>,
+    ) -> std::io::Result<Arc<dyn Exporter>> {
         Ok(match self {
-            ExporterConfig::Prometheus(_) => Arc::new(PrometheusExporter),
+            ExporterConfig::Prometheus(_) => Arc::new(PrometheusExporter {
+                app_metrics: app_metrics.cloned(),
+            }),
             ExporterConfig::File(cfg) => Arc::new(FileExporter::open(cfg.clone())?),
             ExporterConfig::Debug(cfg) => Arc::new(DebugExporter::new(cfg.clone())),
             ExporterConfig::Nop(cfg) => Arc::new(NopExporter {
@@ -123,6 +131,9 @@ pub struct PrometheusConfig {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[serde(default = "PrometheusConfig::default_endpoint")]
     pub endpoint: String,
+    /// How the metrics apps send through a metrics pipeline appear on `/metrics`.
+    #[serde(default)]
+    pub app_metrics: AppMetricsConfig,
 }
 
 impl PrometheusConfig {
@@ -131,12 +142,20 @@ impl PrometheusConfig {
     }
 }
 
-/// The exporter half of `prometheus`: metrics are derived by processors and served by the
-/// admin server, so a batch that reaches it has been fully counted.
-struct PrometheusExporter;
+/// The exporter half of `prometheus`: derived metrics come from processors and are served
+/// by the admin server, so a batch that reaches it has been counted; apps' own metrics
+/// are taken into the store `/metrics` renders.
+struct PrometheusExporter {
+    app_metrics: Option<Arc<AppMetrics>>,
+}
 
 impl Exporter for PrometheusExporter {
-    fn export(&self, _batch: &Batch) -> Result<Delivery, ExportError> {
+    fn export(&self, batch: &Batch) -> Result<Delivery, ExportError> {
+        if let (Some(store), crate::model::Payload::Metrics(req)) =
+            (&self.app_metrics, &batch.payload)
+        {
+            store.ingest(req);
+        }
         Ok(Delivery::Sent)
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod bounded;
 pub mod exposition;
+pub mod otlp;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,126 @@
+//! Apps' own OTLP metrics on `/metrics`: every instrument type of the Python SDK, exported
+//! with cumulative and with delta temporality, gives the same exact series, and the
+//! exposition passes `promtool check metrics`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::python_clients::python;
+use super::support::{Llmwatch, metric_value, tool};
+
+const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { insecure_dev_key: true }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+service:
+  pipelines:
+    metrics: { receivers: [otlp], processors: [redaction], exporters: [prometheus] }
+"#;
+
+#[test]
+fn every_instrument_in_both_temporalities_gives_exact_series_that_promtool_accepts() {
+    let lw = Llmwatch::start(CONFIG);
+    for temporality in ["cumulative", "delta"] {
+        let out = Command::new(python(false))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_metrics.py"))
+            .args([&format!("http://{}", lw.http.unwrap()), temporality])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Four requests (two per run), each through the pipeline once the exporter sent it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = lw.metrics_text();
+        let accepted = metric_value(
+            &text,
+            "llmwatch_receiver_accepted_items_total",
+            &[("signal", "metrics")],
+        );
+        let sent = metric_value(
+            &text,
+            "llmwatch_exporter_sent_items_total",
+            &[("signal", "metrics")],
+        );
+        let requests = metric_value(
+            &text,
+            "llmwatch_receiver_received_bytes_total",
+            &[("signal", "metrics")],
+        );
+        if accepted > 0.0
+            && accepted == sent
+            && requests > 0.0
+            && text.contains("job=\"metrics-delta\"")
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for job in ["metrics-cumulative", "metrics-delta"] {
+        let l = format!("instance=\"i-1\",job=\"{job}\"");
+        for line in [
+            format!("it_requests_total{{{l},route=\"/chat\"}} 7"),
+            format!("it_active_sessions{{{l}}} 3"),
+            format!("it_latency_seconds_bucket{{{l},route=\"/chat\",le=\"0\"}} 0"),
+            format!("it_latency_seconds_bucket{{{l},route=\"/chat\",le=\"5\"}} 3"),
+            format!("it_latency_seconds_bucket{{{l},route=\"/chat\",le=\"+Inf\"}} 3"),
+            format!("it_latency_seconds_sum{{{l},route=\"/chat\"}} 3.9"),
+            format!("it_latency_seconds_count{{{l},route=\"/chat\"}} 3"),
+            format!("it_size_bytes_bucket{{{l},le=\"+Inf\"}} 3"),
+            format!("it_size_bytes_sum{{{l}}} 108"),
+            format!("it_size_bytes_count{{{l}}} 3"),
+            format!("it_queue_depth{{{l},queue=\"chat\"}} 4"),
+            format!("it_cpu_time_seconds_total{{{l}}} 15"),
+            format!("it_connections{{{l}}} 7"),
+        ] {
+            assert!(text.lines().any(|x| x == line), "{line} missing:\n{text}");
+        }
+    }
+    assert!(
+        text.contains("# TYPE it_requests_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE it_latency_seconds histogram\n"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("target_info{")
+                && l.contains("telemetry_sdk_language=\"python\"")),
+        "{text}"
+    );
+
+    let mut promtool = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
