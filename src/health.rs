@@ -901,6 +901,9 @@ impl HealthProcessor {
             }
             self.record_token(&event.attributes, &span.attributes, None);
         }
+        if self.record_web_vital_span(span, service) {
+            return;
+        }
         let Some(c) = self.classify(span, resource, service) else {
             return;
         };
@@ -986,25 +989,99 @@ impl HealthProcessor {
         ) else {
             return;
         };
+        let rating = get("rating").and_then(text);
+        self.observe_web_vital(&name, value / 1000.0, rating, service);
+    }
+
+    /// Records one web vital; `seconds` is ignored for CLS, which has no unit, and
+    /// `value_ms / 1000` is passed for the others. `name` is `lcp`, `inp`, `fcp`, `ttfb`
+    /// or `cls`, in any case.
+    fn observe_web_vital(&self, name: &str, seconds: f64, rating: Option<String>, service: &str) {
+        let name = name.to_ascii_lowercase();
         let Some((short, family)) = self.metrics.web_vitals.iter().find(|(s, _)| *s == name) else {
             return;
         };
-        if value < 0.0 {
+        if seconds.is_nan() || seconds < 0.0 {
             return;
         }
         let value = if *short == "cls" {
-            value
+            seconds * 1000.0
         } else {
-            value / 1000.0
+            seconds
         };
-        let rating = get("rating")
-            .and_then(text)
+        let rating = rating
             .filter(|r| matches!(r.as_str(), "good" | "needs-improvement" | "poor"))
             .unwrap_or_else(|| "unknown".to_owned());
         let svc = label_value(service);
         family.with(&[&svc, &rating], self.metrics.now(), &self.overflow, |h| {
             h.observe(value, None, None)
         });
+    }
+
+    /// A web-vital span, as browser web-vitals instrumentations make them: named `lcp`,
+    /// `cls`, `inp`, `fcp` or `ttfb`, with `<name>.value` (ms; unitless for CLS) and
+    /// `<name>.rating`.
+    fn record_web_vital_span(&self, span: &Span, service: &str) -> bool {
+        let name = span.name.to_ascii_lowercase();
+        if !WEB_VITALS.iter().any(|(s, ..)| *s == name) {
+            return false;
+        }
+        let Some(value) = attr(&span.attributes, &format!("{name}.value")).and_then(number) else {
+            return false;
+        };
+        let rating = attr(&span.attributes, &format!("{name}.rating")).and_then(text);
+        self.observe_web_vital(&name, value / 1000.0, rating, service);
+        true
+    }
+
+    /// Web vitals reported as gauge or sum metrics named `lcp`, `inp`, `fcp`, `ttfb` or
+    /// `cls` under a `browser.web_vital.`, `web_vitals.` or `webvitals.` prefix (or none),
+    /// in ms or s; each data point is one observation, rated by its `rating` attribute.
+    fn record_web_vital_metrics(
+        &self,
+        req: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as N;
+        for rm in &req.resource_metrics {
+            let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            let service = service_name(resource);
+            for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+                let lower = m.name.to_ascii_lowercase();
+                let short = [
+                    "browser.web_vital.",
+                    "web_vitals.",
+                    "webvitals.",
+                    "web_vital.",
+                ]
+                .iter()
+                .find_map(|p| lower.strip_prefix(p))
+                .unwrap_or(&lower);
+                if !WEB_VITALS.iter().any(|(s, ..)| *s == short) {
+                    continue;
+                }
+                let to_seconds = match m.unit.as_str() {
+                    "s" => 1.0,
+                    "ms" | "" => 1e-3,
+                    _ if short == "cls" => 1e-3,
+                    _ => continue,
+                };
+                let points = match &m.data {
+                    Some(Data::Gauge(g)) => &g.data_points,
+                    Some(Data::Sum(s)) => &s.data_points,
+                    _ => continue,
+                };
+                for p in points {
+                    let v = match p.value {
+                        Some(N::AsDouble(d)) => d,
+                        Some(N::AsInt(i)) => i as f64,
+                        None => continue,
+                    };
+                    let rating = attr(&p.attributes, "rating").and_then(text);
+                    self.observe_web_vital(short, v * to_seconds, rating, service);
+                }
+            }
+        }
     }
 
     /// A platform connection event, from a span event or a log event. The platform is
@@ -1162,7 +1239,7 @@ impl Processor for HealthProcessor {
                     }
                 }
             }
-            Payload::Metrics(_) => {}
+            Payload::Metrics(req) => self.record_web_vital_metrics(req),
         }
         Ok(())
     }

@@ -39,12 +39,13 @@ fn shipped_default_parses() {
         "redaction runs first in every default pipeline"
     );
     assert!(
-        config
-            .pipelines
-            .iter()
-            .filter(|p| p.signal != crate::model::Signal::Metrics)
-            .all(|p| p.processors == ["redaction", "genai", "health"]),
-        "genai and health follow redaction in the default traces and logs pipelines"
+        config.pipelines.iter().all(|p| p.processors
+            == if p.signal == crate::model::Signal::Metrics {
+                &["redaction", "health"][..]
+            } else {
+                &["redaction", "genai", "health"][..]
+            }),
+        "genai (traces, logs) and health follow redaction in the default pipelines"
     );
 }
 

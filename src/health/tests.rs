@@ -388,7 +388,7 @@ fn log_records_count_by_severity_and_exception_type() {
 }
 
 #[test]
-fn web_vitals_from_log_events_and_span_events() {
+fn web_vitals_from_log_events_span_events_spans_and_metrics() {
     let (p, r) = processor("{}");
     let body = |name: &str, v: f64, rating: &str| AnyValue {
         value: Some(Value::KvlistValue(KeyValueList {
@@ -433,7 +433,53 @@ fn web_vitals_from_log_events_and_span_events() {
         ],
         ..Default::default()
     });
-    p.process(&mut traces(widget(), vec![page])).unwrap();
+    let mut cls = span(
+        "cls",
+        SpanKind::Internal,
+        0,
+        vec![
+            kv("cls.value", Value::DoubleValue(0.3)),
+            kv("cls.rating", s("poor")),
+        ],
+    );
+    cls.end_time_unix_nano = cls.start_time_unix_nano;
+    p.process(&mut traces(widget(), vec![page, cls])).unwrap();
+    // And as metrics: a gauge of INP in ms.
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        number_data_point,
+    };
+    let inp = Metric {
+        name: "browser.web_vital.inp".to_owned(),
+        unit: "ms".to_owned(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                attributes: vec![kv("rating", s("good"))],
+                value: Some(number_data_point::Value::AsDouble(120.0)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let mut metrics = Batch::new(
+        Payload::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: widget(),
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![inp],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    );
+    p.process(&mut metrics).unwrap();
     let text = scrape(&r);
     for (series, n) in [
         (
@@ -454,8 +500,17 @@ fn web_vitals_from_log_events_and_span_events() {
         ),
         (
             r#"web_vitals_inp_seconds_count{service="widget",rating="good"}"#,
+            2.0,
+        ),
+        (
+            r#"web_vitals_inp_seconds_sum{service="widget",rating="good"}"#,
+            0.3,
+        ),
+        (
+            r#"web_vitals_cls_count{service="widget",rating="poor"}"#,
             1.0,
         ),
+        (r#"web_vitals_cls_sum{service="widget",rating="poor"}"#, 0.3),
         (
             r#"web_vitals_ttfb_seconds_count{service="widget",rating="unknown"}"#,
             1.0,

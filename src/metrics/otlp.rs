@@ -537,19 +537,16 @@ impl AppMetrics {
             None => return,
         };
         let name = prometheus_name(&m.name, &m.unit, kind == Kind::Counter, kind == Kind::Gauge);
-        let family = store
-            .families
-            .entry(name)
-            .or_insert_with(|| FamilyState {
-                kind,
-                // promtool wants help text; without a description, the OTel name says most.
-                help: if m.description.trim().is_empty() {
-                    format!("OTLP metric {}", m.name)
-                } else {
-                    m.description.clone()
-                },
-                series: HashMap::new(),
-            });
+        let family = store.families.entry(name).or_insert_with(|| FamilyState {
+            kind,
+            // promtool wants help text; without a description, the OTel name says most.
+            help: if m.description.trim().is_empty() {
+                format!("OTLP metric {}", m.name)
+            } else {
+                m.description.clone()
+            },
+            series: HashMap::new(),
+        });
         if family.kind != kind {
             // One name, two types: the first one seen keeps the name.
             self.overflow.inc("otlp_type_conflict");
