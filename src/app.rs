@@ -77,9 +77,12 @@ pub async fn run(
     registry.register_collector(Box::new(thresholds.clone()));
     let health = crate::health::HealthMetricsSlot::default();
     registry.register_collector(Box::new(health.clone()));
+    let analytics = crate::analytics::AnalyticsSlot::default();
+    registry.register_collector(Box::new(analytics.clone()));
     let ctx = ProcessorContext {
         thresholds,
         health,
+        analytics,
         env,
         redactions: RedactionCounter::register(&mut registry),
         llm,

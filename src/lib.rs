@@ -6,6 +6,7 @@
 //! tasks live in `receive`, `export`, `admin` and `app`.
 
 pub mod admin;
+pub mod analytics;
 pub mod app;
 pub mod bench;
 pub mod config;

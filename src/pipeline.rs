@@ -116,6 +116,8 @@ pub enum ProcessorConfig {
     Genai(crate::genai::GenaiConfig),
     /// Component, integration and web-vital health metrics.
     Health(crate::health::HealthConfig),
+    /// Product analytics.
+    ChatAnalytics(crate::analytics::AnalyticsConfig),
 }
 
 /// What building processors needs besides their config.
@@ -134,6 +136,8 @@ pub struct ProcessorContext<'a> {
     pub thresholds: crate::metrics::bounded::Thresholds,
     /// Where the `health` families live once a `health` processor is built.
     pub health: crate::health::HealthMetricsSlot,
+    /// Where the `chat_analytics` state lives once that processor is built.
+    pub analytics: crate::analytics::AnalyticsSlot,
 }
 
 impl ProcessorConfig {
@@ -182,11 +186,24 @@ impl ProcessorConfig {
                 }
                 ok.then_some(ProcessorConfig::Health(cfg))
             }
+            "chat_analytics" => {
+                let cfg: crate::analytics::AnalyticsConfig =
+                    crate::config::decode_at(value, path, errors)?;
+                let problems = cfg.check();
+                let ok = problems.is_empty();
+                for (key, message) in problems {
+                    errors.push(ConfigError {
+                        path: format!("{path}.{key}"),
+                        message,
+                    });
+                }
+                ok.then_some(ProcessorConfig::ChatAnalytics(cfg))
+            }
             other => {
                 errors.push(ConfigError {
                     path: path.to_string(),
                     message: format!(
-                        "unknown processor type {other:?}: the known types are redaction, genai and health"
+                        "unknown processor type {other:?}: the known types are redaction, genai, health and chat_analytics"
                     ),
                 });
                 None
@@ -198,7 +215,9 @@ impl ProcessorConfig {
     pub fn warnings(&self) -> Vec<String> {
         match self {
             ProcessorConfig::Redaction(cfg) => cfg.warnings(),
-            ProcessorConfig::Genai(_) | ProcessorConfig::Health(_) => Vec::new(),
+            ProcessorConfig::Genai(_)
+            | ProcessorConfig::Health(_)
+            | ProcessorConfig::ChatAnalytics(_) => Vec::new(),
         }
     }
 
@@ -217,6 +236,9 @@ impl ProcessorConfig {
                 &ctx.overflow,
                 &ctx.thresholds,
             )?)),
+            ProcessorConfig::ChatAnalytics(cfg) => {
+                Ok(Arc::new(cfg.build(&ctx.analytics, &ctx.overflow)?))
+            }
         }
     }
 }
@@ -225,6 +247,11 @@ impl ProcessorConfig {
 pub trait Processor: Send + Sync {
     /// Processes one batch. An error keeps the batch from every exporter.
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
+
+    /// Saves what must outlive the process; called once at shutdown.
+    fn flush(&self) -> Result<(), ProcessError> {
+        Ok(())
+    }
 }
 
 /// A processor could not handle a batch.
@@ -334,8 +361,18 @@ impl Pipelines {
         }
     }
 
-    /// Flushes every exporter once; used at shutdown.
+    /// Flushes every processor and exporter once; used at shutdown.
     pub fn flush(&self) {
+        let mut seen = std::collections::HashSet::new();
+        for pipeline in &self.pipelines {
+            for (id, processor) in &pipeline.processors {
+                if seen.insert(format!("processor/{id}"))
+                    && let Err(error) = processor.flush()
+                {
+                    tracing::error!(%error, processor = %id, "flush failed");
+                }
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for pipeline in &self.pipelines {
             for (id, exporter) in &pipeline.exporters {

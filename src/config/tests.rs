@@ -43,7 +43,7 @@ fn shipped_default_parses() {
             == if p.signal == crate::model::Signal::Metrics {
                 &["redaction", "health"][..]
             } else {
-                &["redaction", "genai", "health"][..]
+                &["redaction", "genai", "health", "chat_analytics"][..]
             }),
         "genai (traces, logs) and health follow redaction in the default pipelines"
     );

@@ -245,6 +245,27 @@ impl<M: EncodeMetric> Family<M> {
         self.len() == 0
     }
 
+    /// Writes the series into a descriptor already written, for several families that
+    /// share one metric name with different label sets.
+    pub fn encode_series(
+        &self,
+        metric: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut series: Vec<&Series<M>> = state.buckets.values().flatten().collect();
+        series.sort_by(|a, b| a.values.cmp(&b.values));
+        for s in series {
+            let labels: Vec<(&str, &str)> = self
+                .labels
+                .iter()
+                .map(String::as_str)
+                .zip(s.values.iter().map(AsRef::as_ref))
+                .collect();
+            s.metric.encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
     /// Writes the family and its series, if it has any.
     pub fn encode(
         &self,

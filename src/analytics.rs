@@ -1,0 +1,840 @@
+//! The `chat_analytics` processor: what a product manager reads. Product events from a
+//! configurable catalogue, fleet-wide unique users as HyperLogLog registers, feedback and
+//! intents.
+//!
+//! It reads batches after redaction, so every user id it sees is already a pseudonym,
+//! and telemetry opted out of analytics has no user id left to count.
+
+pub mod hll;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use serde::{Deserialize, Serialize};
+
+use self::hll::Hll;
+use crate::genai::extract::service_name;
+use crate::metrics::bounded::{Family, OTHER, OverflowCounter, label_value};
+use crate::model::{Batch, Payload};
+use crate::pipeline::{ProcessError, Processor};
+
+/// A dimension of a catalogued event: an attribute, as a label, with a value limit.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventDimension {
+    /// The attribute, on the event, then its span or log record, then the resource.
+    pub attribute: String,
+    /// The label; the attribute with `.` as `_` by default.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Distinct values kept; later ones become `other`.
+    #[serde(default = "EventDimension::default_max_values")]
+    pub max_values: usize,
+}
+
+impl EventDimension {
+    fn default_max_values() -> usize {
+        20
+    }
+    fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| {
+            self.attribute
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        })
+    }
+}
+
+/// One catalogued event.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventConfig {
+    /// The event name.
+    pub name: String,
+    /// Its dimensions, at most 4.
+    #[serde(default)]
+    pub dimensions: Vec<EventDimension>,
+}
+
+/// `processors.chat_analytics`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// The event catalogue; events outside it are not counted.
+    #[serde(default = "AnalyticsConfig::default_events")]
+    pub events: Vec<EventConfig>,
+    /// HyperLogLog register bits (7 to 16): 2^p registers per window and segment.
+    #[serde(default = "AnalyticsConfig::default_precision")]
+    pub hll_precision: u8,
+    /// The attribute that marks a guest user (true / "true").
+    #[serde(default = "AnalyticsConfig::default_guest_attribute")]
+    pub guest_attribute: String,
+    /// The attribute holding the user's tier, a segment of its own; none when empty.
+    #[serde(default = "AnalyticsConfig::default_tier_attribute")]
+    pub tier_attribute: String,
+    /// Distinct tiers kept; later ones become `other`.
+    #[serde(default = "AnalyticsConfig::default_max_tiers")]
+    pub max_tiers: usize,
+    /// Where sketches are saved (periodically and at shutdown) and restored from at
+    /// start; not saved when absent.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+    /// How often the state file is written while running.
+    #[serde(
+        default = "AnalyticsConfig::default_save_interval",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub save_interval: Duration,
+    /// The attribute holding the intent of a message.
+    #[serde(default = "AnalyticsConfig::default_intent_attribute")]
+    pub intent_attribute: String,
+    /// The intents counted by name; others become `other`. Empty: the first
+    /// `max_intents` distinct values.
+    #[serde(default)]
+    pub intents: Vec<String>,
+    /// Distinct intents kept when `intents` is empty.
+    #[serde(default = "AnalyticsConfig::default_max_intents")]
+    pub max_intents: usize,
+    /// Intents whose `<intent_attribute>.confidence` is below this are misunderstood.
+    #[serde(default = "AnalyticsConfig::default_min_confidence")]
+    pub min_intent_confidence: f64,
+    /// Series per family; values past it fold into `other`.
+    #[serde(default = "AnalyticsConfig::default_series_limit")]
+    pub series_limit: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> AnalyticsConfig {
+        serde_saphyr::from_str("{}").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+/// The default event catalogue.
+const DEFAULT_EVENTS: &[(&str, &[(&str, &str)])] = &[
+    ("chat_opened", &[("chat.entry_point", "entry_point")]),
+    ("chat_closed", &[]),
+    ("chat_minimized", &[]),
+    ("conversation_created", &[]),
+    ("message_sent", &[]),
+    ("message_received", &[]),
+    ("message_feedback", &[("feedback.rating", "rating")]),
+    (
+        "platform_connect_initiated",
+        &[("integration.platform", "platform")],
+    ),
+    (
+        "platform_connected",
+        &[("integration.platform", "platform")],
+    ),
+    (
+        "platform_connection_failed",
+        &[("integration.platform", "platform")],
+    ),
+    ("data_query_executed", &[]),
+    ("report_generated", &[("report.type", "report_type")]),
+    ("first_chat_message", &[]),
+    ("guest_user_signup_prompt", &[]),
+    ("help_article_clicked", &[]),
+];
+
+impl AnalyticsConfig {
+    fn default_events() -> Vec<EventConfig> {
+        DEFAULT_EVENTS
+            .iter()
+            .map(|(name, dims)| EventConfig {
+                name: (*name).to_owned(),
+                dimensions: dims
+                    .iter()
+                    .map(|(attribute, label)| EventDimension {
+                        attribute: (*attribute).to_owned(),
+                        label: Some((*label).to_owned()),
+                        max_values: EventDimension::default_max_values(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+    fn default_precision() -> u8 {
+        hll::DEFAULT_PRECISION
+    }
+    fn default_guest_attribute() -> String {
+        "user.is_guest".to_owned()
+    }
+    fn default_tier_attribute() -> String {
+        "user.tier".to_owned()
+    }
+    fn default_max_tiers() -> usize {
+        5
+    }
+    fn default_save_interval() -> Duration {
+        Duration::from_secs(60)
+    }
+    fn default_intent_attribute() -> String {
+        "chat.intent".to_owned()
+    }
+    fn default_max_intents() -> usize {
+        20
+    }
+    fn default_min_confidence() -> f64 {
+        0.5
+    }
+    fn default_series_limit() -> usize {
+        2000
+    }
+
+    /// Problems, as (key, message).
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        // From 7 bits (m = 128) on, one alpha formula holds, which the recording rules use.
+        if !(7..=16).contains(&self.hll_precision) {
+            errors.push(("hll_precision".to_owned(), "must be 7 to 16".to_owned()));
+        }
+        let mut names = HashSet::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if !names.insert(&e.name) {
+                errors.push((
+                    format!("events[{i}].name"),
+                    format!("{:?} is listed twice", e.name),
+                ));
+            }
+            if e.dimensions.len() > 4 {
+                errors.push((format!("events[{i}].dimensions"), "at most 4".to_owned()));
+            }
+            for (j, d) in e.dimensions.iter().enumerate() {
+                let l = d.label();
+                let valid = l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !matches!(l.as_str(), "service" | "event" | "le");
+                if !valid {
+                    errors.push((
+                        format!("events[{i}].dimensions[{j}].label"),
+                        format!("{l:?} is not a usable label name"),
+                    ));
+                }
+                if d.max_values == 0 {
+                    errors.push((
+                        format!("events[{i}].dimensions[{j}].max_values"),
+                        "must be at least 1".to_owned(),
+                    ));
+                }
+            }
+        }
+        if self.series_limit == 0 {
+            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
+        }
+        errors
+    }
+
+    /// Builds the processor; every `chat_analytics` processor shares one state.
+    pub fn build(
+        &self,
+        slot: &AnalyticsSlot,
+        overflow: &OverflowCounter,
+    ) -> Result<AnalyticsProcessor, String> {
+        let state = Arc::clone(slot.0.get_or_init(|| Arc::new(Analytics::new(self))));
+        if state.config != *self {
+            return Err(
+                "every chat_analytics processor must have the same settings: they share one state"
+                    .to_owned(),
+            );
+        }
+        if let Some(path) = &self.state_file {
+            state.restore(path)?;
+        }
+        Ok(AnalyticsProcessor {
+            state,
+            overflow: overflow.clone(),
+        })
+    }
+}
+
+/// The windows of unique users.
+pub const WINDOWS: [&str; 3] = ["1d", "7d", "30d"];
+
+/// Sketches of one segment: 24 hourly and 30 daily sub-sketches, each tagged with the
+/// hour or day it holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Segment {
+    hours: Vec<(u64, Hll)>,
+    days: Vec<(u64, Hll)>,
+}
+
+impl Segment {
+    fn new(precision: u8) -> Segment {
+        Segment {
+            hours: vec![(u64::MAX, Hll::new(precision)); 24],
+            days: vec![(u64::MAX, Hll::new(precision)); 30],
+        }
+    }
+
+    fn insert(&mut self, hash: u64, now: u64, precision: u8) {
+        let hour = now / 3600;
+        let day = now / 86_400;
+        for (ring, at, len) in [(&mut self.hours, hour, 24), (&mut self.days, day, 30)] {
+            let slot = &mut ring[(at % len) as usize];
+            if slot.0 != at {
+                *slot = (at, Hll::new(precision));
+            }
+            slot.1.insert(hash);
+        }
+    }
+
+    /// The union of the sub-sketches in `window` ending at `now`.
+    fn window(&self, window: &str, now: u64, precision: u8) -> Hll {
+        let (hour, day) = (now / 3600, now / 86_400);
+        let mut out = Hll::new(precision);
+        let (ring, at, span) = match window {
+            "1d" => (&self.hours, hour, 24),
+            "7d" => (&self.days, day, 7),
+            _ => (&self.days, day, 30),
+        };
+        for (when, h) in ring {
+            if *when <= at && at - *when < span {
+                out.merge(h);
+            }
+        }
+        out
+    }
+}
+
+/// What is saved in the state file.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    precision: u8,
+    segments: BTreeMap<String, Segment>,
+}
+
+/// A catalogued event: its dimensions as (attribute, label, value limit), and its series.
+type CataloguedEvent = (Vec<(String, String, usize)>, Family<Counter>);
+
+/// The shared state of every `chat_analytics` processor.
+pub struct Analytics {
+    config: AnalyticsConfig,
+    segments: Mutex<BTreeMap<String, Segment>>,
+    tiers: Mutex<HashSet<String>>,
+    intents: Mutex<HashSet<String>>,
+    dimension_values: Mutex<BTreeMap<(String, String), HashSet<String>>>,
+    events: BTreeMap<String, CataloguedEvent>,
+    feedback: Family<Counter>,
+    intent_counts: Family<Counter>,
+    last_save: Mutex<Instant>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analytics").finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Analytics {
+    fn new(config: &AnalyticsConfig) -> Analytics {
+        let limit = config.series_limit;
+        let keep = ["event", "rating", "outcome"];
+        let events = config
+            .events
+            .iter()
+            .map(|e| {
+                let dims: Vec<(String, String, usize)> = e
+                    .dimensions
+                    .iter()
+                    .map(|d| (d.attribute.clone(), d.label(), d.max_values))
+                    .collect();
+                let labels = ["service".to_owned(), "event".to_owned()]
+                    .into_iter()
+                    .chain(dims.iter().map(|(_, l, _)| l.clone()))
+                    .collect();
+                (
+                    e.name.clone(),
+                    (
+                        dims,
+                        Family::new(
+                            "chat_events",
+                            "",
+                            None,
+                            labels,
+                            &keep,
+                            limit,
+                            Counter::default,
+                        ),
+                    ),
+                )
+            })
+            .collect();
+        Analytics {
+            config: config.clone(),
+            segments: Mutex::new(BTreeMap::new()),
+            tiers: Mutex::new(HashSet::new()),
+            intents: Mutex::new(config.intents.iter().cloned().collect()),
+            dimension_values: Mutex::new(BTreeMap::new()),
+            events,
+            feedback: Family::new(
+                "chat_feedback",
+                "Message feedback and evaluation results by rating (positive, negative, neutral) and model.",
+                None,
+                vec!["rating".to_owned(), "model".to_owned()],
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            intent_counts: Family::new(
+                "chat_intents",
+                "Messages by intent and outcome (understood, misunderstood, error).",
+                None,
+                vec!["intent".to_owned(), "outcome".to_owned()],
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            last_save: Mutex::new(Instant::now()),
+            started: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Restores the sketches saved in `path`, if it exists.
+    fn restore(&self, path: &std::path::Path) -> Result<(), String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let saved: Saved = match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                // A damaged state file costs the windows, never the start.
+                tracing::warn!(path = %path.display(), error = %e, "analytics state file unreadable; starting empty");
+                return Ok(());
+            }
+        };
+        if saved.version != 1 || saved.precision != self.config.hll_precision {
+            tracing::warn!(path = %path.display(), "analytics state file from other settings; starting empty");
+            return Ok(());
+        }
+        *self.segments.lock().unwrap_or_else(PoisonError::into_inner) = saved.segments;
+        Ok(())
+    }
+
+    /// Writes the sketches to the state file, atomically (a temporary file, then rename).
+    pub fn save(&self) -> Result<(), String> {
+        let Some(path) = &self.config.state_file else {
+            return Ok(());
+        };
+        let saved = Saved {
+            version: 1,
+            precision: self.config.hll_precision,
+            segments: self
+                .segments
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        };
+        let text = serde_json::to_string(&saved).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        *self
+            .last_save
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        Ok(())
+    }
+
+    fn add_user(&self, id: &str, segments: &[String]) {
+        let hash = hll::hash(id);
+        let now = unix_now();
+        let p = self.config.hll_precision;
+        let mut all = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in segments {
+            all.entry(s.clone())
+                .or_insert_with(|| Segment::new(p))
+                .insert(hash, now, p);
+        }
+    }
+}
+
+impl Collector for Analytics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        // Events: one family, whatever dimensions each event has.
+        if self.events.values().any(|(_, f)| !f.is_empty()) {
+            let mut m = encoder.encode_descriptor(
+                "chat_events",
+                "Product events of the catalogue, by service, event and the event's dimensions.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (_, family) in self.events.values() {
+                family.encode_series(&mut m)?;
+            }
+        }
+        self.feedback.encode(&mut encoder, MetricType::Counter)?;
+        self.intent_counts
+            .encode(&mut encoder, MetricType::Counter)?;
+        let segments = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
+        if segments.is_empty() {
+            return Ok(());
+        }
+        let now = unix_now();
+        let p = self.config.hll_precision;
+        let windows: Vec<(&str, String, Hll)> = segments
+            .iter()
+            .flat_map(|(segment, s)| {
+                WINDOWS
+                    .iter()
+                    .map(move |w| (*w, segment.clone(), s.window(w, now, p)))
+            })
+            .filter(|(_, _, h)| !h.is_empty())
+            .collect();
+        drop(segments);
+        let mut m = encoder.encode_descriptor(
+            "chat_users_hll_registers",
+            "Registers per HyperLogLog sketch: m in the estimate.",
+            None,
+            MetricType::Gauge,
+        )?;
+        m.encode_gauge(&(1i64 << p))?;
+        let mut m = encoder.encode_descriptor(
+            "chat_users_hll_register",
+            "HyperLogLog registers of pseudonymous user ids per window and segment; zero registers are omitted. max by (window, segment, register) across sidecars is the fleet's union.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (window, segment, h) in &windows {
+            for (i, r) in h.registers().iter().enumerate().filter(|(_, r)| **r > 0) {
+                let register = i.to_string();
+                m.encode_family(&[
+                    ("window", *window),
+                    ("segment", segment.as_str()),
+                    ("register", register.as_str()),
+                ])?
+                .encode_gauge(&i64::from(*r))?;
+            }
+        }
+        let mut m = encoder.encode_descriptor(
+            "chat_users_estimate",
+            "Unique users this sidecar saw per window and segment (HyperLogLog estimate). For the fleet, use the recording rule over chat_users_hll_register.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (window, segment, h) in &windows {
+            m.encode_family(&[("window", *window), ("segment", segment.as_str())])?
+                .encode_gauge(&h.estimate())?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the shared analytics state lives once a processor is built; registered at
+/// startup.
+#[derive(Clone, Debug, Default)]
+pub struct AnalyticsSlot(pub Arc<OnceLock<Arc<Analytics>>>);
+
+impl Collector for AnalyticsSlot {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.get() {
+            Some(a) => a.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The built `chat_analytics` processor.
+pub struct AnalyticsProcessor {
+    state: Arc<Analytics>,
+    overflow: OverflowCounter,
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs.iter().find(|kv| kv.key == key)?.value.as_ref()
+}
+
+fn text(v: &AnyValue) -> Option<String> {
+    match v.value.as_ref()? {
+        Value::StringValue(s) => Some(s.clone()),
+        Value::IntValue(i) => Some(i.to_string()),
+        Value::BoolValue(b) => Some(b.to_string()),
+        Value::DoubleValue(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+/// The first of `keys` in the first of `layers` that has it.
+fn find(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
+    layers
+        .iter()
+        .find_map(|attrs| keys.iter().find_map(|k| attr(attrs, k).and_then(text)))
+        .filter(|v| !v.is_empty())
+}
+
+/// The user-id keys, as the redaction processor pseudonymises them.
+const USER_KEYS: &[&str] = &[
+    "user.id",
+    "enduser.id",
+    "enduser.pseudo.id",
+    "langfuse.user.id",
+    "gen_ai.user",
+    "gen_ai.request.user",
+    "llm.user",
+    "traceloop.association.properties.user_id",
+    "ai.telemetry.metadata.userId",
+    "litellm.end_user.id",
+];
+
+/// A feedback rating as positive, negative or neutral: thumbs (`up`, `👍`, `1`, `-1`,
+/// `0`), words (`positive`, `good`, `helpful`, …) or 2-to-5 stars (4 and 5 positive, 2
+/// negative, 3 neutral).
+fn rating(raw: &str) -> &'static str {
+    let r = raw.trim().to_ascii_lowercase();
+    if let Ok(n) = r.parse::<f64>() {
+        return match n {
+            n if n >= 4.0 || n == 1.0 => "positive",
+            n if n <= 0.0 || n == 2.0 => "negative",
+            _ => "neutral",
+        };
+    }
+    match r.as_str() {
+        "up" | "thumbs_up" | "thumbsup" | "👍" | "positive" | "good" | "like" | "true" | "pass"
+        | "helpful" => "positive",
+        "down" | "thumbs_down" | "thumbsdown" | "👎" | "negative" | "bad" | "dislike" | "false"
+        | "fail" | "unhelpful" => "negative",
+        _ => "neutral",
+    }
+}
+
+impl AnalyticsProcessor {
+    /// The bounded value of `value` for a set that keeps `max` values.
+    fn bounded(
+        &self,
+        set: &Mutex<HashSet<String>>,
+        value: String,
+        max: usize,
+        family: &str,
+    ) -> String {
+        let mut seen = set.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(&value) {
+            value
+        } else if seen.len() < max {
+            seen.insert(value.clone());
+            value
+        } else {
+            drop(seen);
+            self.overflow.inc(family);
+            OTHER.to_owned()
+        }
+    }
+
+    /// One product event, seen as a span event or a log event.
+    fn event(&self, name: &str, layers: &[&[KeyValue]], service: &str) {
+        let s = &self.state;
+        if let Some((dims, family)) = s.events.get(name) {
+            let mut values: Vec<String> = vec![label_value(service).into_owned(), name.to_owned()];
+            for (attribute, label, max) in dims {
+                let v = find(layers, &[attribute.as_str()]).unwrap_or_default();
+                let v = label_value(&v).into_owned();
+                let v = if v.is_empty() {
+                    v
+                } else {
+                    let mut all = s
+                        .dimension_values
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let set = all.entry((name.to_owned(), label.clone())).or_default();
+                    if set.contains(&v) || set.len() < *max {
+                        set.insert(v.clone());
+                        v
+                    } else {
+                        drop(all);
+                        self.overflow.inc(&format!("chat_events:{label}"));
+                        OTHER.to_owned()
+                    }
+                };
+                values.push(v);
+            }
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            family.with(&refs, s.now(), &self.overflow, |c| {
+                c.inc();
+            });
+        }
+        match name {
+            "message_feedback" => {
+                let r = find(layers, &["feedback.rating", "rating", "feedback.score"])
+                    .map_or("neutral", |r| rating(&r));
+                self.feedback_of(r, layers);
+            }
+            "gen_ai.evaluation.result" => {
+                let r = find(layers, &["gen_ai.evaluation.score.label"])
+                    .map(|l| rating(&l))
+                    .or_else(|| {
+                        find(layers, &["gen_ai.evaluation.score.value"])
+                            .and_then(|v| v.parse::<f64>().ok())
+                            .map(|v| if v >= 0.5 { "positive" } else { "negative" })
+                    })
+                    .unwrap_or("neutral");
+                self.feedback_of(r, layers);
+            }
+            _ => {}
+        }
+    }
+
+    fn feedback_of(&self, rating: &str, layers: &[&[KeyValue]]) {
+        let model = find(
+            layers,
+            &[
+                "gen_ai.response.model",
+                "gen_ai.request.model",
+                "llm.model_name",
+            ],
+        )
+        .unwrap_or_else(|| "unknown".to_owned());
+        let model = label_value(&model).into_owned();
+        self.state
+            .feedback
+            .with(&[rating, &model], self.state.now(), &self.overflow, |c| {
+                c.inc();
+            });
+    }
+
+    /// Intents and users of one span or log record.
+    fn item(&self, attrs: &[KeyValue], resource: &[KeyValue], failed: bool) {
+        let s = &self.state;
+        let c = &s.config;
+        let layers = [attrs, resource];
+        if let Some(intent) = find(&[attrs], &[c.intent_attribute.as_str()]) {
+            let intent = label_value(&intent).into_owned();
+            let intent = if c.intents.is_empty() {
+                self.bounded(&s.intents, intent, c.max_intents, "chat_intents")
+            } else if c.intents.contains(&intent) {
+                intent
+            } else {
+                OTHER.to_owned()
+            };
+            let confidence = find(&[attrs], &[&format!("{}.confidence", c.intent_attribute)])
+                .and_then(|v| v.parse::<f64>().ok());
+            let outcome = if confidence.is_some_and(|v| v < c.min_intent_confidence) {
+                "misunderstood"
+            } else if failed {
+                "error"
+            } else {
+                "understood"
+            };
+            s.intent_counts
+                .with(&[&intent, outcome], s.now(), &self.overflow, |c| {
+                    c.inc();
+                });
+        }
+        if let Some(user) = find(&layers, USER_KEYS) {
+            let guest = find(&layers, &[c.guest_attribute.as_str()])
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+            let mut segments = vec![
+                "all".to_owned(),
+                if guest { "guest" } else { "authenticated" }.to_owned(),
+            ];
+            if !c.tier_attribute.is_empty()
+                && let Some(tier) = find(&layers, &[c.tier_attribute.as_str()])
+            {
+                let tier = self.bounded(
+                    &s.tiers,
+                    label_value(&tier).into_owned(),
+                    c.max_tiers,
+                    "chat_user_tiers",
+                );
+                segments.push(format!("tier:{tier}"));
+            }
+            s.add_user(&user, &segments);
+        }
+    }
+
+    fn maybe_save(&self) {
+        let s = &self.state;
+        if s.config.state_file.is_none() {
+            return;
+        }
+        let due = s
+            .last_save
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+            >= s.config.save_interval;
+        if due && let Err(error) = s.save() {
+            tracing::warn!(%error, "saving the analytics state failed");
+        }
+    }
+}
+
+fn event_name_of(rec: &opentelemetry_proto::tonic::logs::v1::LogRecord) -> Option<String> {
+    if rec.event_name.is_empty() {
+        attr(&rec.attributes, "event.name").and_then(text)
+    } else {
+        Some(rec.event_name.clone())
+    }
+}
+
+impl Processor for AnalyticsProcessor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+        match &batch.payload {
+            Payload::Traces(req) => {
+                for rs in &req.resource_spans {
+                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+                    let service = service_name(resource);
+                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                        for e in &span.events {
+                            self.event(
+                                &e.name,
+                                &[&e.attributes, &span.attributes, resource],
+                                service,
+                            );
+                        }
+                        let failed = span
+                            .status
+                            .as_ref()
+                            .is_some_and(|s| s.code == StatusCode::Error as i32);
+                        self.item(&span.attributes, resource, failed);
+                    }
+                }
+            }
+            Payload::Logs(req) => {
+                for rl in &req.resource_logs {
+                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+                    let service = service_name(resource);
+                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                        if let Some(name) = event_name_of(rec) {
+                            self.event(&name, &[&rec.attributes, resource], service);
+                        }
+                        self.item(&rec.attributes, resource, rec.severity_number >= 17);
+                    }
+                }
+            }
+            Payload::Metrics(_) => {}
+        }
+        self.maybe_save();
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), ProcessError> {
+        self.state.save().map_err(ProcessError)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prometheus_client::registry::Registry;
+
+use super::*;
+use crate::metrics::exposition::{Format, render};
+use crate::model::Transport;
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(v.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn event(name: &str, attrs: Vec<KeyValue>) -> LogRecord {
+    LogRecord {
+        event_name: name.to_owned(),
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+fn logs(records: Vec<LogRecord>) -> Batch {
+    Batch::new(
+        Payload::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", "chat-web")],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    )
+}
+
+fn processor(yaml: &str) -> (AnalyticsProcessor, Registry) {
+    let cfg: AnalyticsConfig = serde_saphyr::from_str(yaml).unwrap();
+    assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+    let slot = AnalyticsSlot::default();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(slot.clone()));
+    let p = cfg.build(&slot, &OverflowCounter::default()).unwrap();
+    (p, registry)
+}
+
+fn scrape(r: &Registry) -> String {
+    render(r, Format::PrometheusText).unwrap()
+}
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn catalogued_events_count_with_bounded_dimensions() {
+    let (p, r) = processor(
+        "events: [{name: chat_opened, dimensions: [{attribute: chat.entry_point, label: entry_point, max_values: 2}]}, {name: message_sent}]",
+    );
+    let opened = |entry: &str| event("chat_opened", vec![kv("chat.entry_point", entry)]);
+    p.process(&mut logs(vec![
+        opened("widget"),
+        opened("widget"),
+        opened("help_page"),
+        opened("email_link"),
+        event("message_sent", vec![]),
+        event("not_in_catalogue", vec![]),
+    ]))
+    .unwrap();
+    let text = scrape(&r);
+    for (series, n) in [
+        (
+            r#"chat_events_total{service="chat-web",event="chat_opened",entry_point="widget"}"#,
+            2.0,
+        ),
+        (
+            r#"chat_events_total{service="chat-web",event="chat_opened",entry_point="help_page"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_events_total{service="chat-web",event="chat_opened",entry_point="other"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_events_total{service="chat-web",event="message_sent"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
+    }
+    assert!(!text.contains("not_in_catalogue"));
+    assert_eq!(
+        text.matches("# TYPE chat_events_total counter").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn unique_users_per_segment_within_the_hll_bound() {
+    let (p, r) = processor("{}");
+    let mut records = Vec::new();
+    for i in 0..3000 {
+        let mut attrs = vec![kv("user.id", &format!("pseudo-{i:05}"))];
+        if i % 3 == 0 {
+            attrs.push(kv("user.is_guest", "true"));
+        }
+        if i % 2 == 0 {
+            attrs.push(kv("user.tier", "pro"));
+        }
+        // Every user twice: duplicates never count.
+        records.push(event("message_sent", attrs.clone()));
+        records.push(event("message_sent", attrs));
+    }
+    p.process(&mut logs(records)).unwrap();
+    let text = scrape(&r);
+    let bound = |n: f64| 3.0 * 1.04 / 32.0 * n;
+    for (segment, n) in [
+        ("all", 3000.0),
+        ("guest", 1000.0),
+        ("authenticated", 2000.0),
+        ("tier:pro", 1500.0),
+    ] {
+        for window in WINDOWS {
+            let e = value(
+                &text,
+                &format!(r#"chat_users_estimate{{window="{window}",segment="{segment}"}}"#),
+            )
+            .unwrap_or_else(|| panic!("{segment} {window} missing:\n{text}"));
+            assert!((e - n).abs() <= bound(n), "{segment} {window}: {e} vs {n}");
+        }
+    }
+    assert_eq!(value(&text, "chat_users_hll_registers"), Some(1024.0));
+    assert!(text.contains(r#"chat_users_hll_register{window="30d",segment="all",register=""#));
+}
+
+#[test]
+fn sketches_survive_a_restart_through_the_state_file() {
+    let dir = std::env::temp_dir().join(format!("llmwatch-analytics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let yaml = format!("state_file: {}", file.display());
+    let (p, r) = processor(&yaml);
+    let users: Vec<LogRecord> = (0..500)
+        .map(|i| event("message_sent", vec![kv("user.id", &format!("u{i}"))]))
+        .collect();
+    p.process(&mut logs(users)).unwrap();
+    let before = value(
+        &scrape(&r),
+        r#"chat_users_estimate{window="7d",segment="all"}"#,
+    )
+    .unwrap();
+    p.flush().unwrap();
+    drop(p);
+    let (restarted, r2) = processor(&yaml);
+    let after = value(
+        &scrape(&r2),
+        r#"chat_users_estimate{window="7d",segment="all"}"#,
+    );
+    assert_eq!(after, Some(before));
+    // A damaged file costs the windows, never the start.
+    std::fs::write(&file, "{torn").unwrap();
+    drop(restarted);
+    let (_p, r3) = processor(&yaml);
+    assert!(!scrape(&r3).contains("chat_users_estimate"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn feedback_and_evaluations_by_rating_and_model() {
+    let (p, r) = processor("{}");
+    let fb = |rating: &str| {
+        event(
+            "message_feedback",
+            vec![
+                kv("feedback.rating", rating),
+                kv("gen_ai.response.model", "gpt-4o"),
+            ],
+        )
+    };
+    p.process(&mut logs(vec![
+        fb("up"),
+        fb("👍"),
+        fb("down"),
+        fb("5"),
+        fb("meh"),
+        event(
+            "gen_ai.evaluation.result",
+            vec![kv("gen_ai.evaluation.score.value", "0.2")],
+        ),
+        event(
+            "gen_ai.evaluation.result",
+            vec![kv("gen_ai.evaluation.score.label", "pass")],
+        ),
+    ]))
+    .unwrap();
+    let text = scrape(&r);
+    for (series, n) in [
+        (
+            r#"chat_feedback_total{rating="positive",model="gpt-4o"}"#,
+            3.0,
+        ),
+        (
+            r#"chat_feedback_total{rating="negative",model="gpt-4o"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_feedback_total{rating="neutral",model="gpt-4o"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_feedback_total{rating="negative",model="unknown"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_feedback_total{rating="positive",model="unknown"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
+    }
+}
+
+#[test]
+fn intents_by_outcome_with_a_bounded_list() {
+    let (p, r) = processor("intents: [billing, reports]");
+    let msg = |intent: &str, confidence: &str| {
+        event(
+            "message_sent",
+            vec![
+                kv("chat.intent", intent),
+                kv("chat.intent.confidence", confidence),
+            ],
+        )
+    };
+    p.process(&mut logs(vec![
+        msg("billing", "0.9"),
+        msg("billing", "0.3"),
+        msg("reports", "0.8"),
+        msg("weather", "0.99"),
+    ]))
+    .unwrap();
+    let text = scrape(&r);
+    for (series, n) in [
+        (
+            r#"chat_intents_total{intent="billing",outcome="understood"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_intents_total{intent="billing",outcome="misunderstood"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_intents_total{intent="reports",outcome="understood"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_intents_total{intent="other",outcome="understood"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
+    }
+}
+
+/// The fleet-wide estimate: registers of two sidecars with overlapping users, merged by
+/// maximum as `max by (window, segment, register)` does, estimate the union.
+#[test]
+fn registers_of_two_sidecars_merge_into_the_union() {
+    let (a, ra) = processor("{}");
+    let (b, rb) = processor("{}");
+    let users = |range: std::ops::Range<u32>| -> Vec<LogRecord> {
+        range
+            .map(|i| event("message_sent", vec![kv("user.id", &format!("u{i}"))]))
+            .collect()
+    };
+    a.process(&mut logs(users(0..6000))).unwrap();
+    b.process(&mut logs(users(4000..10_000))).unwrap();
+    let mut merged = vec![0u8; 1024];
+    for text in [scrape(&ra), scrape(&rb)] {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with(r#"chat_users_hll_register{window="30d",segment="all""#))
+        {
+            let register: usize = line
+                .split("register=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let v: u8 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            merged[register] = merged[register].max(v);
+        }
+    }
+    let e = hll::estimate(&merged);
+    assert!((e - 10_000.0).abs() <= 3.0 * 1.04 / 32.0 * 10_000.0, "{e}");
+}
