@@ -6,6 +6,7 @@
 //! and telemetry opted out of analytics has no user id left to count.
 
 pub mod hll;
+pub mod state;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use self::hll::Hll;
 use crate::genai::extract::service_name;
-use crate::metrics::bounded::{Family, OTHER, OverflowCounter, label_value};
+use crate::metrics::bounded::{Family, Histogram, OTHER, OverflowCounter, label_value};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
 
@@ -110,6 +111,19 @@ pub struct AnalyticsConfig {
     /// Series per family; values past it fold into `other`.
     #[serde(default = "AnalyticsConfig::default_series_limit")]
     pub series_limit: usize,
+    /// Users in `chat_top_user_cost_usd` per window.
+    #[serde(default = "AnalyticsConfig::default_top_k")]
+    pub top_k: usize,
+    /// Open conversations tracked; more are counted in
+    /// `llmwatch_metric_overflow_total{family="chat_conversations"}` and not tracked.
+    #[serde(default = "AnalyticsConfig::default_max_conversations")]
+    pub max_conversations: usize,
+    /// A conversation without activity for this long has ended.
+    #[serde(
+        default = "AnalyticsConfig::default_conversation_idle",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub conversation_idle: Duration,
 }
 
 impl Default for AnalyticsConfig {
@@ -190,6 +204,15 @@ impl AnalyticsConfig {
     fn default_series_limit() -> usize {
         2000
     }
+    fn default_top_k() -> usize {
+        10
+    }
+    fn default_max_conversations() -> usize {
+        10_000
+    }
+    fn default_conversation_idle() -> Duration {
+        Duration::from_secs(1800)
+    }
 
     /// Problems, as (key, message).
     pub fn check(&self) -> Vec<(String, String)> {
@@ -231,16 +254,31 @@ impl AnalyticsConfig {
         if self.series_limit == 0 {
             errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
         }
+        if !(1..=100).contains(&self.top_k) {
+            errors.push(("top_k".to_owned(), "must be 1 to 100".to_owned()));
+        }
         errors
     }
 
-    /// Builds the processor; every `chat_analytics` processor shares one state.
+    /// Builds the processor; every `chat_analytics` processor shares one state, and
+    /// `shared` with the `genai` processors.
     pub fn build(
         &self,
         slot: &AnalyticsSlot,
         overflow: &OverflowCounter,
+        shared: &Arc<state::Shared>,
     ) -> Result<AnalyticsProcessor, String> {
-        let state = Arc::clone(slot.0.get_or_init(|| Arc::new(Analytics::new(self))));
+        {
+            let mut c = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
+            c.top_k = self.top_k;
+            c.top_capacity = self.top_k * 10;
+            c.max_conversations = self.max_conversations;
+            c.conversation_idle = self.conversation_idle;
+        }
+        let state = Arc::clone(
+            slot.0
+                .get_or_init(|| Arc::new(Analytics::new(self, Arc::clone(shared)))),
+        );
         if state.config != *self {
             return Err(
                 "every chat_analytics processor must have the same settings: they share one state"
@@ -327,6 +365,11 @@ pub struct Analytics {
     events: BTreeMap<String, CataloguedEvent>,
     feedback: Family<Counter>,
     intent_counts: Family<Counter>,
+    shared: Arc<state::Shared>,
+    conversations: Family<Counter>,
+    dropoff: Family<Counter>,
+    conversation_histograms: [(&'static str, Family<Histogram>); 4],
+    last_settle: Mutex<Instant>,
     last_save: Mutex<Instant>,
     started: Instant,
 }
@@ -343,8 +386,32 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Bucket bounds of the per-conversation histograms: messages, tokens, USD, seconds.
+const CONVERSATION_BUCKETS: [(&str, &str, &[f64]); 4] = [
+    (
+        "chat_conversation_messages",
+        "Messages per conversation, at its end.",
+        &[1.0, 2.0, 4.0, 6.0, 10.0, 20.0, 50.0, 100.0],
+    ),
+    (
+        "chat_conversation_tokens",
+        "Tokens of LLM calls per conversation, at its end.",
+        &[100.0, 1e3, 5e3, 1e4, 5e4, 1e5, 5e5, 1e6],
+    ),
+    (
+        "chat_conversation_cost_usd",
+        "Cost of LLM calls per conversation in USD, at its end.",
+        &[0.0001, 0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+    ),
+    (
+        "chat_conversation_duration_seconds",
+        "Conversation duration, first to last activity.",
+        &[10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0],
+    ),
+];
+
 impl Analytics {
-    fn new(config: &AnalyticsConfig) -> Analytics {
+    fn new(config: &AnalyticsConfig, shared: Arc<state::Shared>) -> Analytics {
         let limit = config.series_limit;
         let keep = ["event", "rating", "outcome"];
         let events = config
@@ -402,8 +469,82 @@ impl Analytics {
                 limit,
                 Counter::default,
             ),
+            shared,
+            conversations: Family::new(
+                "chat_conversations",
+                "Ended conversations by outcome: completed (answered after the user's last message), abandoned (not), errored (last LLM call failed).",
+                None,
+                vec!["outcome".to_owned()],
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            dropoff: Family::new(
+                "chat_conversation_dropoff",
+                "Abandoned conversations by the last product event before the user left.",
+                None,
+                vec!["event".to_owned()],
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            conversation_histograms: CONVERSATION_BUCKETS.map(|(name, help, buckets)| {
+                let b = buckets.to_vec();
+                (
+                    name,
+                    Family::new(
+                        name,
+                        help,
+                        None,
+                        vec!["outcome".to_owned()],
+                        &keep,
+                        limit,
+                        move || Histogram::new(b.clone().into_iter()),
+                    ),
+                )
+            }),
+            last_settle: Mutex::new(Instant::now()),
             last_save: Mutex::new(Instant::now()),
             started: Instant::now(),
+        }
+    }
+
+    /// Records the conversations that ended: at most once a second from batches, and at
+    /// every scrape.
+    fn settle(&self, force: bool) {
+        {
+            let mut last = self
+                .last_settle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !force && last.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let of = OverflowCounter::default();
+        let now = self.now();
+        for e in self.shared.take_ended() {
+            let c = &e.conversation;
+            self.conversations.with(&[e.outcome], now, &of, |x| {
+                x.inc();
+            });
+            if e.outcome == "abandoned" {
+                let event = c.last_event.as_deref().unwrap_or("none");
+                self.dropoff.with(&[event], now, &of, |x| {
+                    x.inc();
+                });
+            }
+            let messages = if c.messages == 0 { c.calls } else { c.messages };
+            let values = [
+                messages as f64,
+                c.tokens as f64,
+                c.cost,
+                c.last.duration_since(c.started).as_secs_f64(),
+            ];
+            for ((_, family), v) in self.conversation_histograms.iter().zip(values) {
+                family.with(&[e.outcome], now, &of, |h| h.observe(v, None, None));
+            }
         }
     }
 
@@ -490,6 +631,34 @@ impl Collector for Analytics {
         self.feedback.encode(&mut encoder, MetricType::Counter)?;
         self.intent_counts
             .encode(&mut encoder, MetricType::Counter)?;
+        self.settle(true);
+        self.conversations
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.dropoff.encode(&mut encoder, MetricType::Counter)?;
+        for (_, family) in &self.conversation_histograms {
+            family.encode(&mut encoder, MetricType::Histogram)?;
+        }
+        let open = self.shared.open_conversations();
+        let mut m = encoder.encode_descriptor(
+            "chat_conversations_open",
+            "Conversations in progress.",
+            None,
+            MetricType::Gauge,
+        )?;
+        m.encode_gauge(&(open as i64))?;
+        let top = self.shared.top_users();
+        if !top.is_empty() {
+            let mut m = encoder.encode_descriptor(
+                "chat_top_user_cost_usd",
+                "The top users by LLM cost per window (pseudonymous ids; space-saving counts, which never understate).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (window, user, usd) in &top {
+                m.encode_family(&[("user", user.as_str()), ("window", *window)])?
+                    .encode_gauge(usd)?;
+            }
+        }
         let segments = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
         if segments.is_empty() {
             return Ok(());
@@ -675,6 +844,38 @@ impl AnalyticsProcessor {
                 c.inc();
             });
         }
+        let conversation = find(
+            layers,
+            &[
+                "gen_ai.conversation.id",
+                "session.id",
+                "langfuse.session.id",
+                "traceloop.association.properties.session_id",
+                "ai.telemetry.metadata.sessionId",
+            ],
+        );
+        if let Some(id) = conversation
+            && s.events.contains_key(name)
+        {
+            let tracked = s.shared.conversation(&id, |c| {
+                match name {
+                    "message_sent" => {
+                        c.messages += 1;
+                        c.answered = false;
+                    }
+                    "message_received" => {
+                        c.messages += 1;
+                        c.answered = true;
+                    }
+                    "chat_closed" | "conversation_ended" => c.closed = true,
+                    _ => {}
+                }
+                c.last_event = Some(name.to_owned());
+            });
+            if !tracked {
+                self.overflow.inc("chat_conversations");
+            }
+        }
         match name {
             "message_feedback" => {
                 let r = find(layers, &["feedback.rating", "rating", "feedback.score"])
@@ -827,6 +1028,7 @@ impl Processor for AnalyticsProcessor {
             }
             Payload::Metrics(_) => {}
         }
+        self.state.settle(false);
         self.maybe_save();
         Ok(())
     }

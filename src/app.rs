@@ -83,6 +83,7 @@ pub async fn run(
         thresholds,
         health,
         analytics,
+        chat: Default::default(),
         env,
         redactions: RedactionCounter::register(&mut registry),
         llm,

@@ -334,6 +334,7 @@ impl GenaiConfig {
                 .collect(),
             dedupe: self.dedupe.then(|| Arc::clone(&shared.dedupe)),
             overflow: overflow.clone(),
+            chat: None,
         })
     }
 }
@@ -546,6 +547,8 @@ pub struct GenaiProcessor {
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
     overflow: OverflowCounter,
+    /// Top users and conversations, when product analytics are configured.
+    chat: Option<Arc<crate::analytics::state::Shared>>,
 }
 
 fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
@@ -654,6 +657,25 @@ impl GenaiProcessor {
             (Some(r), None) => Some((r, "reported")),
             (None, None) => None,
         };
+        if let Some(chat) = &self.chat {
+            let usd = cost.map_or(0.0, |(usd, _)| usd);
+            if let Some(user) = &call.user {
+                chat.add_cost(user, usd);
+            }
+            if let Some(session) = &call.session {
+                let failed = call.error.is_some();
+                let tracked = chat.conversation(session, |c| {
+                    c.calls += 1;
+                    c.tokens += tokens.total();
+                    c.cost += usd;
+                    c.last_call_failed = failed;
+                    c.answered |= !failed;
+                });
+                if !tracked {
+                    of.inc("chat_conversations");
+                }
+            }
+        }
         match cost {
             Some((usd, source)) => {
                 let (labels, len) = with_dims(&base, &[source], dims);
@@ -686,6 +708,15 @@ impl GenaiProcessor {
 
 /// Table keys by model name as reported, for one provider.
 type MatchesOfProvider = HashMap<String, Option<String>, FixedState>;
+
+impl GenaiProcessor {
+    /// Feeds each call's cost to the top users, and its tokens, cost and outcome to its
+    /// conversation.
+    pub fn with_chat(mut self, chat: Arc<crate::analytics::state::Shared>) -> GenaiProcessor {
+        self.chat = Some(chat);
+        self
+    }
+}
 
 /// Most model names whose match is remembered.
 const MATCH_CACHE_NAMES: usize = 4096;

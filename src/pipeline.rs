@@ -138,6 +138,8 @@ pub struct ProcessorContext<'a> {
     pub health: crate::health::HealthMetricsSlot,
     /// Where the `chat_analytics` state lives once that processor is built.
     pub analytics: crate::analytics::AnalyticsSlot,
+    /// Top users and conversations, which `genai` feeds and `chat_analytics` reports.
+    pub chat: Arc<crate::analytics::state::Shared>,
 }
 
 impl ProcessorConfig {
@@ -225,20 +227,20 @@ impl ProcessorConfig {
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {
             ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
-                &ctx.llm,
-                &ctx.genai,
-                &ctx.overflow,
-                &ctx.thresholds,
-            )?)),
+            ProcessorConfig::Genai(cfg) => Ok(Arc::new(
+                cfg.build(&ctx.llm, &ctx.genai, &ctx.overflow, &ctx.thresholds)?
+                    .with_chat(Arc::clone(&ctx.chat)),
+            )),
             ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
                 &ctx.health,
                 &ctx.overflow,
                 &ctx.thresholds,
             )?)),
-            ProcessorConfig::ChatAnalytics(cfg) => {
-                Ok(Arc::new(cfg.build(&ctx.analytics, &ctx.overflow)?))
-            }
+            ProcessorConfig::ChatAnalytics(cfg) => Ok(Arc::new(cfg.build(
+                &ctx.analytics,
+                &ctx.overflow,
+                &ctx.chat,
+            )?)),
         }
     }
 }

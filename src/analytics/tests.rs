@@ -51,7 +51,9 @@ fn processor(yaml: &str) -> (AnalyticsProcessor, Registry) {
     let slot = AnalyticsSlot::default();
     let mut registry = Registry::default();
     registry.register_collector(Box::new(slot.clone()));
-    let p = cfg.build(&slot, &OverflowCounter::default()).unwrap();
+    let p = cfg
+        .build(&slot, &OverflowCounter::default(), &Default::default())
+        .unwrap();
     (p, registry)
 }
 
@@ -310,4 +312,111 @@ fn registers_of_two_sidecars_merge_into_the_union() {
     }
     let e = hll::estimate(&merged);
     assert!((e - 10_000.0).abs() <= 3.0 * 1.04 / 32.0 * 10_000.0, "{e}");
+}
+
+#[test]
+fn conversations_and_top_users_from_llm_calls_and_events() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let chat = Arc::new(state::Shared::default());
+    let cfg: AnalyticsConfig = serde_saphyr::from_str("conversation_idle: 0s").unwrap();
+    let slot = AnalyticsSlot::default();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(slot.clone()));
+    let analytics = cfg
+        .build(&slot, &OverflowCounter::default(), &chat)
+        .unwrap();
+    let genai = crate::genai::GenaiConfig::default()
+        .build(
+            &Default::default(),
+            &Default::default(),
+            &OverflowCounter::default(),
+            &Default::default(),
+        )
+        .unwrap()
+        .with_chat(Arc::clone(&chat));
+    let call = |id: u8, user: &str, session: &str, input: &str| Span {
+        trace_id: vec![1; 16],
+        span_id: vec![id; 8],
+        name: "chat gpt-4o".to_owned(),
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        attributes: vec![
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.request.model", "gpt-4o"),
+            kv("gen_ai.usage.input_tokens", input),
+            kv("gen_ai.usage.output_tokens", "100"),
+            kv("user.id", user),
+            kv("session.id", session),
+        ],
+        ..Default::default()
+    };
+    let mut traces = Batch::new(
+        Payload::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        call(1, "big-spender", "s1", "100000"),
+                        call(2, "big-spender", "s1", "100000"),
+                        call(3, "small", "s2", "10"),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    );
+    // s1: asked, answered, closed; s3: asked, never answered.
+    let with_session = |name: &str, session: &str| event(name, vec![kv("session.id", session)]);
+    analytics
+        .process(&mut logs(vec![
+            with_session("message_sent", "s1"),
+            with_session("message_sent", "s3"),
+        ]))
+        .unwrap();
+    genai.process(&mut traces).unwrap();
+    analytics
+        .process(&mut logs(vec![
+            with_session("message_received", "s1"),
+            with_session("chat_closed", "s1"),
+        ]))
+        .unwrap();
+    let text = scrape(&registry);
+    for (series, n) in [
+        (r#"chat_conversations_total{outcome="completed"}"#, 2.0),
+        (r#"chat_conversations_total{outcome="abandoned"}"#, 1.0),
+        (
+            r#"chat_conversation_dropoff_total{event="message_sent"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_conversation_messages_count{outcome="completed"}"#,
+            2.0,
+        ),
+        (
+            r#"chat_conversation_tokens_sum{outcome="completed"}"#,
+            200_310.0,
+        ),
+        (
+            r#"chat_top_user_cost_usd{user="small",window="1d"}"#,
+            (10.0 * 2.5 + 100.0 * 10.0) / 1e6,
+        ),
+    ] {
+        let got = value(&text, series);
+        assert!(
+            got.is_some_and(|g| (g - n).abs() < 1e-12),
+            "{series}: {got:?}\n{text}"
+        );
+    }
+    let big = value(
+        &text,
+        r#"chat_top_user_cost_usd{user="big-spender",window="30d"}"#,
+    )
+    .unwrap();
+    assert!(
+        (big - 2.0 * (100_000.0 * 2.5 + 100.0 * 10.0) / 1e6).abs() < 1e-12,
+        "{big}"
+    );
 }
