@@ -8,11 +8,12 @@
 pub mod hll;
 pub mod state;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use prometheus_client::collector::Collector;
@@ -124,6 +125,29 @@ pub struct AnalyticsConfig {
         deserialize_with = "crate::config::units::deserialize_duration"
     )]
     pub conversation_idle: Duration,
+    /// Funnels: ordered event names that a user goes through.
+    #[serde(default = "AnalyticsConfig::default_funnels")]
+    pub funnels: Vec<FunnelConfig>,
+    /// Users whose funnel progress is tracked, across funnels; more are counted in
+    /// `llmwatch_metric_overflow_total{family="chat_funnels"}` and not tracked.
+    #[serde(default = "AnalyticsConfig::default_max_funnel_users")]
+    pub max_funnel_users: usize,
+    /// A user's progress through a funnel starts over this long after its first step.
+    #[serde(
+        default = "AnalyticsConfig::default_funnel_window",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub funnel_window: Duration,
+}
+
+/// One funnel.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelConfig {
+    /// The `funnel` label.
+    pub name: String,
+    /// Event names, in order (2 to 10).
+    pub steps: Vec<String>,
 }
 
 impl Default for AnalyticsConfig {
@@ -213,6 +237,26 @@ impl AnalyticsConfig {
     fn default_conversation_idle() -> Duration {
         Duration::from_secs(1800)
     }
+    fn default_funnels() -> Vec<FunnelConfig> {
+        vec![FunnelConfig {
+            name: "platform_connection".to_owned(),
+            steps: [
+                "chat_opened",
+                "platform_connect_initiated",
+                "oauth_started",
+                "oauth_completed",
+                "platform_connected",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }]
+    }
+    fn default_max_funnel_users() -> usize {
+        10_000
+    }
+    fn default_funnel_window() -> Duration {
+        Duration::from_secs(7 * 86_400)
+    }
 
     /// Problems, as (key, message).
     pub fn check(&self) -> Vec<(String, String)> {
@@ -256,6 +300,14 @@ impl AnalyticsConfig {
         }
         if !(1..=100).contains(&self.top_k) {
             errors.push(("top_k".to_owned(), "must be 1 to 100".to_owned()));
+        }
+        for (i, f) in self.funnels.iter().enumerate() {
+            if !(2..=10).contains(&f.steps.len()) {
+                errors.push((
+                    format!("funnels[{i}].steps"),
+                    "must have 2 to 10 steps".to_owned(),
+                ));
+            }
         }
         errors
     }
@@ -369,6 +421,9 @@ pub struct Analytics {
     conversations: Family<Counter>,
     dropoff: Family<Counter>,
     conversation_histograms: [(&'static str, Family<Histogram>); 4],
+    funnel_progress: Mutex<HashMap<(usize, u64), Progress, FixedState>>,
+    funnel_steps: Family<Counter>,
+    funnel_duration: Family<Histogram>,
     last_settle: Mutex<Instant>,
     last_save: Mutex<Instant>,
     started: Instant,
@@ -384,6 +439,13 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A user's progress through one funnel: the steps reached, and when the first was.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    reached: usize,
+    first_unix: u64,
 }
 
 /// Bucket bounds of the per-conversation histograms: messages, tokens, USD, seconds.
@@ -503,6 +565,39 @@ impl Analytics {
                     ),
                 )
             }),
+            funnel_progress: Mutex::new(HashMap::default()),
+            funnel_steps: Family::new(
+                "chat_funnel_step",
+                "Users reaching each funnel step for the first time in the funnel window (after every earlier step).",
+                None,
+                vec!["funnel".to_owned(), "step".to_owned()],
+                &["funnel", "step"],
+                limit,
+                Counter::default,
+            ),
+            funnel_duration: Family::new(
+                "chat_funnel_duration_seconds",
+                "Time from a user's first funnel step to its last.",
+                None,
+                vec!["funnel".to_owned()],
+                &["funnel"],
+                limit,
+                || {
+                    Histogram::new(
+                        [
+                            60.0,
+                            300.0,
+                            900.0,
+                            3600.0,
+                            4.0 * 3600.0,
+                            86_400.0,
+                            3.0 * 86_400.0,
+                            7.0 * 86_400.0,
+                        ]
+                        .into_iter(),
+                    )
+                },
+            ),
             last_settle: Mutex::new(Instant::now()),
             last_save: Mutex::new(Instant::now()),
             started: Instant::now(),
@@ -631,6 +726,10 @@ impl Collector for Analytics {
         self.feedback.encode(&mut encoder, MetricType::Counter)?;
         self.intent_counts
             .encode(&mut encoder, MetricType::Counter)?;
+        self.funnel_steps
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.funnel_duration
+            .encode(&mut encoder, MetricType::Histogram)?;
         self.settle(true);
         self.conversations
             .encode(&mut encoder, MetricType::Counter)?;
@@ -844,6 +943,7 @@ impl AnalyticsProcessor {
                 c.inc();
             });
         }
+        self.funnels(name, layers);
         let conversation = find(
             layers,
             &[
@@ -894,6 +994,87 @@ impl AnalyticsProcessor {
                 self.feedback_of(r, layers);
             }
             _ => {}
+        }
+    }
+
+    /// Funnel progress: a user reaches a step when its event arrives after every earlier
+    /// step, within the funnel window; each step is counted once per user and window.
+    fn funnels(&self, name: &str, layers: &[&[KeyValue]]) {
+        let s = &self.state;
+        let c = &s.config;
+        let hits: Vec<(usize, usize)> = c
+            .funnels
+            .iter()
+            .enumerate()
+            .filter_map(|(f, funnel)| {
+                funnel
+                    .steps
+                    .iter()
+                    .position(|st| st == name)
+                    .map(|i| (f, i))
+            })
+            .collect();
+        if hits.is_empty() {
+            return;
+        }
+        let Some(user) = find(layers, USER_KEYS) else {
+            return;
+        };
+        let user = hll::hash(&user);
+        let now = unix_now();
+        for (f, step) in hits {
+            let funnel = &c.funnels[f];
+            let mut progress = s
+                .funnel_progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let key = (f, user);
+            let p = progress.get(&key).copied();
+            let expired =
+                p.is_some_and(|p| now.saturating_sub(p.first_unix) > c.funnel_window.as_secs());
+            let reached = if expired {
+                0
+            } else {
+                p.map_or(0, |p| p.reached)
+            };
+            // Only the next step counts; a repeated or skipped step does not.
+            if step != reached {
+                continue;
+            }
+            if p.is_none() && progress.len() >= c.max_funnel_users {
+                drop(progress);
+                self.overflow.inc("chat_funnels");
+                continue;
+            }
+            let first_unix = if step == 0 {
+                now
+            } else {
+                p.map_or(now, |p| p.first_unix)
+            };
+            progress.insert(
+                key,
+                Progress {
+                    reached: step + 1,
+                    first_unix,
+                },
+            );
+            drop(progress);
+            let (fname, sname) = (label_value(&funnel.name), label_value(&funnel.steps[step]));
+            s.funnel_steps
+                .with(&[&fname, &sname], s.now(), &self.overflow, |x| {
+                    x.inc();
+                });
+            if step + 1 == funnel.steps.len() {
+                let took = now.saturating_sub(first_unix) as f64;
+                s.funnel_duration
+                    .with(&[&fname], s.now(), &self.overflow, |h| {
+                        h.observe(took, None, None)
+                    });
+                s.funnel_progress
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+            }
         }
     }
 

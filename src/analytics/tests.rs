@@ -420,3 +420,44 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
         "{big}"
     );
 }
+
+#[test]
+fn funnels_count_users_per_step_in_order() {
+    let (p, r) = processor(
+        "funnels: [{name: connect, steps: [chat_opened, platform_connect_initiated, platform_connected]}]",
+    );
+    let e = |name: &str, user: &str| event(name, vec![kv("user.id", user)]);
+    p.process(&mut logs(vec![
+        // u1 goes all the way, repeating a step; u2 stops after two; u3 skips a step.
+        e("chat_opened", "u1"),
+        e("chat_opened", "u1"),
+        e("platform_connect_initiated", "u1"),
+        e("platform_connected", "u1"),
+        e("chat_opened", "u2"),
+        e("platform_connect_initiated", "u2"),
+        e("platform_connected", "u3"),
+        e("chat_opened", "u3"),
+    ]))
+    .unwrap();
+    let text = scrape(&r);
+    for (series, n) in [
+        (
+            r#"chat_funnel_step_total{funnel="connect",step="chat_opened"}"#,
+            3.0,
+        ),
+        (
+            r#"chat_funnel_step_total{funnel="connect",step="platform_connect_initiated"}"#,
+            2.0,
+        ),
+        (
+            r#"chat_funnel_step_total{funnel="connect",step="platform_connected"}"#,
+            1.0,
+        ),
+        (
+            r#"chat_funnel_duration_seconds_count{funnel="connect"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
+    }
+}
