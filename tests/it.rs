@@ -16,4 +16,5 @@ mod it {
     mod overload;
     mod python_clients;
     mod redaction;
+    mod users_fleet;
 }

@@ -1,0 +1,201 @@
+//! Fleet-wide unique users: two llmwatch instances see overlapping user sets, a real
+//! Prometheus scrapes both and evaluates the shipped recording rules, and the estimate of
+//! the union is within the HyperLogLog error bound.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::python_clients::python;
+use super::support::{Llmwatch, TempDir, http_request, metric_value, tool};
+
+const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { insecure_dev_key: true }
+  chat_analytics: {}
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+service:
+  pipelines:
+    logs: { receivers: [otlp], processors: [redaction, chat_analytics], exporters: [prometheus] }
+"#;
+
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn emit(lw: &Llmwatch, from: u32, to: u32) {
+    let out = Command::new(python(false))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_users.py"))
+        .args([
+            format!("http://{}", lw.http.unwrap()),
+            from.to_string(),
+            to.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn prometheus_merges_two_sidecars_into_the_union_within_the_hll_bound() {
+    let (a, b) = (Llmwatch::start(CONFIG), Llmwatch::start(CONFIG));
+    // 0..6000 on one, 4000..10000 on the other: 10,000 users, 2,000 seen by both.
+    emit(&a, 0, 6000);
+    emit(&b, 4000, 10_000);
+    for (lw, n) in [(&a, 6000.0), (&b, 6000.0)] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metric_value(
+            &lw.metrics_text(),
+            "chat_events_total",
+            &[("event", "message_sent")],
+        ) < n
+        {
+            assert!(Instant::now() < deadline, "{}", lw.metrics_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let dir = TempDir::new("prometheus");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules/llmwatch-users.yaml");
+    let config = dir.path("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [{}]\nscrape_configs:\n  - job_name: llmwatch\n    static_configs: [{{ targets: [\"{}\", \"{}\"] }}]\n",
+            rules.display(),
+            a.admin,
+            b.admin
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let prometheus = Prometheus(
+        Command::new(tool("LLMWATCH_PROMETHEUS", "prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // One instant query: (evaluation time, value) of its first sample.
+    let query = |promql: &str| -> Option<(f64, f64)> {
+        std::net::TcpStream::connect(addr).ok()?;
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let r = http_request(
+            addr,
+            "GET",
+            &format!("/api/v1/query?query={encoded}"),
+            &[],
+            b"",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        let sample = &v["data"]["result"][0]["value"];
+        Some((sample[0].as_f64()?, sample[1].as_str()?.parse().ok()?))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wait = |what: &str, ok: &dyn Fn() -> Option<f64>| loop {
+        if let Some(v) = ok() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus: no {what} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Both sidecars scraped at Prometheus time `both`; then a rule evaluation after it.
+    let both = wait("scrape of both sidecars", &|| {
+        query("count(chat_users_hll_registers)")
+            .filter(|(_, n)| *n == 2.0)
+            .map(|(t, _)| t)
+    });
+    let series = r#"window_segment:chat_users:estimate{window="1d",segment="all"}"#;
+    wait("rule evaluation after both scrapes", &|| {
+        query(&format!("timestamp({series})"))
+            .filter(|(_, at)| *at > both + 1.0)
+            .map(|(_, at)| at)
+    });
+    let estimate = wait("estimate", &|| query(series).map(|(_, v)| v));
+    drop(prometheus);
+    // Three standard errors of a 1024-register sketch.
+    let bound = 3.0 * 1.04 / 32.0 * 10_000.0;
+    println!("fleet estimate of 10000 users: {estimate:.0} (bound ±{bound:.0})");
+    assert!((estimate - 10_000.0).abs() <= bound, "{estimate}");
+    // Each sidecar alone sees only its 6,000.
+    let local = metric_value(
+        &a.metrics_text(),
+        "chat_users_estimate",
+        &[("window", "1d"), ("segment", "all")],
+    );
+    assert!(
+        (local - 6000.0).abs() <= 3.0 * 1.04 / 32.0 * 6000.0,
+        "{local}"
+    );
+}
+
+#[test]
+fn a_restart_keeps_the_user_windows() {
+    let dir = TempDir::new("analytics-state");
+    let state = dir.path("users.json");
+    let config = CONFIG.replace(
+        "chat_analytics: {}",
+        &format!("chat_analytics: {{ state_file: \"{}\" }}", state.display()),
+    );
+    let mut lw = Llmwatch::start(&config);
+    emit(&lw, 0, 3000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric_value(&lw.metrics_text(), "chat_events_total", &[]) < 3000.0 {
+        assert!(Instant::now() < deadline, "{}", lw.metrics_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let estimate = |lw: &Llmwatch| {
+        metric_value(
+            &lw.metrics_text(),
+            "chat_users_estimate",
+            &[("window", "30d"), ("segment", "all")],
+        )
+    };
+    let before = estimate(&lw);
+    assert!(lw.terminate(Duration::from_secs(20)).success());
+    assert!(state.is_file(), "no state file written at shutdown");
+    let lw = Llmwatch::start(&config);
+    assert_eq!(estimate(&lw), before);
+    assert!(
+        (before - 3000.0).abs() <= 3.0 * 1.04 / 32.0 * 3000.0,
+        "{before}"
+    );
+}
