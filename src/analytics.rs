@@ -80,6 +80,10 @@ pub struct AnalyticsConfig {
     /// The attribute that marks a guest user (true / "true").
     #[serde(default = "AnalyticsConfig::default_guest_attribute")]
     pub guest_attribute: String,
+    /// The attribute that marks a new user's first activity (true / "true"), as does the
+    /// `first_chat_message` event: the `new` segment.
+    #[serde(default = "AnalyticsConfig::default_new_user_attribute")]
+    pub new_user_attribute: String,
     /// The attribute holding the user's tier, a segment of its own; none when empty.
     #[serde(default = "AnalyticsConfig::default_tier_attribute")]
     pub tier_attribute: String,
@@ -206,6 +210,9 @@ impl AnalyticsConfig {
     }
     fn default_guest_attribute() -> String {
         "user.is_guest".to_owned()
+    }
+    fn default_new_user_attribute() -> String {
+        "user.is_new".to_owned()
     }
     fn default_tier_attribute() -> String {
         "user.tier".to_owned()
@@ -1097,7 +1104,7 @@ impl AnalyticsProcessor {
     }
 
     /// Intents and users of one span or log record.
-    fn item(&self, attrs: &[KeyValue], resource: &[KeyValue], failed: bool) {
+    fn item(&self, attrs: &[KeyValue], resource: &[KeyValue], failed: bool, event: Option<&str>) {
         let s = &self.state;
         let c = &s.config;
         let layers = [attrs, resource];
@@ -1131,6 +1138,14 @@ impl AnalyticsProcessor {
                 "all".to_owned(),
                 if guest { "guest" } else { "authenticated" }.to_owned(),
             ];
+            // New users: first activity, by attribute or by the first-message event.
+            // Returning users are all minus new (new ones are in `all` too).
+            let new = event == Some("first_chat_message")
+                || find(&layers, &[c.new_user_attribute.as_str()])
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+            if new {
+                segments.push("new".to_owned());
+            }
             if !c.tier_attribute.is_empty()
                 && let Some(tier) = find(&layers, &[c.tier_attribute.as_str()])
             {
@@ -1191,7 +1206,7 @@ impl Processor for AnalyticsProcessor {
                             .status
                             .as_ref()
                             .is_some_and(|s| s.code == StatusCode::Error as i32);
-                        self.item(&span.attributes, resource, failed);
+                        self.item(&span.attributes, resource, failed, None);
                     }
                 }
             }
@@ -1203,7 +1218,12 @@ impl Processor for AnalyticsProcessor {
                         if let Some(name) = event_name_of(rec) {
                             self.event(&name, &[&rec.attributes, resource], service);
                         }
-                        self.item(&rec.attributes, resource, rec.severity_number >= 17);
+                        self.item(
+                            &rec.attributes,
+                            resource,
+                            rec.severity_number >= 17,
+                            event_name_of(rec).as_deref(),
+                        );
                     }
                 }
             }

@@ -123,6 +123,12 @@ fn unique_users_per_segment_within_the_hll_bound() {
         if i % 2 == 0 {
             attrs.push(kv("user.tier", "pro"));
         }
+        if i % 5 == 0 {
+            records.push(event(
+                "first_chat_message",
+                vec![kv("user.id", &format!("pseudo-{i:05}"))],
+            ));
+        }
         // Every user twice: duplicates never count.
         records.push(event("message_sent", attrs.clone()));
         records.push(event("message_sent", attrs));
