@@ -110,7 +110,8 @@ pub struct AnalyticsConfig {
     /// Distinct intents kept when `intents` is empty.
     #[serde(default = "AnalyticsConfig::default_max_intents")]
     pub max_intents: usize,
-    /// Intents whose `<intent_attribute>.confidence` is below this are misunderstood.
+    /// Intents whose `<intent_attribute>.confidence` is below this are misunderstood, as
+    /// are intents repeated in a row within one conversation.
     #[serde(default = "AnalyticsConfig::default_min_confidence")]
     pub min_intent_confidence: f64,
     /// Series per family; values past it fold into `other`.
@@ -861,6 +862,15 @@ fn find(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The conversation-id keys of every convention.
+const CONVERSATION_KEYS: &[&str] = &[
+    "gen_ai.conversation.id",
+    "session.id",
+    "langfuse.session.id",
+    "traceloop.association.properties.session_id",
+    "ai.telemetry.metadata.sessionId",
+];
+
 /// The user-id keys, as the redaction processor pseudonymises them.
 const USER_KEYS: &[&str] = &[
     "user.id",
@@ -951,16 +961,7 @@ impl AnalyticsProcessor {
             });
         }
         self.funnels(name, layers);
-        let conversation = find(
-            layers,
-            &[
-                "gen_ai.conversation.id",
-                "session.id",
-                "langfuse.session.id",
-                "traceloop.association.properties.session_id",
-                "ai.telemetry.metadata.sessionId",
-            ],
-        );
+        let conversation = find(layers, CONVERSATION_KEYS);
         if let Some(id) = conversation
             && s.events.contains_key(name)
         {
@@ -1119,7 +1120,16 @@ impl AnalyticsProcessor {
             };
             let confidence = find(&[attrs], &[&format!("{}.confidence", c.intent_attribute)])
                 .and_then(|v| v.parse::<f64>().ok());
-            let outcome = if confidence.is_some_and(|v| v < c.min_intent_confidence) {
+            // The same intent twice in a row in one conversation: the user had to repeat.
+            let repeated = find(&layers, CONVERSATION_KEYS).is_some_and(|id| {
+                let mut repeated = false;
+                s.shared.conversation(&id, |conv| {
+                    repeated = conv.last_intent.as_deref() == Some(intent.as_str());
+                    conv.last_intent = Some(intent.clone());
+                });
+                repeated
+            });
+            let outcome = if confidence.is_some_and(|v| v < c.min_intent_confidence) || repeated {
                 "misunderstood"
             } else if failed {
                 "error"

@@ -106,6 +106,8 @@ pub struct Conversation {
     pub answered: bool,
     /// Closed by an event (`chat_closed`, `conversation_ended`).
     pub closed: bool,
+    /// The intent of the last message that had one.
+    pub last_intent: Option<String>,
 }
 
 /// A conversation that ended, and how.
@@ -130,6 +132,7 @@ impl Conversation {
             last_event: None,
             answered: false,
             closed: false,
+            last_intent: None,
         }
     }
 

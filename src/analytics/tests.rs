@@ -254,11 +254,20 @@ fn intents_by_outcome_with_a_bounded_list() {
             ],
         )
     };
+    let in_conversation = |intent: &str| {
+        event(
+            "message_sent",
+            vec![kv("chat.intent", intent), kv("session.id", "s9")],
+        )
+    };
     p.process(&mut logs(vec![
         msg("billing", "0.9"),
         msg("billing", "0.3"),
         msg("reports", "0.8"),
         msg("weather", "0.99"),
+        // The user asks about reports twice in a row: the second was not understood.
+        in_conversation("reports"),
+        in_conversation("reports"),
     ]))
     .unwrap();
     let text = scrape(&r);
@@ -273,6 +282,10 @@ fn intents_by_outcome_with_a_bounded_list() {
         ),
         (
             r#"chat_intents_total{intent="reports",outcome="understood"}"#,
+            2.0,
+        ),
+        (
+            r#"chat_intents_total{intent="reports",outcome="misunderstood"}"#,
             1.0,
         ),
         (
