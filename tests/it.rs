@@ -7,6 +7,7 @@
 mod it {
     pub mod support;
 
+    mod analytics;
     mod app_metrics;
     mod bad_input;
     mod exposition;
