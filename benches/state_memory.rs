@@ -2,6 +2,8 @@
 //! this process's resident set while each kind of state is filled (mimalloc, as in the
 //! binary). Run with `cargo bench --bench state_memory`; prints one line per kind.
 
+#![allow(clippy::print_stdout)] // The figures are the output.
+
 use std::sync::Arc;
 
 use llmwatch::analytics::state::Shared;
