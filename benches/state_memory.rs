@@ -44,7 +44,14 @@ fn events(name: &str, users: std::ops::Range<u32>, extra: &dyn Fn(u32) -> Vec<Ke
     let records = users
         .map(|i| LogRecord {
             event_name: name.to_owned(),
-            attributes: [vec![kv("user.id", format!("{:016x}", u64::from(i) * 0x9e37_79b9))], extra(i)].concat(),
+            attributes: [
+                vec![kv(
+                    "user.id",
+                    format!("{:016x}", u64::from(i) * 0x9e37_79b9),
+                )],
+                extra(i),
+            ]
+            .concat(),
             ..Default::default()
         })
         .collect();
@@ -70,7 +77,11 @@ fn main() {
     let shared = Arc::new(Shared::default());
     let config: AnalyticsConfig = serde_saphyr::from_str("{}").unwrap_or_else(|e| panic!("{e}"));
     let p = config
-        .build(&AnalyticsSlot::default(), &OverflowCounter::default(), &shared)
+        .build(
+            &AnalyticsSlot::default(),
+            &OverflowCounter::default(),
+            &shared,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let measure = |what: &str, f: &mut dyn FnMut()| {
         let before = rss_kib();
@@ -90,24 +101,37 @@ fn main() {
         });
         let _ = p.process(&mut b);
     });
-    measure("conversations, 10,000 open (the default max_conversations)", &mut || {
-        for chunk in 0..10 {
-            let mut b = events("message_sent", chunk * 1000..(chunk + 1) * 1000, &|i| {
-                vec![kv("session.id", format!("conversation-{i:010}"))]
-            });
-            let _ = p.process(&mut b);
-        }
-    });
-    measure("funnel progress, 10,000 users (the default max_funnel_users)", &mut || {
-        for chunk in 0..10 {
-            let mut b = events("chat_opened", 20_000 + chunk * 1000..20_000 + (chunk + 1) * 1000, &|_| Vec::new());
-            let _ = p.process(&mut b);
-        }
-    });
-    measure("top users, one day's summary at top_k 10 (100 counters)", &mut || {
-        for i in 0..10_000u32 {
-            shared.add_cost(&format!("{:016x}", u64::from(i) * 0x9e37_79b9), 0.001);
-        }
-    });
+    measure(
+        "conversations, 10,000 open (the default max_conversations)",
+        &mut || {
+            for chunk in 0..10 {
+                let mut b = events("message_sent", chunk * 1000..(chunk + 1) * 1000, &|i| {
+                    vec![kv("session.id", format!("conversation-{i:010}"))]
+                });
+                let _ = p.process(&mut b);
+            }
+        },
+    );
+    measure(
+        "funnel progress, 10,000 users (the default max_funnel_users)",
+        &mut || {
+            for chunk in 0..10 {
+                let mut b = events(
+                    "chat_opened",
+                    20_000 + chunk * 1000..20_000 + (chunk + 1) * 1000,
+                    &|_| Vec::new(),
+                );
+                let _ = p.process(&mut b);
+            }
+        },
+    );
+    measure(
+        "top users, one day's summary at top_k 10 (100 counters)",
+        &mut || {
+            for i in 0..10_000u32 {
+                shared.add_cost(&format!("{:016x}", u64::from(i) * 0x9e37_79b9), 0.001);
+            }
+        },
+    );
     println!("open conversations: {}", shared.open_conversations());
 }

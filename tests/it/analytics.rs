@@ -31,11 +31,20 @@ fn a_realistic_session_gives_exact_counters() {
         .arg(format!("http://{}", lw.http.unwrap()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let text = loop {
         let text = lw.metrics_text();
-        if metric_value(&text, "llmwatch_exporter_sent_items_total", &[("signal", "logs")]) >= 16.0 {
+        if metric_value(
+            &text,
+            "llmwatch_exporter_sent_items_total",
+            &[("signal", "logs")],
+        ) >= 16.0
+        {
             break text;
         }
         assert!(Instant::now() < deadline, "{text}");
@@ -49,32 +58,164 @@ fn a_realistic_session_gives_exact_counters() {
         metric_value(&text, "chat_events_total", &labels)
     };
     for (got, want, what) in [
-        (ev("chat_opened", &[("entry_point", "widget")]), 2.0, "widget opens"),
-        (ev("chat_opened", &[("entry_point", "help_page")]), 1.0, "help-page opens"),
+        (
+            ev("chat_opened", &[("entry_point", "widget")]),
+            2.0,
+            "widget opens",
+        ),
+        (
+            ev("chat_opened", &[("entry_point", "help_page")]),
+            1.0,
+            "help-page opens",
+        ),
         (ev("message_sent", &[]), 3.0, "messages sent"),
         (ev("message_received", &[]), 1.0, "messages received"),
-        (ev("message_feedback", &[("rating", "up")]), 1.0, "thumbs up events"),
-        (ev("platform_connected", &[("platform", "google_ads")]), 1.0, "connections"),
+        (
+            ev("message_feedback", &[("rating", "up")]),
+            1.0,
+            "thumbs up events",
+        ),
+        (
+            ev("platform_connected", &[("platform", "google_ads")]),
+            1.0,
+            "connections",
+        ),
         (ev("first_chat_message", &[]), 1.0, "first messages"),
-        (metric_value(&text, "chat_events_total", &[("event", "oauth_started")]), 0.0, "events outside the catalogue"),
-        (metric_value(&text, "chat_feedback_total", &[("rating", "positive"), ("model", "gpt-4o")]), 1.0, "positive feedback"),
-        (metric_value(&text, "chat_feedback_total", &[("rating", "negative"), ("model", "unknown")]), 1.0, "negative feedback"),
-        (metric_value(&text, "chat_intents_total", &[("intent", "billing"), ("outcome", "understood")]), 1.0, "billing intents"),
-        (metric_value(&text, "chat_intents_total", &[("intent", "reports"), ("outcome", "understood")]), 1.0, "reports intents"),
-        (metric_value(&text, "chat_intents_total", &[("intent", "reports"), ("outcome", "misunderstood")]), 1.0, "repeated intents"),
-        (metric_value(&text, "chat_funnel_step_total", &[("funnel", "platform_connection"), ("step", "chat_opened")]), 3.0, "funnel entries"),
-        (metric_value(&text, "chat_funnel_step_total", &[("funnel", "platform_connection"), ("step", "oauth_completed")]), 1.0, "OAuth completions"),
-        (metric_value(&text, "chat_funnel_step_total", &[("funnel", "platform_connection"), ("step", "platform_connected")]), 1.0, "funnel completions"),
-        (metric_value(&text, "chat_funnel_duration_seconds_count", &[("funnel", "platform_connection")]), 1.0, "funnel durations"),
-        (metric_value(&text, "chat_conversations_total", &[("outcome", "completed")]), 1.0, "completed conversations"),
-        (metric_value(&text, "chat_conversations_total", &[("outcome", "abandoned")]), 1.0, "abandoned conversations"),
-        (metric_value(&text, "chat_conversation_dropoff_total", &[("event", "message_sent")]), 1.0, "drop-offs after a message"),
+        (
+            metric_value(&text, "chat_events_total", &[("event", "oauth_started")]),
+            0.0,
+            "events outside the catalogue",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_feedback_total",
+                &[("rating", "positive"), ("model", "gpt-4o")],
+            ),
+            1.0,
+            "positive feedback",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_feedback_total",
+                &[("rating", "negative"), ("model", "unknown")],
+            ),
+            1.0,
+            "negative feedback",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_intents_total",
+                &[("intent", "billing"), ("outcome", "understood")],
+            ),
+            1.0,
+            "billing intents",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_intents_total",
+                &[("intent", "reports"), ("outcome", "understood")],
+            ),
+            1.0,
+            "reports intents",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_intents_total",
+                &[("intent", "reports"), ("outcome", "misunderstood")],
+            ),
+            1.0,
+            "repeated intents",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_funnel_step_total",
+                &[("funnel", "platform_connection"), ("step", "chat_opened")],
+            ),
+            3.0,
+            "funnel entries",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_funnel_step_total",
+                &[
+                    ("funnel", "platform_connection"),
+                    ("step", "oauth_completed"),
+                ],
+            ),
+            1.0,
+            "OAuth completions",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_funnel_step_total",
+                &[
+                    ("funnel", "platform_connection"),
+                    ("step", "platform_connected"),
+                ],
+            ),
+            1.0,
+            "funnel completions",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_funnel_duration_seconds_count",
+                &[("funnel", "platform_connection")],
+            ),
+            1.0,
+            "funnel durations",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_conversations_total",
+                &[("outcome", "completed")],
+            ),
+            1.0,
+            "completed conversations",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_conversations_total",
+                &[("outcome", "abandoned")],
+            ),
+            1.0,
+            "abandoned conversations",
+        ),
+        (
+            metric_value(
+                &text,
+                "chat_conversation_dropoff_total",
+                &[("event", "message_sent")],
+            ),
+            1.0,
+            "drop-offs after a message",
+        ),
     ] {
         assert_eq!(got, want, "{what}:\n{text}");
     }
     // Three users, one of them a guest, one new: linear counting is exact at this size.
-    for (segment, n) in [("all", 3.0), ("guest", 1.0), ("authenticated", 2.0), ("new", 1.0), ("tier:pro", 1.0)] {
-        let e = metric_value(&text, "chat_users_estimate", &[("window", "1d"), ("segment", segment)]);
+    for (segment, n) in [
+        ("all", 3.0),
+        ("guest", 1.0),
+        ("authenticated", 2.0),
+        ("new", 1.0),
+        ("tier:pro", 1.0),
+    ] {
+        let e = metric_value(
+            &text,
+            "chat_users_estimate",
+            &[("window", "1d"), ("segment", segment)],
+        );
         assert!((e - n).abs() < 0.05, "{segment}: {e}\n{text}");
     }
     // Only pseudonyms reach the metrics.
