@@ -10,12 +10,11 @@ pub mod state;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use foldhash::fast::FixedState;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
@@ -25,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use self::hll::Hll;
 use crate::genai::extract::service_name;
 use crate::metrics::bounded::{Family, Histogram, OTHER, OverflowCounter, label_value};
+use crate::model::attrs::{first as find, get as attr, text};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
 
@@ -820,46 +820,13 @@ impl Collector for Analytics {
     }
 }
 
-/// Where the shared analytics state lives once a processor is built; registered at
-/// startup.
-#[derive(Clone, Debug, Default)]
-pub struct AnalyticsSlot(pub Arc<OnceLock<Arc<Analytics>>>);
-
-impl Collector for AnalyticsSlot {
-    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        match self.0.get() {
-            Some(a) => a.encode(encoder),
-            None => Ok(()),
-        }
-    }
-}
+/// Where the shared analytics state lives once a processor is built.
+pub type AnalyticsSlot = crate::metrics::bounded::Slot<Analytics>;
 
 /// The built `chat_analytics` processor.
 pub struct AnalyticsProcessor {
     state: Arc<Analytics>,
     overflow: OverflowCounter,
-}
-
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs.iter().find(|kv| kv.key == key)?.value.as_ref()
-}
-
-fn text(v: &AnyValue) -> Option<String> {
-    match v.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-/// The first of `keys` in the first of `layers` that has it.
-fn find(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
-    layers
-        .iter()
-        .find_map(|attrs| keys.iter().find_map(|k| attr(attrs, k).and_then(text)))
-        .filter(|v| !v.is_empty())
 }
 
 /// The conversation-id keys of every convention.

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use serde::Deserialize;
 
 use self::extract::Call;
@@ -552,14 +551,7 @@ pub struct GenaiProcessor {
 }
 
 fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
-    let v = attrs.iter().find(|kv| kv.key == key)?.value.as_ref()?;
-    match v.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
+    crate::model::attrs::get(attrs, key).and_then(crate::model::attrs::text)
 }
 
 impl GenaiProcessor {

@@ -7,7 +7,7 @@
 //! Like `genai`, it reads batches after redaction and never changes them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use foldhash::fast::FixedState;
@@ -29,6 +29,7 @@ use crate::genai::extract::{error_class, http_class, service_name};
 use crate::metrics::bounded::{
     Family, Histogram, OverflowCounter, Thresholds, TraceExemplar, label_value,
 };
+use crate::model::attrs::{self, get as attr, number, text};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
 
@@ -589,18 +590,8 @@ impl Collector for HealthMetrics {
     }
 }
 
-/// Where the `health` families live once a processor is built; registered at startup.
-#[derive(Clone, Debug, Default)]
-pub struct HealthMetricsSlot(pub Arc<OnceLock<Arc<HealthMetrics>>>);
-
-impl Collector for HealthMetricsSlot {
-    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        match self.0.get() {
-            Some(m) => m.encode(encoder),
-            None => Ok(()),
-        }
-    }
-}
+/// Where the `health` families live once a processor is built.
+pub type HealthMetricsSlot = crate::metrics::bounded::Slot<HealthMetrics>;
 
 /// The built `health` processor.
 pub struct HealthProcessor {
@@ -608,34 +599,9 @@ pub struct HealthProcessor {
     overflow: OverflowCounter,
 }
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs.iter().find(|kv| kv.key == key)?.value.as_ref()
-}
-
-fn text(v: &AnyValue) -> Option<String> {
-    match v.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        Value::BoolValue(b) => Some(b.to_string()),
-        Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-fn number(v: &AnyValue) -> Option<f64> {
-    match v.value.as_ref()? {
-        Value::IntValue(i) => Some(*i as f64),
-        Value::DoubleValue(d) => Some(*d),
-        Value::StringValue(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n: &f64| n.is_finite())
-}
-
-/// The first of `keys` found on the span, then on the resource.
-fn lookup(span: &[KeyValue], resource: &[KeyValue], keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| attr(span, k).or_else(|| attr(resource, k)).and_then(text))
+/// The first of `keys` on the item, then on what encloses it.
+fn lookup(item: &[KeyValue], outer: &[KeyValue], keys: &[&str]) -> Option<String> {
+    attrs::first(&[item, outer], keys)
 }
 
 /// The host of a URL, without port or credentials.

@@ -3,6 +3,7 @@
 //! There is deliberately no second event model: the generated `opentelemetry-proto` types are
 //! what every stage reads and rewrites in place.
 
+pub mod attrs;
 pub mod rpc;
 
 use std::fmt;

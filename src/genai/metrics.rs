@@ -1,6 +1,5 @@
 //! The `llm_*` families, built on [`crate::metrics::bounded`].
 
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use prometheus_client::collector::Collector;
@@ -189,16 +188,5 @@ impl Collector for LlmMetrics {
     }
 }
 
-/// Where the `genai` processor's families live once one is built; registered as a
-/// collector at startup, empty until then.
-#[derive(Clone, Debug, Default)]
-pub struct LlmMetricsSlot(pub Arc<OnceLock<Arc<LlmMetrics>>>);
-
-impl Collector for LlmMetricsSlot {
-    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        match self.0.get() {
-            Some(m) => m.encode(encoder),
-            None => Ok(()),
-        }
-    }
-}
+/// Where the `genai` processor's families live once one is built.
+pub type LlmMetricsSlot = Slot<LlmMetrics>;

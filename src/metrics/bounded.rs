@@ -272,24 +272,12 @@ impl<M: EncodeMetric> Family<M> {
         encoder: &mut DescriptorEncoder<'_>,
         kind: MetricType,
     ) -> Result<(), std::fmt::Error> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.len == 0 {
+        if self.is_empty() {
             return Ok(());
         }
         let mut metric =
             encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), kind)?;
-        let mut series: Vec<&Series<M>> = state.buckets.values().flatten().collect();
-        series.sort_by(|a, b| a.values.cmp(&b.values));
-        for s in series {
-            let labels: Vec<(&str, &str)> = self
-                .labels
-                .iter()
-                .map(String::as_str)
-                .zip(s.values.iter().map(AsRef::as_ref))
-                .collect();
-            s.metric.encode(metric.encode_family(&labels)?)?;
-        }
-        Ok(())
+        self.encode_series(&mut metric)
     }
 }
 
@@ -326,5 +314,40 @@ impl prometheus_client::collector::Collector for Thresholds {
                 .encode_gauge(seconds)?;
         }
         Ok(())
+    }
+}
+
+/// Where a processor's families live once the first processor of its type is built:
+/// registered as a collector at startup, and empty until then.
+pub struct Slot<T>(pub std::sync::Arc<std::sync::OnceLock<std::sync::Arc<T>>>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Slot<T> {
+        Slot(Default::default())
+    }
+}
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Slot<T> {
+        Slot(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T> std::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("built", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl<T: prometheus_client::collector::Collector> prometheus_client::collector::Collector
+    for Slot<T>
+{
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.get() {
+            Some(m) => m.encode(encoder),
+            None => Ok(()),
+        }
     }
 }
