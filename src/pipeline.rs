@@ -150,56 +150,33 @@ impl ProcessorConfig {
         errors: &mut Vec<ConfigError>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<ProcessorConfig> {
+        // Every problem a config's own check finds, reported under its path.
+        let checked = |problems: Vec<(String, String)>, errors: &mut Vec<ConfigError>| {
+            let ok = problems.is_empty();
+            errors.extend(problems.into_iter().map(|(key, message)| ConfigError {
+                path: format!("{path}.{key}"),
+                message,
+            }));
+            ok
+        };
         match kind {
             "redaction" => {
                 let cfg: RedactionConfig = crate::config::decode_at(value, path, errors)?;
-                let problems = cfg.check(env);
-                let ok = problems.is_empty();
-                for (key, message) in problems {
-                    errors.push(ConfigError {
-                        path: format!("{path}.{key}"),
-                        message,
-                    });
-                }
-                ok.then_some(ProcessorConfig::Redaction(cfg))
+                checked(cfg.check(env), errors).then_some(ProcessorConfig::Redaction(cfg))
             }
             "genai" => {
                 let cfg: crate::genai::GenaiConfig = crate::config::decode_at(value, path, errors)?;
-                let problems = cfg.check();
-                let ok = problems.is_empty();
-                for (key, message) in problems {
-                    errors.push(ConfigError {
-                        path: format!("{path}.{key}"),
-                        message,
-                    });
-                }
-                ok.then_some(ProcessorConfig::Genai(cfg))
+                checked(cfg.check(), errors).then_some(ProcessorConfig::Genai(cfg))
             }
             "health" => {
                 let cfg: crate::health::HealthConfig =
                     crate::config::decode_at(value, path, errors)?;
-                let problems = cfg.check();
-                let ok = problems.is_empty();
-                for (key, message) in problems {
-                    errors.push(ConfigError {
-                        path: format!("{path}.{key}"),
-                        message,
-                    });
-                }
-                ok.then_some(ProcessorConfig::Health(cfg))
+                checked(cfg.check(), errors).then_some(ProcessorConfig::Health(cfg))
             }
             "chat_analytics" => {
                 let cfg: crate::analytics::AnalyticsConfig =
                     crate::config::decode_at(value, path, errors)?;
-                let problems = cfg.check();
-                let ok = problems.is_empty();
-                for (key, message) in problems {
-                    errors.push(ConfigError {
-                        path: format!("{path}.{key}"),
-                        message,
-                    });
-                }
-                ok.then_some(ProcessorConfig::ChatAnalytics(cfg))
+                checked(cfg.check(), errors).then_some(ProcessorConfig::ChatAnalytics(cfg))
             }
             other => {
                 errors.push(ConfigError {
