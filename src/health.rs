@@ -724,13 +724,10 @@ impl HealthProcessor {
         let a = &span.attributes[..];
         let method = lookup(a, &[], &["http.request.method", "http.method"]);
         let kind = span.kind;
-        let is_ai = crate::genai::extract::from_span(span, resource, service).is_some();
-        if is_ai {
-            let op =
-                lookup(a, &[], &["gen_ai.operation.name"]).unwrap_or_else(|| "chat".to_owned());
+        if let Some(op) = crate::genai::extract::span_call_operation(span, resource) {
             return Some(Classified {
                 component: "ai",
-                operation: normalise_operation(&op),
+                operation: op.to_owned(),
                 platform: None,
             });
         }

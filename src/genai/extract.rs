@@ -392,15 +392,20 @@ fn operation_from_name(name: &str) -> Option<Option<&'static str>> {
     })
 }
 
-/// Builds a call from a set of attributes, or `None` when they do not describe one call
-/// to a model.
-fn call_from(found: &Found<'_>, name: &str) -> Option<Call> {
-    let marker = found.string(Field::Operation);
-    let operation = match (&marker, operation_from_name(name)) {
+/// The operation of a span or event that is one call to a model, or `None` for anything
+/// else: the whole decision of [`from_span`], without building the call.
+fn call_operation(found: &Found<'_>, name: &str) -> Option<&'static str> {
+    let marker = found
+        .get(Field::Operation)
+        .and_then(|(_, v)| match v.value.as_ref()? {
+            Value::StringValue(s) if !s.is_empty() => Some(s.as_str()),
+            _ => None,
+        });
+    let operation = match (marker, operation_from_name(name)) {
         (Some(m), _) => keys::operation(m)?,
         (None, Some(from_name)) => from_name?,
         (None, None) => {
-            // No marker: a call if a model and usage say so.
+            // No marker: a call if a model says so.
             let model = found.get(Field::RequestModel).is_some()
                 || found.get(Field::ResponseModel).is_some();
             if !model {
@@ -409,9 +414,22 @@ fn call_from(found: &Found<'_>, name: &str) -> Option<Call> {
             "chat"
         }
     };
-    if !keys::INFERENCE_OPERATIONS.contains(&operation) && operation != "rerank" {
-        return None;
-    }
+    (keys::INFERENCE_OPERATIONS.contains(&operation) || operation == "rerank").then_some(operation)
+}
+
+/// The operation of the model call a span describes, if it describes one: what
+/// [`from_span`] decides, for stages that need only that.
+pub fn span_call_operation(span: &Span, resource: &[KeyValue]) -> Option<&'static str> {
+    let mut found = Found::default();
+    found.offer(&span.attributes, false);
+    found.offer(resource, true);
+    call_operation(&found, &span.name)
+}
+
+/// Builds a call from a set of attributes, or `None` when they do not describe one call
+/// to a model.
+fn call_from(found: &Found<'_>, name: &str) -> Option<Call> {
+    let operation = call_operation(found, name)?;
     let usage = usage(found);
     let streaming = found.get(Field::Streaming).is_some_and(|(_, v)| truthy(v))
         || name.contains("doStream")
