@@ -23,48 +23,22 @@ use serde::{Deserialize, Serialize};
 
 use self::hll::Hll;
 use crate::genai::extract::service_name;
-use crate::metrics::bounded::{Family, Histogram, OTHER, OverflowCounter, label_value};
+use crate::metrics::bounded::{
+    DimensionConfig, Family, Histogram, OTHER, OverflowCounter, ValueLimit, label_value,
+};
 use crate::model::attrs::{first as find, get as attr, text};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
 
-/// A dimension of a catalogued event: an attribute, as a label, with a value limit.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EventDimension {
-    /// The attribute, on the event, then its span or log record, then the resource.
-    pub attribute: String,
-    /// The label; the attribute with `.` as `_` by default.
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Distinct values kept; later ones become `other`.
-    #[serde(default = "EventDimension::default_max_values")]
-    pub max_values: usize,
-}
-
-impl EventDimension {
-    fn default_max_values() -> usize {
-        20
-    }
-    fn label(&self) -> String {
-        self.label.clone().unwrap_or_else(|| {
-            self.attribute
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect()
-        })
-    }
-}
-
 /// One catalogued event.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EventConfig {
     /// The event name.
     pub name: String,
     /// Its dimensions, at most 4.
     #[serde(default)]
-    pub dimensions: Vec<EventDimension>,
+    pub dimensions: Vec<DimensionConfig>,
 }
 
 /// `processors.chat_analytics`.
@@ -197,10 +171,10 @@ impl AnalyticsConfig {
                 name: (*name).to_owned(),
                 dimensions: dims
                     .iter()
-                    .map(|(attribute, label)| EventDimension {
+                    .map(|(attribute, label)| DimensionConfig {
                         attribute: (*attribute).to_owned(),
                         label: Some((*label).to_owned()),
-                        max_values: EventDimension::default_max_values(),
+                        max_values: 50,
                     })
                     .collect(),
             })
@@ -285,22 +259,11 @@ impl AnalyticsConfig {
                 errors.push((format!("events[{i}].dimensions"), "at most 4".to_owned()));
             }
             for (j, d) in e.dimensions.iter().enumerate() {
-                let l = d.label();
-                let valid = l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !matches!(l.as_str(), "service" | "event" | "le");
-                if !valid {
-                    errors.push((
-                        format!("events[{i}].dimensions[{j}].label"),
-                        format!("{l:?} is not a usable label name"),
-                    ));
-                }
-                if d.max_values == 0 {
-                    errors.push((
-                        format!("events[{i}].dimensions[{j}].max_values"),
-                        "must be at least 1".to_owned(),
-                    ));
-                }
+                errors.extend(
+                    d.problems(&["service", "event"])
+                        .into_iter()
+                        .map(|(key, m)| (format!("events[{i}].dimensions[{j}].{key}"), m)),
+                );
             }
         }
         if self.series_limit == 0 {
@@ -412,16 +375,15 @@ struct Saved {
     segments: BTreeMap<String, Segment>,
 }
 
-/// A catalogued event: its dimensions as (attribute, label, value limit), and its series.
-type CataloguedEvent = (Vec<(String, String, usize)>, Family<Counter>);
+/// A catalogued event: its dimensions as (attribute, value limit), and its series.
+type CataloguedEvent = (Vec<(String, ValueLimit)>, Family<Counter>);
 
 /// The shared state of every `chat_analytics` processor.
 pub struct Analytics {
     config: AnalyticsConfig,
     segments: Mutex<BTreeMap<String, Segment>>,
-    tiers: Mutex<HashSet<String>>,
-    intents: Mutex<HashSet<String>>,
-    dimension_values: Mutex<BTreeMap<(String, String), HashSet<String>>>,
+    tiers: ValueLimit,
+    intents: ValueLimit,
     events: BTreeMap<String, CataloguedEvent>,
     feedback: Family<Counter>,
     intent_counts: Family<Counter>,
@@ -488,14 +450,18 @@ impl Analytics {
             .events
             .iter()
             .map(|e| {
-                let dims: Vec<(String, String, usize)> = e
+                let dims: Vec<(String, ValueLimit)> = e
                     .dimensions
                     .iter()
-                    .map(|d| (d.attribute.clone(), d.label(), d.max_values))
+                    .map(|d| {
+                        let limit =
+                            ValueLimit::new(format!("chat_events:{}", d.label()), d.max_values);
+                        (d.attribute.clone(), limit)
+                    })
                     .collect();
                 let labels = ["service".to_owned(), "event".to_owned()]
                     .into_iter()
-                    .chain(dims.iter().map(|(_, l, _)| l.clone()))
+                    .chain(e.dimensions.iter().map(DimensionConfig::label))
                     .collect();
                 (
                     e.name.clone(),
@@ -517,9 +483,8 @@ impl Analytics {
         Analytics {
             config: config.clone(),
             segments: Mutex::new(BTreeMap::new()),
-            tiers: Mutex::new(HashSet::new()),
-            intents: Mutex::new(config.intents.iter().cloned().collect()),
-            dimension_values: Mutex::new(BTreeMap::new()),
+            tiers: ValueLimit::new("chat_user_tiers", config.max_tiers),
+            intents: ValueLimit::new("chat_intents", config.max_intents),
             events,
             feedback: Family::new(
                 "chat_feedback",
@@ -874,52 +839,14 @@ fn rating(raw: &str) -> &'static str {
 }
 
 impl AnalyticsProcessor {
-    /// The bounded value of `value` for a set that keeps `max` values.
-    fn bounded(
-        &self,
-        set: &Mutex<HashSet<String>>,
-        value: String,
-        max: usize,
-        family: &str,
-    ) -> String {
-        let mut seen = set.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.contains(&value) {
-            value
-        } else if seen.len() < max {
-            seen.insert(value.clone());
-            value
-        } else {
-            drop(seen);
-            self.overflow.inc(family);
-            OTHER.to_owned()
-        }
-    }
-
     /// One product event, seen as a span event or a log event.
     fn event(&self, name: &str, layers: &[&[KeyValue]], service: &str) {
         let s = &self.state;
         if let Some((dims, family)) = s.events.get(name) {
             let mut values: Vec<String> = vec![label_value(service).into_owned(), name.to_owned()];
-            for (attribute, label, max) in dims {
+            for (attribute, limit) in dims {
                 let v = find(layers, &[attribute.as_str()]).unwrap_or_default();
-                let v = label_value(&v).into_owned();
-                let v = if v.is_empty() {
-                    v
-                } else {
-                    let mut all = s
-                        .dimension_values
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let set = all.entry((name.to_owned(), label.clone())).or_default();
-                    if set.contains(&v) || set.len() < *max {
-                        set.insert(v.clone());
-                        v
-                    } else {
-                        drop(all);
-                        self.overflow.inc(&format!("chat_events:{label}"));
-                        OTHER.to_owned()
-                    }
-                };
+                let v = limit.admit(label_value(&v).into_owned(), &self.overflow);
                 values.push(v);
             }
             let refs: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -1079,7 +1006,7 @@ impl AnalyticsProcessor {
         if let Some(intent) = find(&[attrs], &[c.intent_attribute.as_str()]) {
             let intent = label_value(&intent).into_owned();
             let intent = if c.intents.is_empty() {
-                self.bounded(&s.intents, intent, c.max_intents, "chat_intents")
+                s.intents.admit(intent, &self.overflow)
             } else if c.intents.contains(&intent) {
                 intent
             } else {
@@ -1126,12 +1053,9 @@ impl AnalyticsProcessor {
             if !c.tier_attribute.is_empty()
                 && let Some(tier) = find(&layers, &[c.tier_attribute.as_str()])
             {
-                let tier = self.bounded(
-                    &s.tiers,
-                    label_value(&tier).into_owned(),
-                    c.max_tiers,
-                    "chat_user_tiers",
-                );
+                let tier = s
+                    .tiers
+                    .admit(label_value(&tier).into_owned(), &self.overflow);
                 segments.push(format!("tier:{tier}"));
             }
             s.add_user(&user, &segments);

@@ -21,40 +21,12 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde::Deserialize;
 
 use self::extract::Call;
-use self::metrics::{LlmMetrics, LlmMetricsSlot, OTHER, OverflowCounter, TraceExemplar};
+use self::metrics::{LlmMetrics, LlmMetricsSlot, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
 use crate::model::{Batch, Payload};
 use crate::pipeline::{ProcessError, Processor};
 
-/// An extra label taken from a span or resource attribute.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DimensionConfig {
-    /// The attribute, looked up on the span (or log record), then on the resource.
-    pub attribute: String,
-    /// The Prometheus label name; the attribute with `.` as `_` by default.
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Distinct values kept; later values become `other`.
-    #[serde(default = "DimensionConfig::default_max_values")]
-    pub max_values: usize,
-}
-
-impl DimensionConfig {
-    fn default_max_values() -> usize {
-        50
-    }
-
-    /// The label name.
-    pub fn label(&self) -> String {
-        self.label.clone().unwrap_or_else(|| {
-            self.attribute
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect()
-        })
-    }
-}
+pub use crate::metrics::bounded::DimensionConfig;
 
 /// A price from the config, USD per 1M tokens.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -186,30 +158,15 @@ impl GenaiConfig {
         }
         let mut seen = HashSet::new();
         for (i, d) in self.dimensions.iter().enumerate() {
-            let label = d.label();
-            let valid = label
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !label.starts_with("__");
-            if !valid {
-                errors.push((
-                    format!("dimensions[{i}].label"),
-                    format!("{label:?} is not a valid Prometheus label name"),
-                ));
-            } else if RESERVED_LABELS.contains(&label.as_str()) || !seen.insert(label.clone()) {
-                errors.push((
-                    format!("dimensions[{i}].label"),
-                    format!("label {label:?} is already used"),
-                ));
+            let mut problems = d.problems(RESERVED_LABELS);
+            if problems.is_empty() && !seen.insert(d.label()) {
+                problems.push(("label", format!("label {:?} is already used", d.label())));
             }
-            if d.max_values == 0 {
-                errors.push((
-                    format!("dimensions[{i}].max_values"),
-                    "must be at least 1".to_owned(),
-                ));
-            }
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(key, message)| (format!("dimensions[{i}].{key}"), message)),
+            );
         }
         if self.series_limit == 0 {
             errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
@@ -326,9 +283,7 @@ impl GenaiConfig {
                 .iter()
                 .map(|d| Dimension {
                     attribute: d.attribute.clone(),
-                    label: d.label(),
-                    max_values: d.max_values,
-                    values: Mutex::new(HashSet::new()),
+                    values: d.limit(),
                 })
                 .collect(),
             dedupe: self.dedupe.then(|| Arc::clone(&shared.dedupe)),
@@ -348,9 +303,7 @@ pub struct GenaiShared {
 
 struct Dimension {
     attribute: String,
-    label: String,
-    max_values: usize,
-    values: Mutex<HashSet<String>>,
+    values: metrics::ValueLimit,
 }
 
 /// Calls already counted, so that a second description of one call is not counted
@@ -565,17 +518,8 @@ impl GenaiProcessor {
                 else {
                     return String::new();
                 };
-                let v = metrics::label_value(&v).into_owned();
-                let mut seen = d.values.lock().unwrap_or_else(PoisonError::into_inner);
-                if seen.contains(&v) {
-                    v
-                } else if seen.len() < d.max_values {
-                    seen.insert(v.clone());
-                    v
-                } else {
-                    self.overflow.inc(&d.label);
-                    OTHER.to_owned()
-                }
+                d.values
+                    .admit(metrics::label_value(&v).into_owned(), &self.overflow)
             })
             .collect()
     }

@@ -351,3 +351,99 @@ impl<T: prometheus_client::collector::Collector> prometheus_client::collector::C
         }
     }
 }
+
+/// An extra label taken from an attribute, with a limit on its distinct values.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionConfig {
+    /// The attribute, looked up on the item, then on what encloses it.
+    pub attribute: String,
+    /// The Prometheus label name; the attribute with `.` as `_` by default.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Distinct values kept; later values become `other`.
+    #[serde(default = "DimensionConfig::default_max_values")]
+    pub max_values: usize,
+}
+
+impl DimensionConfig {
+    fn default_max_values() -> usize {
+        50
+    }
+
+    /// The label name.
+    pub fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| {
+            self.attribute
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        })
+    }
+
+    /// Problems as (key under the dimension, message); `reserved` are the labels the
+    /// family already has.
+    pub fn problems(&self, reserved: &[&str]) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let label = self.label();
+        let valid = label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !label.starts_with("__");
+        if !valid {
+            out.push((
+                "label",
+                format!("{label:?} is not a valid Prometheus label name"),
+            ));
+        } else if reserved.contains(&label.as_str()) {
+            out.push(("label", format!("label {label:?} is already used")));
+        }
+        if self.max_values == 0 {
+            out.push(("max_values", "must be at least 1".to_owned()));
+        }
+        out
+    }
+
+    /// The value limit of this dimension, counting overflow under its label.
+    pub fn limit(&self) -> ValueLimit {
+        ValueLimit::new(self.label(), self.max_values)
+    }
+}
+
+/// A label that keeps its first `max` distinct values; later values become `other`, and
+/// each is counted in `llmwatch_metric_overflow_total{family}`.
+#[derive(Debug)]
+pub struct ValueLimit {
+    family: String,
+    max: usize,
+    seen: Mutex<std::collections::HashSet<String>>,
+}
+
+impl ValueLimit {
+    /// A limit of `max` values, whose overflow counts under `family`.
+    pub fn new(family: impl Into<String>, max: usize) -> ValueLimit {
+        ValueLimit {
+            family: family.into(),
+            max,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// `value` when it is one of the kept values (or an empty, absent one), `other`
+    /// otherwise.
+    pub fn admit(&self, value: String, overflow: &OverflowCounter) -> String {
+        if value.is_empty() {
+            return value;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.contains(&value) {
+            value
+        } else if seen.len() < self.max {
+            seen.insert(value.clone());
+            value
+        } else {
+            drop(seen);
+            overflow.inc(&self.family);
+            OTHER.to_owned()
+        }
+    }
+}
