@@ -291,6 +291,7 @@ impl AnalyticsConfig {
         overflow: &OverflowCounter,
         shared: &Arc<state::Shared>,
     ) -> Result<AnalyticsProcessor, String> {
+        shared.activate();
         {
             let mut c = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
             c.top_k = self.top_k;

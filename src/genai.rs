@@ -593,7 +593,7 @@ impl GenaiProcessor {
             (Some(r), None) => Some((r, "reported")),
             (None, None) => None,
         };
-        if let Some(chat) = &self.chat {
+        if let Some(chat) = self.chat.as_ref().filter(|c| c.is_active()) {
             let usd = cost.map_or(0.0, |(usd, _)| usd);
             if let Some(user) = &call.user {
                 chat.add_cost(user, usd);

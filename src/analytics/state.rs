@@ -155,6 +155,9 @@ impl Conversation {
 pub struct Shared {
     /// Settings.
     pub config: Mutex<SharedConfig>,
+    /// Whether a `chat_analytics` processor reports this state: without one, feeding it
+    /// would only fill it.
+    active: std::sync::atomic::AtomicBool,
     top: Mutex<BTreeMap<u64, SpaceSaving>>,
     conversations: Mutex<HashMap<String, Conversation, FixedState>>,
     ended: Mutex<Vec<Ended>>,
@@ -164,6 +167,17 @@ pub struct Shared {
 pub const TOP_WINDOWS: [(&str, u64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
 
 impl Shared {
+    /// Marks the state as reported, by a `chat_analytics` processor.
+    pub fn activate(&self) {
+        self.active
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a `chat_analytics` processor reports this state.
+    pub fn is_active(&self) -> bool {
+        self.active.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Adds the cost of one call to a pseudonymous user.
     pub fn add_cost(&self, user: &str, usd: f64) {
         if usd.is_nan() || usd <= 0.0 {

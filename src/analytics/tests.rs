@@ -482,3 +482,52 @@ fn funnels_count_users_per_step_in_order() {
         assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
     }
 }
+
+#[test]
+fn without_a_chat_analytics_processor_genai_feeds_no_conversations() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let chat = Arc::new(state::Shared::default());
+    let genai = crate::genai::GenaiConfig::default()
+        .build(
+            &Default::default(),
+            &Default::default(),
+            &OverflowCounter::default(),
+            &Default::default(),
+        )
+        .unwrap()
+        .with_chat(Arc::clone(&chat));
+    let span = Span {
+        trace_id: vec![1; 16],
+        span_id: vec![1; 8],
+        attributes: vec![
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.request.model", "gpt-4o"),
+            kv("user.id", "u1"),
+            kv("session.id", "s1"),
+        ],
+        ..Default::default()
+    };
+    let mut batch = Batch::new(
+        Payload::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    );
+    genai.process(&mut batch).unwrap();
+    assert_eq!(chat.open_conversations(), 0);
+    chat.activate();
+    let mut again = batch.clone();
+    if let Payload::Traces(req) = &mut again.payload {
+        req.resource_spans[0].scope_spans[0].spans[0].span_id = vec![2; 8];
+    }
+    genai.process(&mut again).unwrap();
+    assert_eq!(chat.open_conversations(), 1);
+}
