@@ -333,6 +333,8 @@ fn series_are_bounded_types_do_not_collide_and_stale_series_expire() {
         ..AppMetricsConfig::default()
     });
     expired.ingest(&request(vec![gauge]));
+    // Held (the series and target_info) until the next render finds them stale.
+    assert_eq!(expired.series(), 2);
     assert_eq!(text(&expired), "");
     assert_eq!(expired.series(), 0);
 }
