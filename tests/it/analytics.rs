@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::python_clients::python;
 use super::support::{Llmwatch, metric_value};
@@ -36,20 +36,13 @@ fn a_realistic_session_gives_exact_counters() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = lw.metrics_text();
-        if metric_value(
-            &text,
+    let text = lw.metrics_when(Duration::from_secs(20), |text| {
+        metric_value(
+            text,
             "llmwatch_exporter_sent_items_total",
             &[("signal", "logs")],
         ) >= 16.0
-        {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     let ev = |event: &str, extra: &[(&str, &str)]| {
         let labels: Vec<(&str, &str)> = [("service", "chat-web"), ("event", event)]
             .into_iter()

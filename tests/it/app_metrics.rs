@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::python_clients::python;
 use super::support::{Llmwatch, metric_value, tool};
@@ -40,34 +40,12 @@ fn every_instrument_in_both_temporalities_gives_exact_series_that_promtool_accep
         );
     }
     // Four requests (two per run), each through the pipeline once the exporter sent it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = lw.metrics_text();
-        let accepted = metric_value(
-            &text,
-            "llmwatch_receiver_accepted_items_total",
-            &[("signal", "metrics")],
-        );
-        let sent = metric_value(
-            &text,
-            "llmwatch_exporter_sent_items_total",
-            &[("signal", "metrics")],
-        );
-        let requests = metric_value(
-            &text,
-            "llmwatch_receiver_received_bytes_total",
-            &[("signal", "metrics")],
-        );
-        if accepted > 0.0
-            && accepted == sent
-            && requests > 0.0
-            && text.contains("job=\"metrics-delta\"")
-        {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let text = lw.metrics_when(Duration::from_secs(20), |text| {
+        let signal = [("signal", "metrics")];
+        let accepted = metric_value(text, "llmwatch_receiver_accepted_items_total", &signal);
+        let sent = metric_value(text, "llmwatch_exporter_sent_items_total", &signal);
+        accepted > 0.0 && accepted == sent && text.contains("job=\"metrics-delta\"")
+    });
     for job in ["metrics-cumulative", "metrics-delta"] {
         let l = format!("instance=\"i-1\",job=\"{job}\"");
         for line in [

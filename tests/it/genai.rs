@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::support::{Llmwatch, lines, metric_value};
 
@@ -123,36 +123,27 @@ fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
         String::from_utf8_lossy(&out.stderr)
     );
     // Every accepted item has been through the pipeline once both exporters sent it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let text = loop {
-        let text = lw.metrics_text();
+    let text = lw.metrics_when(Duration::from_secs(30), |text| {
         let drained = ["traces", "logs"].iter().all(|signal| {
             let accepted = metric_value(
-                &text,
+                text,
                 "llmwatch_receiver_accepted_items_total",
                 &[("signal", signal)],
             );
             let sent = metric_value(
-                &text,
+                text,
                 "llmwatch_exporter_sent_items_total",
                 &[("signal", signal), ("exporter", "file")],
             );
             accepted == sent
         });
-        let traced = metric_value(
-            &text,
-            "llmwatch_receiver_accepted_items_total",
-            &[("signal", "traces")],
-        ) >= 4.0;
-        if drained && traced {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "telemetry did not drain:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        drained
+            && metric_value(
+                text,
+                "llmwatch_receiver_accepted_items_total",
+                &[("signal", "traces")],
+            ) >= 4.0
+    });
     let s = ("service", service.as_str());
     let chat = [s, ("model", "gpt-4o-2024-08-06")];
     let get = |name: &str, extra: &[(&str, &str)]| {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::python_clients::python;
 use super::support::{Llmwatch, metric_value};
@@ -41,20 +41,13 @@ fn python_sdk_spans_logs_and_web_vitals_give_exact_series() {
         String::from_utf8_lossy(&out.stderr)
     );
     // 6 spans and 5 log records, each through the pipeline once the debug exporter saw it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = lw.metrics_text();
-        let sent = metric_value(
-            &text,
+    let text = lw.metrics_when(Duration::from_secs(20), |text| {
+        metric_value(
+            text,
             "llmwatch_exporter_sent_items_total",
             &[("exporter", "debug")],
-        );
-        if sent >= 11.0 {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        ) >= 11.0
+    });
     let api = ("service", "health-api");
     let count = |component: &str, operation: &str| {
         metric_value(

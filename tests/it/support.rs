@@ -170,6 +170,23 @@ impl Llmwatch {
         String::from_utf8(r.body).expect("utf-8 metrics")
     }
 
+    /// Scrapes `/metrics` until `ready` holds for the text, for at most `timeout`, and
+    /// returns that scrape; fails the test with the last scrape otherwise.
+    pub fn metrics_when(&self, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.metrics_text();
+            if ready(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics not ready within {timeout:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sums the samples of `name` whose labels include every pair in `labels`.
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         metric_value(&self.metrics_text(), name, labels)

@@ -66,16 +66,9 @@ fn prometheus_merges_two_sidecars_into_the_union_within_the_hll_bound() {
     emit(&a, 0, 6000);
     emit(&b, 4000, 10_000);
     for (lw, n) in [(&a, 6000.0), (&b, 6000.0)] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while metric_value(
-            &lw.metrics_text(),
-            "chat_events_total",
-            &[("event", "message_sent")],
-        ) < n
-        {
-            assert!(Instant::now() < deadline, "{}", lw.metrics_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        lw.metrics_when(Duration::from_secs(30), |text| {
+            metric_value(text, "chat_events_total", &[("event", "message_sent")]) >= n
+        });
     }
     let dir = TempDir::new("prometheus");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules/llmwatch-users.yaml");
@@ -177,11 +170,9 @@ fn a_restart_keeps_the_user_windows() {
     );
     let mut lw = Llmwatch::start(&config);
     emit(&lw, 0, 3000);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric_value(&lw.metrics_text(), "chat_events_total", &[]) < 3000.0 {
-        assert!(Instant::now() < deadline, "{}", lw.metrics_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    lw.metrics_when(Duration::from_secs(30), |text| {
+        metric_value(text, "chat_events_total", &[]) >= 3000.0
+    });
     let estimate = |lw: &Llmwatch| {
         metric_value(
             &lw.metrics_text(),
