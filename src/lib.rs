@@ -19,3 +19,5 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+#[cfg(test)]
+mod testkit;

@@ -1,22 +1,12 @@
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::AnyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prometheus_client::registry::Registry;
 
 use super::*;
-use crate::metrics::exposition::{Format, render};
 use crate::model::Transport;
+use crate::testkit::{scrape, value};
 
 fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(v.to_owned())),
-        }),
-        ..Default::default()
-    }
+    crate::testkit::kv(k, crate::testkit::s(v))
 }
 
 fn event(name: &str, attrs: Vec<KeyValue>) -> LogRecord {
@@ -28,23 +18,7 @@ fn event(name: &str, attrs: Vec<KeyValue>) -> LogRecord {
 }
 
 fn logs(records: Vec<LogRecord>) -> Batch {
-    Batch::new(
-        Payload::Logs(ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", "chat-web")],
-                    ..Default::default()
-                }),
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    )
+    crate::testkit::logs(vec![kv("service.name", "chat-web")], records)
 }
 
 fn processor(yaml: &str) -> (AnalyticsProcessor, Registry) {
@@ -57,16 +31,6 @@ fn processor(yaml: &str) -> (AnalyticsProcessor, Registry) {
         .build(&slot, &OverflowCounter::default(), &Default::default())
         .unwrap();
     (p, registry)
-}
-
-fn scrape(r: &Registry) -> String {
-    render(r, Format::PrometheusText).unwrap()
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[test]

@@ -1,30 +1,13 @@
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use prometheus_client::registry::Registry;
 
 use super::extract::{Tokens, error_class};
 use super::*;
 use crate::metrics::exposition::{Format, render};
-use crate::model::Transport;
-
-fn s(v: &str) -> Value {
-    Value::StringValue(v.to_owned())
-}
-fn i(v: i64) -> Value {
-    Value::IntValue(v)
-}
-fn kv(k: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
+use crate::testkit::{i, kv, s};
 
 fn span_with(name: &str, attrs: Vec<KeyValue>) -> Span {
     Span {
@@ -381,35 +364,15 @@ fn processor(config: &str) -> (GenaiProcessor, Registry, OverflowCounter) {
 }
 
 fn traces(spans: Vec<Span>, resource: Vec<KeyValue>) -> Batch {
-    Batch::new(
-        Payload::Traces(ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: resource,
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    )
+    crate::testkit::traces(resource, spans)
 }
 
 fn scrape(registry: &Registry, format: Format) -> String {
     render(registry, format).unwrap()
 }
 
-/// The value of the sample whose line starts with `prefix` (name and labels).
-fn sample(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+fn sample(text: &str, series: &str) -> Option<f64> {
+    crate::testkit::value(text, series)
 }
 
 fn chat(span_id: u8, parent: u8, model: &str, input: i64, output: i64) -> Span {
@@ -753,19 +716,7 @@ fn configs_that_would_break_the_families_are_refused() {
 }
 
 fn logs(records: Vec<LogRecord>) -> Batch {
-    Batch::new(
-        Payload::Logs(ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    )
+    crate::testkit::logs(Vec::new(), records)
 }
 
 #[test]

@@ -1,28 +1,11 @@
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValueList;
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{Status, span};
 use prometheus_client::registry::Registry;
 
 use super::*;
-use crate::metrics::exposition::{Format, render};
 use crate::model::Transport;
-
-fn s(v: &str) -> Value {
-    Value::StringValue(v.to_owned())
-}
-fn i(v: i64) -> Value {
-    Value::IntValue(v)
-}
-fn kv(k: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
+use crate::testkit::{i, kv, logs, s, scrape, traces, value};
 
 const START: u64 = 1_764_000_000_000_000_000;
 
@@ -39,46 +22,6 @@ fn span(name: &str, kind: SpanKind, ms: u64, attrs: Vec<KeyValue>) -> Span {
     }
 }
 
-fn traces(resource: Vec<KeyValue>, spans: Vec<Span>) -> Batch {
-    Batch::new(
-        Payload::Traces(ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: resource,
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    )
-}
-
-fn logs(resource: Vec<KeyValue>, records: Vec<LogRecord>) -> Batch {
-    Batch::new(
-        Payload::Logs(ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(Resource {
-                    attributes: resource,
-                    ..Default::default()
-                }),
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    )
-}
-
 fn processor(yaml: &str) -> (HealthProcessor, Registry) {
     let cfg: HealthConfig = serde_saphyr::from_str(yaml).unwrap();
     assert!(cfg.check().is_empty(), "{:?}", cfg.check());
@@ -91,16 +34,6 @@ fn processor(yaml: &str) -> (HealthProcessor, Registry) {
         .build(&slot, &OverflowCounter::default(), &thresholds)
         .unwrap();
     (p, registry)
-}
-
-fn scrape(r: &Registry) -> String {
-    render(r, Format::PrometheusText).unwrap()
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[test]
