@@ -2,13 +2,12 @@
 //! with cumulative and with delta temporality, gives the same exact series, and the
 //! exposition passes `promtool check metrics`.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use super::python_clients::python;
-use super::support::{Llmwatch, metric_value, tool};
+use super::support::{Llmwatch, assert_promtool_accepts, metric_value};
 
 const CONFIG: &str = r#"
 receivers:
@@ -81,24 +80,5 @@ fn every_instrument_in_both_temporalities_gives_exact_series_that_promtool_accep
         "{text}"
     );
 
-    let mut promtool = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_accepts(&text);
 }

@@ -1,10 +1,9 @@
 //! `/metrics` as Prometheus text passes `promtool check metrics`, and OpenMetrics is served
 //! to scrapers that ask for it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use super::support::{Llmwatch, TRACES_PATH, block_on, grpc_raw, http_request, tool};
+use super::support::{
+    Llmwatch, TRACES_PATH, assert_promtool_accepts, block_on, grpc_raw, http_request,
+};
 
 const CONFIG: &str = r#"
 receivers:
@@ -112,26 +111,7 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         );
     }
 
-    let mut promtool = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_accepts(&text);
 
     let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let r = http_request(
