@@ -64,10 +64,15 @@ pub async fn run(
         )),
         _ => None,
     });
+    let export_ctx = crate::export::ExportContext {
+        app_metrics: app_metrics.clone(),
+        own: Arc::clone(&metrics),
+        otlp: crate::export::otlp::OtlpMetrics::register(&mut registry),
+    };
     let mut exporters: BTreeMap<&str, Arc<dyn Exporter>> = BTreeMap::new();
     for (id, cfg) in &config.exporters {
         let exporter = cfg
-            .build(app_metrics.as_ref())
+            .build(id, &export_ctx)
             .with_context(|| format!("starting exporter {id}"))?;
         exporters.insert(id, exporter);
     }
@@ -123,7 +128,10 @@ pub async fn run(
                 .collect(),
         })
         .collect();
-    let pipelines = Arc::new(Pipelines::new(pipelines, Arc::clone(&metrics)));
+    let pipelines = Arc::new(
+        Pipelines::new(pipelines, Arc::clone(&metrics))
+            .with_retry_after(config.service.queue.retry_after),
+    );
     let workers = spawn_workers(
         config.service.workers,
         Arc::clone(&queue),

@@ -6,6 +6,7 @@
 
 mod debug;
 mod file;
+pub mod otlp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +27,20 @@ pub enum Delivery {
     Sent,
     /// Discarded on purpose (the `nop` exporter).
     Discarded,
+    /// Taken into the exporter's send queue; its sender counts the delivery.
+    Queued,
 }
 
 /// A destination for processed batches.
 pub trait Exporter: Send + Sync {
     /// Delivers one batch. Called from pipeline workers; may block briefly.
     fn export(&self, batch: &Batch) -> Result<Delivery, ExportError>;
+
+    /// Whether the exporter takes more now. An exporter that pushes back when its queue is
+    /// full says no, and the pipeline refuses new requests with the retryable status.
+    fn admits(&self) -> bool {
+        true
+    }
 
     /// Writes out anything buffered; called at shutdown.
     fn flush(&self) -> Result<(), ExportError> {
@@ -67,6 +76,18 @@ pub enum ExporterConfig {
     Debug(DebugConfig),
     /// Discards, counting.
     Nop(NopConfig),
+    /// Forwards over OTLP.
+    Otlp(Box<otlp::OtlpConfig>),
+}
+
+/// What building exporters needs besides their config.
+pub struct ExportContext {
+    /// Where a `prometheus` exporter puts the metrics apps send, for `/metrics` to render.
+    pub app_metrics: Option<Arc<AppMetrics>>,
+    /// llmwatch's own metrics.
+    pub own: Arc<crate::metrics::OwnMetrics>,
+    /// The `otlp` exporters' families.
+    pub otlp: otlp::OtlpMetrics,
 }
 
 impl ExporterConfig {
@@ -94,27 +115,33 @@ impl ExporterConfig {
             }
             "debug" => decode_at(value, path, errors).map(ExporterConfig::Debug),
             "nop" => decode_at(value, path, errors).map(ExporterConfig::Nop),
+            "otlp" => {
+                let cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
+                cfg.check(path, errors)
+                    .then(|| ExporterConfig::Otlp(Box::new(cfg)))
+            }
             other => {
                 errors.push(ConfigError {
                     path: path.to_string(),
-                    message: format!("unknown exporter type {other:?}: known types are prometheus, file, debug and nop"),
+                    message: format!("unknown exporter type {other:?}: known types are prometheus, otlp, file, debug and nop"),
                 });
                 None
             }
         }
     }
 
-    /// Builds the runtime exporter.
-    /// Builds the exporter. `app_metrics` is where a `prometheus` exporter puts the
-    /// metrics apps send, for `/metrics` to render.
-    pub fn build(
-        &self,
-        app_metrics: Option<&Arc<AppMetrics>>,
-    ) -> std::io::Result<Arc<dyn Exporter>> {
+    /// Builds exporter `id`.
+    pub fn build(&self, id: &str, ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
         Ok(match self {
             ExporterConfig::Prometheus(_) => Arc::new(PrometheusExporter {
-                app_metrics: app_metrics.cloned(),
+                app_metrics: ctx.app_metrics.clone(),
             }),
+            ExporterConfig::Otlp(cfg) => Arc::new(otlp::OtlpExporter::start(
+                id,
+                (**cfg).clone(),
+                Arc::clone(&ctx.own),
+                ctx.otlp.clone(),
+            )?),
             ExporterConfig::File(cfg) => Arc::new(FileExporter::open(cfg.clone())?),
             ExporterConfig::Debug(cfg) => Arc::new(DebugExporter::new(cfg.clone())),
             ExporterConfig::Nop(cfg) => Arc::new(NopExporter {

@@ -213,6 +213,8 @@ pub enum RefusalReason {
     InvalidToken,
     /// The queue is at its item or byte bound.
     QueueFull,
+    /// An exporter that pushes back has a full send queue.
+    ExporterQueueFull,
     /// llmwatch is shutting down.
     ShuttingDown,
     /// No pipeline is configured for the signal.
@@ -235,6 +237,7 @@ impl RefusalReason {
             RefusalReason::MissingToken => "missing_token",
             RefusalReason::InvalidToken => "invalid_token",
             RefusalReason::QueueFull => "queue_full",
+            RefusalReason::ExporterQueueFull => "exporter_queue_full",
             RefusalReason::ShuttingDown => "shutting_down",
             RefusalReason::SignalNotConfigured => "signal_not_configured",
         }

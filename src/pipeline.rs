@@ -77,7 +77,7 @@ impl QueueConfig {
     fn default_max_bytes() -> ByteSize {
         ByteSize(64 << 20)
     }
-    fn default_retry_after() -> std::time::Duration {
+    pub(crate) fn default_retry_after() -> std::time::Duration {
         std::time::Duration::from_secs(1)
     }
 
@@ -256,6 +256,8 @@ pub struct Pipelines {
     metrics: Arc<OwnMetrics>,
     /// One limiter per processor and exporter id, for their failure warnings.
     warn_limits: HashMap<String, WarnLimit>,
+    /// What a client refused because an exporter pushes back is told to wait.
+    retry_after: Duration,
 }
 
 /// At most one failure warning per component in this interval.
@@ -278,7 +280,24 @@ impl Pipelines {
             pipelines,
             metrics,
             warn_limits,
+            retry_after: QueueConfig::default_retry_after(),
         }
+    }
+
+    /// Sets what clients refused under exporter back-pressure are told to wait.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Pipelines {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The exporter of a `signal` pipeline that pushes back now, if any.
+    fn pushing_back(&self, signal: Signal) -> Option<&str> {
+        self.pipelines
+            .iter()
+            .filter(|p| p.signal == signal)
+            .flat_map(|p| &p.exporters)
+            .find(|(_, e)| !e.admits())
+            .map(|(id, _)| id.as_str())
     }
 
     /// Whether a failure of component `id` should be logged now, and how many were not.
@@ -330,6 +349,7 @@ impl Pipelines {
                 Ok(Delivery::Discarded) => {
                     self.metrics.export_discarded(id, pipeline.signal, items)
                 }
+                Ok(Delivery::Queued) => {}
                 Err(error) => {
                     if let Some(suppressed) = self.should_warn(id) {
                         tracing::warn!(%error, exporter = %id, pipeline = %pipeline.name, items, suppressed, "export failed");
@@ -377,6 +397,23 @@ impl Pipelines {
             max_decompressed,
             reply,
         } = job;
+        if let Some(exporter) = self.pushing_back(signal) {
+            self.metrics.received_bytes_only(signal, transport, body.len() as u64);
+            self.metrics.refused(
+                signal,
+                transport,
+                crate::model::RefusalReason::ExporterQueueFull,
+                0,
+            );
+            let _ = reply.send(Err(Refusal {
+                reason: crate::model::RefusalReason::ExporterQueueFull,
+                message: format!(
+                    "exporter {exporter} is at its queue capacity while its destination catches up; retry later"
+                ),
+                retry_after: Some(self.retry_after),
+            }));
+            return;
+        }
         let (batch, answer) =
             match self.decode(signal, transport, format, encoding, &body, max_decompressed) {
                 Ok((batch, accepted)) => (batch, Ok(accepted)),

@@ -61,7 +61,7 @@ fn retryable_status(code: Code, message: String, delay: Duration) -> Status {
 fn status_for(refusal: Refusal) -> Status {
     let code = match refusal.reason {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => Code::Unauthenticated,
-        RefusalReason::QueueFull => Code::ResourceExhausted,
+        RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => Code::ResourceExhausted,
         RefusalReason::ShuttingDown => Code::Unavailable,
         RefusalReason::Internal => Code::Internal,
         RefusalReason::SignalNotConfigured | RefusalReason::UnsupportedEncoding => {

@@ -242,7 +242,7 @@ fn failure(format: Format, refusal: Refusal) -> Response {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => {
             (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated)
         }
-        RefusalReason::QueueFull => (
+        RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => (
             StatusCode::SERVICE_UNAVAILABLE,
             tonic::Code::ResourceExhausted,
         ),
