@@ -60,7 +60,12 @@ fn pipeline_pass_through(bencher: Bencher, spans: usize) {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = llmwatch::metrics::OwnMetrics::register(&mut registry, 1);
     let nop = llmwatch::export::ExporterConfig::Nop(llmwatch::export::NopConfig::default());
-    let exporter = match nop.build(None) {
+    let ctx = llmwatch::export::ExportContext {
+        app_metrics: None,
+        own: Arc::clone(&metrics),
+        otlp: llmwatch::export::otlp::OtlpMetrics::register(&mut registry),
+    };
+    let exporter = match nop.build("nop", &ctx) {
         Ok(e) => e,
         Err(e) => panic!("nop exporter: {e}"),
     };

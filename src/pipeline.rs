@@ -398,7 +398,8 @@ impl Pipelines {
             reply,
         } = job;
         if let Some(exporter) = self.pushing_back(signal) {
-            self.metrics.received_bytes_only(signal, transport, body.len() as u64);
+            self.metrics
+                .received_bytes_only(signal, transport, body.len() as u64);
             self.metrics.refused(
                 signal,
                 transport,

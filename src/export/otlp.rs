@@ -235,16 +235,11 @@ impl OtlpExporter {
         meters
             .otlp
             .queue_capacity
-            .get_or_create(&QueueLabels { exporter: id.into() })
+            .get_or_create(&QueueLabels {
+                exporter: id.into(),
+            })
             .set(i64::try_from(queue.capacity()).unwrap_or(i64::MAX));
         meters.queue(&queue);
-        // Fail at startup, not at the first export, on bad TLS files or headers.
-        let probe = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        probe
-            .block_on(async { Sender::new(&config).map(drop) })
-            .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             config,
             queue,
@@ -254,6 +249,9 @@ impl OtlpExporter {
             drain_started: Mutex::new(None),
         });
         let for_thread = Arc::clone(&shared);
+        // The client is built on the sender thread, inside its runtime; a bad TLS file or
+        // header fails startup rather than the first export.
+        let (built_tx, built_rx) = std::sync::mpsc::channel();
         let sender = std::thread::Builder::new()
             .name(format!("llmwatch-export-{id}"))
             .spawn(move || {
@@ -263,12 +261,26 @@ impl OtlpExporter {
                 {
                     Ok(rt) => rt,
                     Err(error) => {
-                        tracing::error!(%error, "cannot start the exporter runtime");
+                        let _ = built_tx.send(Err(format!("starting its runtime: {error}")));
                         return;
                     }
                 };
-                runtime.block_on(run(&for_thread));
+                runtime.block_on(async {
+                    match Sender::new(&for_thread.config) {
+                        Ok(sender) => {
+                            let _ = built_tx.send(Ok(()));
+                            run(&for_thread, sender).await;
+                        }
+                        Err(error) => {
+                            let _ = built_tx.send(Err(error));
+                        }
+                    }
+                });
             })?;
+        built_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the exporter thread stopped while starting"))?
+            .map_err(std::io::Error::other)?;
         Ok(OtlpExporter {
             shared,
             sender: Mutex::new(Some(sender)),
@@ -318,7 +330,9 @@ impl Exporter for OtlpExporter {
 
     fn flush(&self) -> Result<(), ExportError> {
         let s = &self.shared;
-        *s.drain_started.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        *s.drain_started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         s.draining.store(true, Ordering::Release);
         s.wake.notify_one();
         let handle = self
@@ -342,17 +356,10 @@ impl Exporter for OtlpExporter {
 }
 
 /// The sender loop: wait for a batch, deliver it, repeat; return when draining is done.
-async fn run(s: &Shared) {
+async fn run(s: &Shared, mut sender: Sender) {
     let batch = &s.config.batch;
     let max_bytes = batch.max_bytes.0;
     let max_items = u64::from(batch.max_items);
-    let mut sender = match Sender::new(&s.config) {
-        Ok(sender) => sender,
-        Err(error) => {
-            tracing::error!(exporter = %s.meters.id, %error, "cannot build the OTLP client");
-            return;
-        }
-    };
     loop {
         let draining = s.draining.load(Ordering::Acquire);
         match s.queue.wait_for(max_items, max_bytes, batch.timeout) {
@@ -406,8 +413,7 @@ async fn deliver(s: &Shared, sender: &mut Sender, taken: &Taken) -> bool {
         let (after, reason) = match outcome {
             Outcome::Delivered { rejected, message } => {
                 let rejected = rejected.min(taken.items);
-                m.own
-                    .exported(&m.id, taken.signal, taken.items - rejected);
+                m.own.exported(&m.id, taken.signal, taken.items - rejected);
                 if rejected > 0 {
                     m.otlp.rejected.get_or_create(&labels).inc_by(rejected);
                     tracing::warn!(exporter = %m.id, rejected, message = %message, "the destination rejected part of a batch");

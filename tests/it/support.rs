@@ -204,6 +204,11 @@ impl Llmwatch {
         kb * 1024
     }
 
+    /// Waits for a process that was killed from outside.
+    pub fn reap(&mut self) {
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (at most `timeout`) for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         let status = Command::new("kill")

@@ -348,7 +348,10 @@ mod tests {
         q.push(Signal::Traces, 3, b"bbb".to_vec()).expect("push");
         q.push(Signal::Logs, 1, b"c".to_vec()).expect("push");
         let t = q.take(100, 100).expect("io").expect("some");
-        assert_eq!((t.signal, t.items, &t.body[..]), (Signal::Traces, 5, &b"aabbb"[..]));
+        assert_eq!(
+            (t.signal, t.items, &t.body[..]),
+            (Signal::Traces, 5, &b"aabbb"[..])
+        );
         assert_eq!(q.bytes(), 6, "taken entries count until removed");
         q.remove_through(t.last).expect("remove");
         let t = q.take(100, 100).expect("io").expect("some");
@@ -388,7 +391,10 @@ mod tests {
                 ..Dropped::default()
             }
         );
-        assert!(!q.holds(taken.last), "the sender learns its batch was dropped");
+        assert!(
+            !q.holds(taken.last),
+            "the sender learns its batch was dropped"
+        );
         assert_eq!(q.bytes(), 10);
     }
 
@@ -405,7 +411,8 @@ mod tests {
             let t = q.take(2, 1 << 20).expect("io").expect("some");
             q.remove_through(t.last).expect("remove");
         }
-        let (q, rec) = SendQueue::persistent(&dir, false, 1 << 20, FullPolicy::Block).expect("opens");
+        let (q, rec) =
+            SendQueue::persistent(&dir, false, 1 << 20, FullPolicy::Block).expect("opens");
         assert_eq!((rec.batches, rec.items), (1, 5));
         let t = q.take(100, 1 << 20).expect("io").expect("some");
         assert_eq!(&t.body[..], b"second");

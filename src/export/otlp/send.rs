@@ -527,7 +527,11 @@ mod tests {
                 Outcome::Retry { .. }
             ));
         }
-        for code in [Code::InvalidArgument, Code::Unauthenticated, Code::Unimplemented] {
+        for code in [
+            Code::InvalidArgument,
+            Code::Unauthenticated,
+            Code::Unimplemented,
+        ] {
             assert!(matches!(
                 grpc_outcome(&Status::new(code, "x")),
                 Outcome::Permanent { .. }

@@ -206,7 +206,10 @@ mod tests {
         for part in &parts {
             let got = decode(part);
             assert_eq!(got.resource_spans.len(), 1);
-            assert_eq!(got.resource_spans[0].resource, req.resource_spans[0].resource);
+            assert_eq!(
+                got.resource_spans[0].resource,
+                req.resource_spans[0].resource
+            );
             assert_eq!(
                 got.resource_spans[0].scope_spans[0].scope,
                 req.resource_spans[0].scope_spans[0].scope

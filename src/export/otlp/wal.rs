@@ -144,7 +144,10 @@ impl Wal {
                 OpenOptions::new().write(true).open(&path)?.set_len(whole)?;
             }
             let last = records.last().map_or(first, |r| r.seq);
-            let live: Vec<_> = records.into_iter().filter(|r| r.seq >= checkpoint).collect();
+            let live: Vec<_> = records
+                .into_iter()
+                .filter(|r| r.seq >= checkpoint)
+                .collect();
             if live.is_empty() {
                 fs::remove_file(&path)?;
                 recovery.next_seq = recovery.next_seq.max(last + 1);
@@ -393,10 +396,7 @@ mod tests {
             let (mut wal, rec) = Wal::open(&d, false).expect("recovers");
             assert_eq!(rec.records.len(), 2, "cut at {cut}");
             assert_eq!(rec.truncated_bytes, cut as u64);
-            assert_eq!(
-                fs::metadata(&path).expect("stat").len(),
-                2 * record as u64
-            );
+            assert_eq!(fs::metadata(&path).expect("stat").len(), 2 * record as u64);
             wal.append(rec.next_seq, Signal::Traces, 1, b"after")
                 .expect("appends");
             drop(wal);
@@ -404,7 +404,7 @@ mod tests {
             assert_eq!(rec.records.len(), 3, "the new record follows the cut");
             assert_eq!(rec.truncated_bytes, 0);
         }
-        let mut garbled = whole.clone();
+        let mut garbled = whole;
         garbled[2 * record + HEADER + 5] ^= 0xff;
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).expect("mkdir");
