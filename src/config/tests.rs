@@ -173,6 +173,7 @@ exporters:
   file: { path: "/tmp/x", rotation: { max_megabytes: 0 } }
   nop: { latencyy: 1s }
   otlp: {}
+  kafka: {}
 service:
   queue: { max_bytes: 0 }
   pipelines:
@@ -187,7 +188,8 @@ service:
         "processors.sanitizer: unknown processor type \"sanitizer\"",
         "exporters.file.rotation.max_megabytes: must be at least 1",
         "exporters.nop.latencyy: unknown field",
-        "exporters.otlp: unknown exporter type \"otlp\"",
+        "exporters.otlp: missing field `endpoint`",
+        "exporters.kafka: unknown exporter type \"kafka\"",
         "service.pipelines.spans: unknown pipeline type",
         "service.pipelines.traces.receivers[1]: \"zipkin\" is not defined",
         "service.pipelines.traces.exporters[1]: \"debug\" is not defined",
@@ -269,4 +271,45 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
         Some(2)
     );
     assert_eq!(misplaced_redaction(&ids(&[])), None);
+}
+
+#[test]
+fn otlp_exporter_settings_are_checked_and_credentials_never_echoed() {
+    let yaml = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:4317" }
+exporters:
+  prometheus: {}
+  otlp/a:
+    endpoint: "collector:4317"
+  otlp/b:
+    endpoint: "http://collector:4317"
+    headers: { authorization: "Bearer s3cret\nvalue" }
+    tls: { cert_file: /nonexistent.pem }
+    batch: { max_bytes: 8MiB }
+    queue: { max_bytes: 1MiB, fsync: true }
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [otlp/a, otlp/b, prometheus] }
+"#;
+    let errs = errors(yaml, &no_env);
+    let expect = [
+        "exporters.otlp/a.endpoint: invalid endpoint \"collector:4317\": expected http://host:port",
+        "exporters.otlp/b.headers.authorization: the value is not a valid header value",
+        "exporters.otlp/b.tls: TLS settings need an https:// endpoint",
+        "exporters.otlp/b.tls: cert_file and key_file go together",
+        "exporters.otlp/b.tls.cert_file: /nonexistent.pem is not a readable file",
+        "exporters.otlp/b.queue.max_bytes: must hold at least one batch",
+        "exporters.otlp/b.queue.fsync: needs queue.directory",
+    ];
+    for e in expect {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in:\n{}",
+            errs.join("\n")
+        );
+    }
+    assert!(!errs.join("\n").contains("s3cret"), "a credential was echoed");
 }
