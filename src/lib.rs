@@ -11,6 +11,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod export;
 pub mod genai;
 pub mod health;

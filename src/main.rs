@@ -66,6 +66,31 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         reasoning: u64,
     },
+    /// Sends realistic chatbot telemetry over OTLP to an llmwatch, for the dashboards and
+    /// alerts; `--scenario` simulates an incident.
+    Demo {
+        /// The OTLP receiver: `http://host:4317` for gRPC, `http://host:4318` for HTTP.
+        #[arg(long, default_value = "http://127.0.0.1:4317")]
+        endpoint: String,
+        /// `grpc` or `http` (OTLP/HTTP with protobuf).
+        #[arg(long, value_enum, default_value_t = DemoProtocol::Grpc)]
+        protocol: DemoProtocol,
+        /// Chat sessions started per second (each has 1 to 4 LLM calls).
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Stop after this many seconds; runs until Ctrl-C without it.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Seed of the content: the same seed sends the same sessions.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// An incident to simulate.
+        #[arg(long, value_enum)]
+        scenario: Option<llmwatch::demo::Scenario>,
+        /// No progress line.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]
     BenchRequest {
@@ -186,8 +211,65 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Demo {
+            endpoint,
+            protocol,
+            rate,
+            duration,
+            seed,
+            scenario,
+            quiet,
+        } => {
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            if !positive(rate) || duration.is_some_and(|d| !positive(d)) {
+                eprintln!("--rate and --duration must be positive numbers");
+                return ExitCode::FAILURE;
+            }
+            let options = llmwatch::demo::Options {
+                endpoint,
+                protocol: match protocol {
+                    DemoProtocol::Grpc => llmwatch::export::otlp::Protocol::Grpc,
+                    DemoProtocol::Http => llmwatch::export::otlp::Protocol::HttpProtobuf,
+                },
+                rate,
+                duration: duration.map(std::time::Duration::from_secs_f64),
+                seed,
+                scenario,
+                progress: !quiet,
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(error) => {
+                    eprintln!("cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(llmwatch::demo::run(options, app::termination_signal())) {
+                Ok(totals) if totals.failed_requests == 0 => ExitCode::SUCCESS,
+                Ok(totals) => {
+                    eprintln!("{} requests were not delivered", totals.failed_requests);
+                    ExitCode::FAILURE
+                }
+                Err(message) => {
+                    eprintln!("{message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => serve(cli.config.as_ref()),
     }
+}
+
+/// The demo's transports.
+#[derive(Clone, Copy, ValueEnum)]
+enum DemoProtocol {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP with protobuf.
+    Http,
 }
 
 fn serve(path: Option<&PathBuf>) -> ExitCode {

@@ -311,5 +311,8 @@ service:
             errs.join("\n")
         );
     }
-    assert!(!errs.join("\n").contains("s3cret"), "a credential was echoed");
+    assert!(
+        !errs.join("\n").contains("s3cret"),
+        "a credential was echoed"
+    );
 }

@@ -482,3 +482,36 @@ fn jitter(base: Duration) -> Duration {
     let fraction = (z >> 11) as f64 / (1u64 << 53) as f64;
     base.mul_f64(0.5 + fraction)
 }
+
+/// A plain OTLP client over the exporter's transports, without queue or retries: what
+/// `llmwatch demo` sends with.
+pub struct Client(Sender);
+
+impl Client {
+    /// A client of `endpoint` (`http://host:port`). Must be called inside a Tokio runtime.
+    pub fn new(endpoint: &str, protocol: Protocol) -> Result<Client, String> {
+        let config = OtlpConfig {
+            endpoint: endpoint.to_owned(),
+            protocol,
+            headers: Default::default(),
+            compression: Compression::Gzip,
+            timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
+            batch: BatchConfig::default(),
+            retry: RetryConfig::default(),
+            queue: SendQueueConfig::default(),
+        };
+        Sender::new(&config).map(Client)
+    }
+
+    /// Sends one encoded export request; an error says why it was not delivered.
+    pub async fn send(&mut self, signal: Signal, body: bytes::Bytes) -> Result<(), String> {
+        match self.0.send(signal, body).await {
+            Outcome::Delivered { rejected: 0, .. } => Ok(()),
+            Outcome::Delivered { rejected, message } => {
+                Err(format!("{rejected} items rejected: {message}"))
+            }
+            Outcome::Retry { reason, .. } | Outcome::Permanent { reason } => Err(reason),
+        }
+    }
+}

@@ -1,0 +1,987 @@
+//! `llmwatch demo`: realistic chatbot telemetry over real OTLP, for trying the dashboards
+//! and watching the alerts fire.
+//!
+//! Each simulated chat session is what a chatbot backend and its web widget would export
+//! with the standard SDKs: product events as log events (`chat_opened`, messages with
+//! intents, feedback, the platform-connection funnel), web vitals, and per turn a server
+//! span with a database query and an LLM call (GenAI semantic conventions, several
+//! providers and models, streaming with time to first token, cached tokens, prompts that
+//! carry PII), plus calls to platform APIs whose tokens may be about to expire. Guests and
+//! signed-in users mix, and a share of calls fail as in production: rate limits, timeouts,
+//! 5xx.
+//!
+//! `--scenario` turns one kind of trouble up, so each alert can be watched firing. Content
+//! comes from a seeded generator: the same seed gives the same sessions.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, InstrumentationScope, KeyValue, KeyValueList,
+};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+
+use crate::export::otlp::{Client, Protocol};
+use crate::model::Signal;
+
+/// Trouble a demo run can simulate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Half of all LLM calls fail (LLMErrorRateHigh).
+    ErrorSpike,
+    /// Long prompts to the most expensive models (daily budget alerts, cost panels).
+    CostSpike,
+    /// Every Anthropic call fails (LLMProviderDown).
+    ProviderOutage,
+    /// LLM calls take 4 times as long (AILatencyP95Poor).
+    LatencyDegradation,
+    /// Nearly every database query fails (DatabaseDown).
+    DatabaseOutage,
+    /// Every Meta Graph API call fails (PlatformAPIDown).
+    PlatformOutage,
+}
+
+/// What `llmwatch demo` was asked for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `http://host:port` of llmwatch's OTLP receiver.
+    pub endpoint: String,
+    /// gRPC or HTTP/protobuf.
+    pub protocol: Protocol,
+    /// Chat sessions started per second.
+    pub rate: f64,
+    /// How long to run; `None` runs until interrupted.
+    pub duration: Option<Duration>,
+    /// Seed of the content generator.
+    pub seed: u64,
+    /// Trouble to simulate.
+    pub scenario: Option<Scenario>,
+    /// Print a progress line every second.
+    pub progress: bool,
+}
+
+/// What a run sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub sessions: u64,
+    pub llm_calls: u64,
+    pub spans: u64,
+    pub log_records: u64,
+    pub failed_requests: u64,
+}
+
+/// A small, seeded generator (splitmix64): deterministic content without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    fn id16(&mut self) -> Vec<u8> {
+        [self.next().to_be_bytes(), self.next().to_be_bytes()].concat()
+    }
+    fn id8(&mut self) -> Vec<u8> {
+        self.next().to_be_bytes().to_vec()
+    }
+}
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+fn s(key: &str, v: impl Into<String>) -> KeyValue {
+    kv(key, Value::StringValue(v.into()))
+}
+fn i(key: &str, v: i64) -> KeyValue {
+    kv(key, Value::IntValue(v))
+}
+fn f(key: &str, v: f64) -> KeyValue {
+    kv(key, Value::DoubleValue(v))
+}
+fn b(key: &str, v: bool) -> KeyValue {
+    kv(key, Value::BoolValue(v))
+}
+
+struct Model {
+    provider: &'static str,
+    name: &'static str,
+    /// Relative share of traffic.
+    weight: u64,
+    /// Seconds per 100 output tokens.
+    speed: f64,
+}
+
+const MODELS: &[Model] = &[
+    Model {
+        provider: "openai",
+        name: "gpt-4o-mini",
+        weight: 40,
+        speed: 0.6,
+    },
+    Model {
+        provider: "openai",
+        name: "gpt-4o",
+        weight: 25,
+        speed: 1.0,
+    },
+    Model {
+        provider: "anthropic",
+        name: "claude-3-5-sonnet-20241022",
+        weight: 20,
+        speed: 1.1,
+    },
+    Model {
+        provider: "gcp.vertex_ai",
+        name: "gemini-1.5-flash",
+        weight: 15,
+        speed: 0.5,
+    },
+];
+
+const EXPENSIVE: &[Model] = &[
+    Model {
+        provider: "openai",
+        name: "gpt-4o",
+        weight: 1,
+        speed: 1.0,
+    },
+    Model {
+        provider: "anthropic",
+        name: "claude-3-opus-20240229",
+        weight: 1,
+        speed: 1.6,
+    },
+];
+
+const INTENTS: &[&str] = &[
+    "billing",
+    "reports",
+    "campaign_performance",
+    "account",
+    "integration_help",
+    "other",
+];
+
+const PROMPTS: &[&str] = &[
+    "Why did my cost per click go up last week? My email is {email} if you need it.",
+    "Compare campaign ROAS for March and April, and send the report to {email}.",
+    "My card {card} was charged twice, please call me on {phone}.",
+    "Summarise the top five keywords by conversions.",
+    "How do I connect my Google Ads account?",
+];
+
+struct Platform {
+    name: &'static str,
+    host: &'static str,
+    path: &'static str,
+}
+
+const PLATFORMS: &[Platform] = &[
+    Platform {
+        name: "google_ads",
+        host: "googleads.googleapis.com",
+        path: "/v17/customers/{id}/googleAds:search",
+    },
+    Platform {
+        name: "meta_graph",
+        host: "graph.facebook.com",
+        path: "/v19.0/act_{id}/insights",
+    },
+    Platform {
+        name: "google_analytics",
+        host: "analyticsdata.googleapis.com",
+        path: "/v1beta/properties/{id}:runReport",
+    },
+];
+
+/// Builds the telemetry of sessions.
+struct Generator {
+    rng: Rng,
+    scenario: Option<Scenario>,
+    session: u64,
+}
+
+/// One session's telemetry.
+#[derive(Default)]
+struct Session {
+    backend_spans: Vec<Span>,
+    platform_spans: Vec<Span>,
+    web_spans: Vec<Span>,
+    events: Vec<LogRecord>,
+    web_events: Vec<LogRecord>,
+    llm_calls: u64,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+impl Generator {
+    fn event(
+        &self,
+        at: u64,
+        name: &str,
+        mut attributes: Vec<KeyValue>,
+        user: &[KeyValue],
+    ) -> LogRecord {
+        attributes.extend_from_slice(user);
+        LogRecord {
+            time_unix_nano: at,
+            observed_time_unix_nano: at,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            event_name: name.to_owned(),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn model(&mut self) -> &'static Model {
+        if self.scenario == Some(Scenario::CostSpike) {
+            return self.rng.pick(EXPENSIVE);
+        }
+        let total: u64 = MODELS.iter().map(|m| m.weight).sum();
+        let mut n = self.rng.below(total);
+        for m in MODELS {
+            if n < m.weight {
+                return m;
+            }
+            n -= m.weight;
+        }
+        &MODELS[0]
+    }
+
+    fn prompt(&mut self) -> String {
+        let n = self.rng.below(9000) + 1000;
+        self.rng
+            .pick(PROMPTS)
+            .replace("{email}", &format!("jane.doe{n}@example.com"))
+            .replace("{phone}", &format!("+1 415 555 {n:04}"))
+            .replace("{card}", "4111 1111 1111 1111")
+    }
+
+    fn session(&mut self, end: u64) -> Session {
+        self.session += 1;
+        let mut out = Session::default();
+        let r = &mut self.rng;
+        let guest = r.chance(0.3);
+        let user_id = if guest {
+            format!("guest-{}", r.below(100_000))
+        } else {
+            format!("user-{}", r.below(500))
+        };
+        let mut user = vec![s("user.id", user_id.as_str())];
+        if guest {
+            user.push(b("user.is_guest", true));
+        } else {
+            user.push(s("user.tier", *r.pick(&["free", "pro", "enterprise"])));
+        }
+        let conversation = format!("conv-{:016x}", r.next());
+        let turns = 1 + r.below(4);
+        // The session's timeline ends at `end`; each turn takes a few seconds.
+        let mut at = end.saturating_sub(turns * 6 * SECOND + 2 * SECOND);
+        let entry = *r.pick(&["widget", "help_page", "dashboard"]);
+        out.events
+            .push(self.event(at, "chat_opened", vec![s("chat.entry_point", entry)], &user));
+        out.events.push(self.event(
+            at,
+            "conversation_created",
+            vec![s("session.id", conversation.as_str())],
+            &user,
+        ));
+        if guest && self.rng.chance(0.3) {
+            out.events
+                .push(self.event(at, "guest_user_signup_prompt", vec![], &user));
+        }
+        let mut model_used = "gpt-4o-mini";
+        let mut last_failed = false;
+        for turn in 0..turns {
+            let intent = *self.rng.pick(INTENTS);
+            let confidence = self.rng.range(0.35, 0.99);
+            if turn == 0 && !guest && self.rng.chance(0.2) {
+                out.events
+                    .push(self.event(at, "first_chat_message", vec![], &user));
+            }
+            out.events.push(self.event(
+                at,
+                "message_sent",
+                vec![
+                    s("session.id", conversation.as_str()),
+                    s("chat.intent", intent),
+                    f("chat.intent.confidence", confidence),
+                ],
+                &user,
+            ));
+            let (spans, failed, model, took) = self.turn(at, &conversation, &user);
+            out.backend_spans.extend(spans);
+            out.llm_calls += 1;
+            model_used = model;
+            last_failed = failed;
+            at += took + SECOND;
+            if !failed {
+                out.events.push(self.event(
+                    at,
+                    "message_received",
+                    vec![s("session.id", conversation.as_str())],
+                    &user,
+                ));
+            }
+            if intent == "reports" && !failed && self.rng.chance(0.5) {
+                let kind = *self.rng.pick(&["weekly", "campaign", "keywords"]);
+                out.events.push(self.event(
+                    at,
+                    "report_generated",
+                    vec![s("report.type", kind)],
+                    &user,
+                ));
+            }
+        }
+        if self.rng.chance(0.35) {
+            let unhappy = if last_failed { 0.8 } else { 0.25 };
+            let rating = if self.rng.chance(unhappy) {
+                "down"
+            } else {
+                "up"
+            };
+            out.events.push(self.event(
+                at,
+                "message_feedback",
+                vec![
+                    s("session.id", conversation.as_str()),
+                    s("feedback.rating", rating),
+                    s("gen_ai.response.model", model_used),
+                ],
+                &user,
+            ));
+        }
+        if !guest && self.rng.chance(0.2) {
+            self.connect_platform(&mut out, at, &user);
+        }
+        if !guest && self.rng.chance(0.5) {
+            self.platform_call(&mut out, at, &user_id);
+        }
+        if self.rng.chance(0.8) {
+            out.events.push(self.event(
+                at + SECOND,
+                "chat_closed",
+                vec![s("session.id", conversation.as_str())],
+                &user,
+            ));
+        }
+        self.web(&mut out, end);
+        out
+    }
+
+    /// One chat turn: the server span, a database query and an LLM call.
+    fn turn(
+        &mut self,
+        start: u64,
+        conversation: &str,
+        user: &[KeyValue],
+    ) -> (Vec<Span>, bool, &'static str, u64) {
+        let model = self.model();
+        let r = &mut self.rng;
+        let trace = r.id16();
+        let server_id = r.id8();
+        let mut spans = Vec::new();
+
+        let db_ms = r.range(3.0, 40.0);
+        let db_failed = match self.scenario {
+            Some(Scenario::DatabaseOutage) => r.chance(0.97),
+            _ => r.chance(0.002),
+        };
+        let mut db = Span {
+            trace_id: trace.clone(),
+            span_id: r.id8(),
+            parent_span_id: server_id.clone(),
+            name: "SELECT conversations".into(),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: start + 2_000_000,
+            end_time_unix_nano: start + 2_000_000 + (db_ms * 1e6) as u64,
+            attributes: vec![
+                s("db.system.name", "postgresql"),
+                s("db.operation.name", "SELECT"),
+                s("db.collection.name", "conversations"),
+                s("server.address", "db.internal"),
+            ],
+            ..Default::default()
+        };
+        if db_failed {
+            db.attributes
+                .push(s("error.type", "ConnectionRefusedError"));
+            db.status = Some(error_status("connection refused"));
+        }
+        spans.push(db);
+
+        let cost_spike = self.scenario == Some(Scenario::CostSpike);
+        let input = if cost_spike {
+            r.below(20_000) + 30_000
+        } else {
+            r.below(1_500) + 200
+        };
+        let cached = if r.chance(0.4) { input * 6 / 10 } else { 0 };
+        let output = if cost_spike {
+            r.below(3_000) + 2_000
+        } else {
+            r.below(500) + 40
+        };
+        let slow = if self.scenario == Some(Scenario::LatencyDegradation) {
+            4.0
+        } else {
+            1.0
+        };
+        let ttft = r.range(0.25, 0.9) * slow;
+        let seconds = (ttft + model.speed * output as f64 / 100.0 * r.range(0.7, 1.3)) * slow;
+        let stream = r.chance(0.7);
+        let llm_start = start + 2_000_000 + (db_ms * 1e6) as u64;
+        let outage =
+            self.scenario == Some(Scenario::ProviderOutage) && model.provider == "anthropic";
+        let error_rate = match self.scenario {
+            Some(Scenario::ErrorSpike) => 0.5,
+            _ => 0.03,
+        };
+        let error = if outage {
+            Some(("APIConnectionError", 503))
+        } else if r.chance(error_rate) {
+            Some(*r.pick(&[
+                ("RateLimitError", 429),
+                ("APITimeoutError", 408),
+                ("InternalServerError", 500),
+            ]))
+        } else {
+            None
+        };
+        let prompt = self.prompt();
+        let r = &mut self.rng;
+        let mut llm = Span {
+            trace_id: trace.clone(),
+            span_id: r.id8(),
+            parent_span_id: server_id.clone(),
+            name: format!("chat {}", model.name),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: llm_start,
+            end_time_unix_nano: llm_start + (seconds * 1e9) as u64,
+            attributes: vec![
+                s("gen_ai.operation.name", "chat"),
+                s("gen_ai.provider.name", model.provider),
+                s("gen_ai.request.model", model.name),
+                s("gen_ai.conversation.id", conversation),
+                b("gen_ai.request.stream", stream),
+                s(
+                    "gen_ai.input.messages",
+                    serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}])
+                        .to_string(),
+                ),
+            ],
+            ..Default::default()
+        };
+        llm.attributes.extend_from_slice(user);
+        let failed = if let Some((kind, code)) = error {
+            llm.end_time_unix_nano = llm_start + (r.range(0.1, 2.0) * 1e9) as u64;
+            llm.attributes.push(s("error.type", kind));
+            llm.attributes.push(i("http.response.status_code", code));
+            llm.status = Some(error_status(kind));
+            true
+        } else {
+            llm.attributes.extend([
+                s("gen_ai.response.model", model.name),
+                s("gen_ai.response.id", format!("resp-{:016x}", r.next())),
+                i("gen_ai.usage.input_tokens", input as i64),
+                i("gen_ai.usage.output_tokens", output as i64),
+                i("gen_ai.usage.cache_read.input_tokens", cached as i64),
+                kv(
+                    "gen_ai.response.finish_reasons",
+                    Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                        values: vec![AnyValue {
+                            value: Some(Value::StringValue(
+                                if r.chance(0.05) { "length" } else { "stop" }.into(),
+                            )),
+                        }],
+                    }),
+                ),
+            ]);
+            if stream {
+                llm.attributes
+                    .push(f("gen_ai.response.time_to_first_chunk", ttft));
+            }
+            false
+        };
+        let llm_end = llm.end_time_unix_nano;
+        spans.push(llm);
+
+        let end = llm_end + 3_000_000;
+        let status = if failed || db_failed { 500 } else { 200 };
+        let mut server = Span {
+            trace_id: trace,
+            span_id: server_id,
+            name: "POST /api/chat".into(),
+            kind: SpanKind::Server as i32,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            attributes: vec![
+                s("http.request.method", "POST"),
+                s("http.route", "/api/chat"),
+                i("http.response.status_code", status),
+            ],
+            ..Default::default()
+        };
+        if status == 500 {
+            server.attributes.push(s("error.type", "500"));
+            server.status = Some(error_status("upstream failure"));
+        }
+        spans.push(server);
+        (spans, failed, model.name, end - start)
+    }
+
+    /// A user walks the platform-connection funnel; some give up at OAuth or are refused.
+    fn connect_platform(&mut self, out: &mut Session, at: u64, user: &[KeyValue]) {
+        let platform = self.rng.pick(PLATFORMS).name;
+        let p = || vec![s("integration.platform", platform)];
+        out.events
+            .push(self.event(at, "platform_connect_initiated", p(), user));
+        if self.rng.chance(0.15) {
+            return;
+        }
+        out.events.push(self.event(at, "oauth_started", p(), user));
+        if self.rng.chance(0.15) {
+            let mut attrs = p();
+            attrs.push(s("integration.failure_reason", "access_denied"));
+            out.events
+                .push(self.event(at, "platform_connection_failed", attrs, user));
+            return;
+        }
+        out.events
+            .push(self.event(at, "oauth_completed", p(), user));
+        out.events
+            .push(self.event(at, "platform_connected", p(), user));
+    }
+
+    /// A call to a platform API on the user's behalf.
+    fn platform_call(&mut self, out: &mut Session, at: u64, user_id: &str) {
+        let r = &mut self.rng;
+        let platform = r.pick(PLATFORMS);
+        let down = self.scenario == Some(Scenario::PlatformOutage) && platform.name == "meta_graph";
+        let status = if down {
+            500
+        } else if r.chance(0.04) {
+            429
+        } else if r.chance(0.02) {
+            503
+        } else {
+            200
+        };
+        let ms = r.range(80.0, 900.0);
+        let account = r.below(900_000) + 100_000;
+        let path = platform.path.replace("{id}", &account.to_string());
+        // One connection in ten has a token that runs out within a week.
+        let expires_in = if r.chance(0.1) {
+            r.below(6 * 86_400) + 3_600
+        } else {
+            30 * 86_400 + r.below(30 * 86_400)
+        };
+        let expires_at = at / SECOND + expires_in;
+        let mut span = Span {
+            trace_id: r.id16(),
+            span_id: r.id8(),
+            name: "POST".into(),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: at,
+            end_time_unix_nano: at + (ms * 1e6) as u64,
+            attributes: vec![
+                s("http.request.method", "POST"),
+                s("url.full", format!("https://{}{path}", platform.host)),
+                s("server.address", platform.host),
+                i("http.response.status_code", status),
+                s(
+                    "integration.connection.id",
+                    format!("{}-{user_id}", platform.name),
+                ),
+                i("integration.token.expires_at", expires_at as i64),
+            ],
+            ..Default::default()
+        };
+        if status >= 400 {
+            span.status = Some(error_status("platform error"));
+        }
+        out.platform_spans.push(span);
+    }
+
+    /// The widget's page load and its web vitals.
+    fn web(&mut self, out: &mut Session, at: u64) {
+        let r = &mut self.rng;
+        let load_ms = r.range(150.0, 1800.0);
+        out.web_spans.push(Span {
+            trace_id: r.id16(),
+            span_id: r.id8(),
+            name: "documentLoad".into(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: at.saturating_sub((load_ms * 1e6) as u64),
+            end_time_unix_nano: at,
+            ..Default::default()
+        });
+        let slow = if self.scenario == Some(Scenario::LatencyDegradation) {
+            2.0
+        } else {
+            1.0
+        };
+        let vitals = [
+            ("LCP", r.range(900.0, 4200.0) * slow, 2500.0, 4000.0),
+            ("INP", r.range(40.0, 600.0) * slow, 200.0, 500.0),
+            ("CLS", r.range(0.0, 0.3), 0.1, 0.25),
+            ("FCP", r.range(400.0, 3200.0) * slow, 1800.0, 3000.0),
+            ("TTFB", r.range(100.0, 1900.0) * slow, 800.0, 1800.0),
+        ];
+        for (name, value, good, poor) in vitals {
+            let rating = if value <= good {
+                "good"
+            } else if value <= poor {
+                "needs-improvement"
+            } else {
+                "poor"
+            };
+            let body = Value::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("name", Value::StringValue(name.into())),
+                    kv("value", Value::DoubleValue(value)),
+                    kv("delta", Value::DoubleValue(value)),
+                    kv(
+                        "id",
+                        Value::StringValue(format!("v4-{}", r.next() % 1_000_000)),
+                    ),
+                    kv("rating", Value::StringValue(rating.into())),
+                ],
+            });
+            out.web_events.push(LogRecord {
+                time_unix_nano: at,
+                observed_time_unix_nano: at,
+                severity_number: 9,
+                event_name: "browser.web_vital".into(),
+                body: Some(AnyValue { value: Some(body) }),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+fn error_status(message: &str) -> Status {
+    Status {
+        code: StatusCode::Error as i32,
+        message: message.to_owned(),
+    }
+}
+
+fn resource(service: &str, extra: &[(&str, &str)]) -> Option<Resource> {
+    let mut attributes = vec![
+        s("service.name", service),
+        s("service.version", "2.4.1"),
+        s("deployment.environment.name", "demo"),
+    ];
+    attributes.extend(extra.iter().map(|(k, v)| s(k, *v)));
+    Some(Resource {
+        attributes,
+        ..Default::default()
+    })
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "llmwatch-demo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    })
+}
+
+/// The requests for a group of sessions: one traces and one logs request.
+fn requests(sessions: Vec<Session>) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
+    let (mut backend, mut platform, mut web_spans, mut events, mut web_events) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in sessions {
+        backend.extend(s.backend_spans);
+        platform.extend(s.platform_spans);
+        web_spans.extend(s.web_spans);
+        events.extend(s.events);
+        web_events.extend(s.web_events);
+    }
+    let spans = |resource, spans| ResourceSpans {
+        resource,
+        scope_spans: vec![ScopeSpans {
+            scope: scope(),
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let logs = |resource, log_records| ResourceLogs {
+        resource,
+        scope_logs: vec![ScopeLogs {
+            scope: scope(),
+            log_records,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let web = [("telemetry.sdk.language", "webjs")];
+    (
+        ExportTraceServiceRequest {
+            resource_spans: vec![
+                spans(resource("chat-api", &[]), backend),
+                spans(resource("sync-worker", &[]), platform),
+                spans(resource("chat-web", &web), web_spans),
+            ],
+        },
+        ExportLogsServiceRequest {
+            resource_logs: vec![
+                logs(resource("chat-api", &[]), events),
+                logs(resource("chat-web", &web), web_events),
+            ],
+        },
+    )
+}
+
+/// Runs the demo until its duration passes or `stop` resolves.
+pub async fn run(
+    options: Options,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Totals, String> {
+    let mut client = Client::new(&options.endpoint, options.protocol)?;
+    let mut generator = Generator {
+        rng: Rng(options.seed),
+        scenario: options.scenario,
+        session: 0,
+    };
+    let mut totals = Totals::default();
+    let started = Instant::now();
+    // Sessions are sent in groups, ten times a second.
+    let tick = Duration::from_millis(100);
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut owed = 0.0f64;
+    let mut last_progress = Instant::now();
+    let mut last_error: Option<String> = None;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = &mut stop => break,
+        }
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        owed += options.rate * tick.as_secs_f64();
+        let n = owed.floor();
+        owed -= n;
+        if n >= 1.0 {
+            let end = now_nanos();
+            let sessions: Vec<Session> = (0..n as u64).map(|_| generator.session(end)).collect();
+            totals.sessions += sessions.len() as u64;
+            totals.llm_calls += sessions.iter().map(|s| s.llm_calls).sum::<u64>();
+            let (traces, logs) = requests(sessions);
+            let spans = crate::model::Payload::Traces(traces.clone()).item_count();
+            let records = crate::model::Payload::Logs(logs.clone()).item_count();
+            for (signal, body, items) in [
+                (Signal::Traces, Bytes::from(traces.encode_to_vec()), spans),
+                (Signal::Logs, Bytes::from(logs.encode_to_vec()), records),
+            ] {
+                match client.send(signal, body).await {
+                    Ok(()) => match signal {
+                        Signal::Traces => totals.spans += items,
+                        _ => totals.log_records += items,
+                    },
+                    Err(e) => {
+                        totals.failed_requests += 1;
+                        last_error = Some(e);
+                    }
+                }
+            }
+        }
+        if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            eprintln!(
+                "{}",
+                progress(
+                    &totals,
+                    started.elapsed(),
+                    options.scenario,
+                    last_error.take()
+                )
+            );
+        }
+    }
+    if options.progress {
+        eprintln!(
+            "{}",
+            progress(&totals, started.elapsed(), options.scenario, last_error)
+        );
+    }
+    Ok(totals)
+}
+
+fn progress(
+    t: &Totals,
+    elapsed: Duration,
+    scenario: Option<Scenario>,
+    error: Option<String>,
+) -> String {
+    let mut line = format!(
+        "demo {:>5.0}s  sessions {}  llm calls {}  spans {}  log records {}  failed requests {}",
+        elapsed.as_secs_f64(),
+        t.sessions,
+        t.llm_calls,
+        t.spans,
+        t.log_records,
+        t.failed_requests
+    );
+    if let Some(s) = scenario {
+        line.push_str(&format!("  scenario {s:?}"));
+    }
+    if let Some(e) = error {
+        line.push_str(&format!("  last error: {e}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generate(seed: u64, scenario: Option<Scenario>, n: usize) -> Vec<Session> {
+        let mut g = Generator {
+            rng: Rng(seed),
+            scenario,
+            session: 0,
+        };
+        (0..n).map(|_| g.session(1_764_000_000 * SECOND)).collect()
+    }
+
+    fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_sessions() {
+        let a = requests(generate(7, None, 20));
+        let b = requests(generate(7, None, 20));
+        let c = requests(generate(8, None, 20));
+        assert_eq!(a.0.encode_to_vec(), b.0.encode_to_vec());
+        assert_eq!(a.1.encode_to_vec(), b.1.encode_to_vec());
+        assert_ne!(a.0.encode_to_vec(), c.0.encode_to_vec());
+    }
+
+    #[test]
+    fn scenarios_turn_their_trouble_up() {
+        let llm_errors = |sessions: &[Session], provider: Option<&str>| {
+            let calls: Vec<&Span> = sessions
+                .iter()
+                .flat_map(|s| &s.backend_spans)
+                .filter(|s| attr(s, "gen_ai.operation.name").is_some())
+                .filter(|s| {
+                    provider.is_none_or(|p| {
+                        attr(s, "gen_ai.provider.name") == Some(&Value::StringValue(p.into()))
+                    })
+                })
+                .collect();
+            let failed = calls
+                .iter()
+                .filter(|s| attr(s, "error.type").is_some())
+                .count();
+            failed as f64 / calls.len() as f64
+        };
+        let normal = generate(1, None, 400);
+        assert!(llm_errors(&normal, None) < 0.08);
+        assert!(llm_errors(&generate(1, Some(Scenario::ErrorSpike), 400), None) > 0.4);
+        let outage = generate(1, Some(Scenario::ProviderOutage), 400);
+        assert_eq!(llm_errors(&outage, Some("anthropic")), 1.0);
+        assert!(llm_errors(&outage, Some("openai")) < 0.1);
+        let db_errors = |sessions: &[Session]| {
+            let db: Vec<&Span> = sessions
+                .iter()
+                .flat_map(|s| &s.backend_spans)
+                .filter(|s| attr(s, "db.system.name").is_some())
+                .collect();
+            db.iter().filter(|s| s.status.is_some()).count() as f64 / db.len() as f64
+        };
+        assert!(db_errors(&normal) < 0.05);
+        assert!(db_errors(&generate(1, Some(Scenario::DatabaseOutage), 200)) > 0.9);
+    }
+
+    #[test]
+    fn sessions_carry_every_kind_of_telemetry_the_dashboards_show() {
+        let sessions = generate(3, None, 300);
+        let (traces, logs) = requests(sessions);
+        let events: std::collections::BTreeSet<&str> = logs
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .map(|r| r.event_name.as_str())
+            .collect();
+        for want in [
+            "chat_opened",
+            "conversation_created",
+            "message_sent",
+            "message_received",
+            "message_feedback",
+            "chat_closed",
+            "platform_connect_initiated",
+            "oauth_started",
+            "oauth_completed",
+            "platform_connected",
+            "platform_connection_failed",
+            "browser.web_vital",
+        ] {
+            assert!(events.contains(want), "no {want}");
+        }
+        let text = format!("{traces:?}");
+        for want in [
+            "@example.com",
+            "gen_ai.usage.cache_read.input_tokens",
+            "time_to_first_chunk",
+            "googleads.googleapis.com",
+            "RateLimitError",
+            "user.is_guest",
+        ] {
+            assert!(
+                text.contains(want) || format!("{logs:?}").contains(want),
+                "no {want}"
+            );
+        }
+    }
+}
