@@ -348,8 +348,26 @@ impl Generator {
                 &user,
             ));
             let (spans, failed, model, took) = self.turn(at, &conversation, &user);
+            let error_kind = spans.iter().find_map(|s| match attr_str(s, "error.type") {
+                Some(kind) if s.name.starts_with("chat ") => Some(kind.to_owned()),
+                _ => None,
+            });
             out.backend_spans.extend(spans);
             out.llm_calls += 1;
+            if let (true, Some(kind)) = (failed, error_kind) {
+                // The backend logs the failure, as an app's logger would.
+                out.events.push(LogRecord {
+                    time_unix_nano: at + took,
+                    observed_time_unix_nano: at + took,
+                    severity_number: 17,
+                    severity_text: "ERROR".into(),
+                    body: Some(AnyValue {
+                        value: Some(Value::StringValue("LLM call failed".into())),
+                    }),
+                    attributes: vec![s("exception.type", kind)],
+                    ..Default::default()
+                });
+            }
             model_used = model;
             last_failed = failed;
             at += took + SECOND;
@@ -696,6 +714,16 @@ impl Generator {
             });
         }
     }
+}
+
+fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(v) => Some(v.as_str()),
+            _ => None,
+        })
 }
 
 fn error_status(message: &str) -> Status {

@@ -584,9 +584,13 @@ impl GenaiProcessor {
                 });
             }
         }
-        let computed = self
-            .price(call.model(), &call.provider, call.end_unix_nano)
-            .map(|p| p.cost(&tokens));
+        let price = self.price(call.model(), &call.provider, call.end_unix_nano);
+        let computed = price.map(|p| p.cost(&tokens));
+        if let Some(saved) = price.map(|p| p.cache_savings(&tokens)).filter(|s| *s > 0.0) {
+            m.cache_savings.with(&base, now, of, |c| {
+                c.inc_by(saved);
+            });
+        }
         let cost = match (call.reported_cost, computed) {
             (Some(r), _) if self.prefer_reported => Some((r, "reported")),
             (_, Some(c)) => Some((c, "computed")),

@@ -34,6 +34,8 @@ pub struct LlmMetrics {
     pub unpriced: Family<Counter>,
     /// `llm_finish_reasons_total`.
     pub finish_reasons: Family<Counter>,
+    /// `llm_cache_savings_usd_total`.
+    pub cache_savings: Family<FloatCounter>,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
     /// Seconds a series may stay idle.
@@ -129,6 +131,15 @@ impl LlmMetrics {
                 limit,
                 Counter::default,
             ),
+            cache_savings: Family::new(
+                "llm_cache_savings_usd",
+                "What cache reads saved in USD: cache-read tokens at the uncached input price, less what they cost.",
+                None,
+                with(&["service", "provider", "model"], &[]),
+                &keep,
+                limit,
+                FloatCounter::default,
+            ),
             budgets: Vec::new(),
             ttl,
             started: Instant::now(),
@@ -152,6 +163,7 @@ impl LlmMetrics {
         self.errors.expire(oldest);
         self.unpriced.expire(oldest);
         self.finish_reasons.expire(oldest);
+        self.cache_savings.expire(oldest);
     }
 }
 
@@ -172,6 +184,8 @@ impl Collector for LlmMetrics {
         self.errors.encode(&mut encoder, MetricType::Counter)?;
         self.unpriced.encode(&mut encoder, MetricType::Counter)?;
         self.finish_reasons
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.cache_savings
             .encode(&mut encoder, MetricType::Counter)?;
         if !self.budgets.is_empty() {
             let mut m = encoder.encode_descriptor(

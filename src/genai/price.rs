@@ -38,6 +38,14 @@ impl Price {
     }
 }
 
+impl Price {
+    /// What the cache reads of `t` saved against paying the uncached input price for them.
+    pub fn cache_savings(&self, t: &Tokens) -> f64 {
+        let read = self.cache_read.unwrap_or(self.input);
+        (t.cache_read as f64 * (self.input - read)).max(0.0) / 1e6
+    }
+}
+
 /// One row: a price and the Unix day it takes effect.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Row {

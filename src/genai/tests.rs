@@ -810,3 +810,21 @@ fn legacy_choice_events_are_calls_only_outside_a_span() {
     user.event_name = "gen_ai.user.message".to_owned();
     assert!(extract::from_log(&user, &[], "svc").is_none());
 }
+
+#[test]
+fn cache_reads_record_what_they_saved_against_the_uncached_price() {
+    let (p, registry, _) = processor("");
+    let mut call = chat(1, 0, "gpt-4o-mini", 1000, 100);
+    call.attributes
+        .push(kv("gen_ai.usage.cache_read.input_tokens", i(600)));
+    let mut batch = traces(vec![call], vec![kv("service.name", s("chat-api"))]);
+    p.process(&mut batch).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    // 600 cached tokens at 0.15 instead of 0.075 USD per 1M.
+    let saved = sample(
+        &text,
+        r#"llm_cache_savings_usd_total{service="chat-api",provider="openai",model="gpt-4o-mini"}"#,
+    )
+    .unwrap_or_else(|| panic!("no savings in {text}"));
+    assert!((saved - 600.0 * 0.075 / 1e6).abs() < 1e-15, "{saved}");
+}
