@@ -157,15 +157,22 @@ const MODELS: &[Model] = &[
     },
     Model {
         provider: "anthropic",
-        name: "claude-3-5-sonnet-20241022",
+        name: "claude-sonnet-4-5-20250929",
         weight: 20,
         speed: 1.1,
     },
     Model {
         provider: "gcp.vertex_ai",
-        name: "gemini-1.5-flash",
+        name: "gemini-2.5-flash",
         weight: 15,
         speed: 0.5,
+    },
+    // A self-hosted model: no list price, so its tokens show as unpriced.
+    Model {
+        provider: "vllm",
+        name: "acme-support-7b",
+        weight: 3,
+        speed: 0.4,
     },
 ];
 
@@ -178,7 +185,7 @@ const EXPENSIVE: &[Model] = &[
     },
     Model {
         provider: "anthropic",
-        name: "claude-3-opus-20240229",
+        name: "claude-opus-4-1-20250805",
         weight: 1,
         speed: 1.6,
     },
@@ -330,6 +337,7 @@ impl Generator {
         }
         let mut model_used = "gpt-4o-mini";
         let mut last_failed = false;
+        let mut left_unanswered = false;
         for turn in 0..turns {
             let intent = *self.rng.pick(INTENTS);
             let confidence = self.rng.range(0.35, 0.99);
@@ -347,6 +355,11 @@ impl Generator {
                 ],
                 &user,
             ));
+            // Some users leave before their last question is answered.
+            if turn + 1 == turns && self.rng.chance(0.08) {
+                left_unanswered = true;
+                break;
+            }
             let (spans, failed, model, took) = self.turn(at, &conversation, &user);
             let error_kind = spans.iter().find_map(|s| match attr_str(s, "error.type") {
                 Some(kind) if s.name.starts_with("chat ") => Some(kind.to_owned()),
@@ -413,7 +426,7 @@ impl Generator {
         if !guest && self.rng.chance(0.5) {
             self.platform_call(&mut out, at, &user_id);
         }
-        if self.rng.chance(0.8) {
+        if !left_unanswered && self.rng.chance(0.8) {
             out.events.push(self.event(
                 at + SECOND,
                 "chat_closed",

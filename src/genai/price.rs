@@ -273,7 +273,34 @@ impl PriceTable {
             ))?;
             table.set(model, day, price);
         }
+        table.alias_bedrock_only_models();
         Ok(table)
+    }
+
+    /// Models the table knows only in their Bedrock form (`anthropic.claude-opus-4-1-
+    /// 20250805-v1:0`), because the provider's own listing was retired from the source,
+    /// are also priced under their bare name, which is what the provider's SDKs report.
+    /// A bare key that exists keeps its own price; region-prefixed keys are left alone,
+    /// since regional prices differ.
+    fn alias_bedrock_only_models(&mut self) {
+        let mut aliases = Vec::new();
+        for (key, rows) in &self.rows {
+            let Some(bare) = BEDROCK_VENDORS.iter().find_map(|v| key.strip_prefix(v)) else {
+                continue;
+            };
+            let mut bare = bare;
+            while let Some(head) = strip_version(bare) {
+                bare = head;
+            }
+            if !bare.is_empty() && !self.rows.contains_key(bare) {
+                aliases.push((bare.to_owned(), rows.clone()));
+            }
+        }
+        // Several Bedrock versions of one model: the first in key order wins, stably.
+        aliases.sort_by(|a, b| a.0.cmp(&b.0));
+        for (bare, rows) in aliases {
+            self.rows.entry(bare).or_insert(rows);
+        }
     }
 
     /// Adds or replaces the price of `model` from `effective_day` on.

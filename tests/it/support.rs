@@ -496,3 +496,108 @@ pub fn assert_promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A real Prometheus on 127.0.0.1 scraping llmwatch instances every second (job
+/// `llmwatch`) and evaluating `rule_files` every second; stopped on drop.
+pub struct Prometheus {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts it and waits (at most 30 s) until it is ready.
+    pub fn start(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Prometheus {
+        let dir = TempDir::new("prometheus");
+        let config = dir.path("prometheus.yml");
+        let rules: Vec<String> = rule_files
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
+        let targets: Vec<String> = targets.iter().map(|a| format!("\"{a}\"")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [{}]\nscrape_configs:\n  - job_name: llmwatch\n    static_configs: [{{ targets: [{}] }}]\n",
+                rules.join(", "),
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(tool("LLMWATCH_PROMETHEUS", "prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let prometheus = Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(addr).is_ok()
+                && http_request(addr, "GET", "/-/ready", &[], b"").status == 200
+            {
+                return prometheus;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus was not ready within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `data.result` of an instant query, or `None` when the query failed.
+    pub fn query(&self, promql: &str) -> Option<Vec<serde_json::Value>> {
+        let r = http_request(
+            self.addr,
+            "GET",
+            &format!("/api/v1/query?query={}", url_encode(promql)),
+            &[],
+            b"",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        (v["status"] == "success")
+            .then(|| v["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The alerts Prometheus holds now, pending or firing.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let r = http_request(self.addr, "GET", "/api/v1/alerts", &[], b"");
+        serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["data"]["alerts"].as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a query parameter.
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

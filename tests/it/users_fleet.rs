@@ -2,13 +2,12 @@
 //! Prometheus scrapes both and evaluates the shipped recording rules, and the estimate of
 //! the union is within the HyperLogLog error bound.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::python_clients::python;
-use super::support::{Llmwatch, TempDir, http_request, metric_value, tool};
+use super::support::{Llmwatch, Prometheus, TempDir, metric_value};
 
 const CONFIG: &str = r#"
 receivers:
@@ -24,23 +23,6 @@ service:
   pipelines:
     logs: { receivers: [otlp], processors: [redaction, chat_analytics], exporters: [prometheus] }
 "#;
-
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn emit(lw: &Llmwatch, from: u32, to: u32) {
     let out = Command::new(python(false))
@@ -70,53 +52,12 @@ fn prometheus_merges_two_sidecars_into_the_union_within_the_hll_bound() {
             metric_value(text, "chat_events_total", &[("event", "message_sent")]) >= n
         });
     }
-    let dir = TempDir::new("prometheus");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/rules/llmwatch-users.yaml");
-    let config = dir.path("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [{}]\nscrape_configs:\n  - job_name: llmwatch\n    static_configs: [{{ targets: [\"{}\", \"{}\"] }}]\n",
-            rules.display(),
-            a.admin,
-            b.admin
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let prometheus = Prometheus(
-        Command::new(tool("LLMWATCH_PROMETHEUS", "prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prometheus = Prometheus::start(&[a.admin, b.admin], &[rules]);
     // One instant query: (evaluation time, value) of its first sample.
     let query = |promql: &str| -> Option<(f64, f64)> {
-        std::net::TcpStream::connect(addr).ok()?;
-        let encoded: String = promql
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let r = http_request(
-            addr,
-            "GET",
-            &format!("/api/v1/query?query={encoded}"),
-            &[],
-            b"",
-        );
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        let sample = &v["data"]["result"][0]["value"];
+        let result = prometheus.query(promql)?;
+        let sample = &result.first()?["value"];
         Some((sample[0].as_f64()?, sample[1].as_str()?.parse().ok()?))
     };
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -331,3 +331,24 @@ proptest! {
         prop_assert!(ta.total() >= a.1.max(a.4));
     }
 }
+
+#[test]
+fn models_listed_only_in_bedrock_form_are_priced_under_their_bare_name() {
+    let t = PriceTable::parse(
+        "model,input,output,cache_read,cache_write,reasoning,effective\n\
+         anthropic.claude-opus-4-1-20250805-v1:0,15,75,1.5,18.75,,2026-01-01\n\
+         anthropic.claude-sonnet-4-5-20250929-v1:0,9,9,,,,2026-01-01\n\
+         claude-sonnet-4-5-20250929,3,15,0.3,3.75,,2026-01-01\n\
+         apac.anthropic.claude-haiku-9-v1:0,1,1,,,,2026-01-01\n",
+    )
+    .unwrap();
+    let opus = t.find("claude-opus-4-1-20250805", "anthropic", 0).unwrap();
+    assert_eq!((opus.price.input, opus.price.output), (15.0, 75.0));
+    // A bare listing keeps its own price.
+    let sonnet = t
+        .find("claude-sonnet-4-5-20250929", "anthropic", 0)
+        .unwrap();
+    assert_eq!(sonnet.price.input, 3.0);
+    // Regional prices are not generalised.
+    assert!(t.find("claude-haiku-9", "anthropic", 0).is_none());
+}
