@@ -11,7 +11,10 @@ COPY tests ./tests
 RUN cargo build --release --locked --bin llmwatch && strip target/release/llmwatch
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --no-create-home llmwatch
+# ca-certificates: the otlp exporter trusts the system roots for https:// destinations.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home llmwatch
 COPY --from=build /src/target/release/llmwatch /usr/local/bin/llmwatch
 COPY otel-config.yaml /etc/llmwatch/otel-config.yaml
 USER 10001

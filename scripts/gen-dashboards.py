@@ -9,6 +9,7 @@ from @grafana/schema, parses every query with promtool, and runs every query aga
 real Prometheus scraping llmwatch while `llmwatch demo` runs.
 
 Usage: scripts/gen-dashboards.py [OUT_DIR]   (default grafana/dashboards)
+       scripts/gen-dashboards.py --markdown  (the README tables)
 """
 
 import json
@@ -496,7 +497,25 @@ DASHBOARDS = {
 }
 
 
+def markdown():
+    """The README's dashboard tables: each panel and the question it answers."""
+    for name, d in DASHBOARDS.items():
+        print(f"#### {d['title']} (`grafana/dashboards/{name}`)\n")
+        print(d["description"] + "\n")
+        print("| panel | type | what it answers |")
+        print("|---|---|---|")
+        for p in d["panels"]:
+            if p["type"] == "row":
+                continue
+            desc = p["description"].replace("|", "\\|")
+            print(f"| {p['title']} | {p['type']} | {desc} |")
+        print()
+
+
 def main():
+    if sys.argv[1:] == ["--markdown"]:
+        markdown()
+        return
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "grafana", "dashboards")
     os.makedirs(out, exist_ok=True)
     for name, d in DASHBOARDS.items():
