@@ -508,3 +508,298 @@ service:
         up.peak_rss() >> 20
     );
 }
+
+/// Makes a CA, a server certificate for localhost and 127.0.0.1, and a client certificate,
+/// with the openssl CLI.
+fn certificates(dir: &TempDir) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir.0)
+            .output()
+            .expect("openssl (scripts/check installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Extensions make version-3 certificates, which rustls requires.
+    std::fs::write(
+        dir.path("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=llmwatch test CA",
+    ]);
+    for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]);
+    }
+}
+
+/// An OTLP/HTTP sink over mutual TLS that counts the spans it receives.
+struct TlsSink {
+    addr: SocketAddr,
+    spans: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    handshakes_refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn tls_sink(dir: &TempDir) -> TlsSink {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(dir.path("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.path("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.path("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spans = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let (count, refused_count) = (Arc::clone(&spans), Arc::clone(&refused));
+    runtime.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, count, refused) = (acceptor.clone(), Arc::clone(&count), Arc::clone(&refused_count));
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let count = Arc::clone(&count);
+                    async move {
+                        use http_body_util::BodyExt;
+                        let gzip = req.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let body = if gzip {
+                            let mut out = Vec::new();
+                            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out).unwrap();
+                            bytes::Bytes::from(out)
+                        } else {
+                            body
+                        };
+                        use prost::Message;
+                        let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body).unwrap();
+                        let n: usize = request
+                            .resource_spans
+                            .iter()
+                            .flat_map(|r| &r.scope_spans)
+                            .map(|s| s.spans.len())
+                            .sum();
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                        Ok::<_, hyper::Error>(
+                            http::Response::builder()
+                                .header("content-type", "application/x-protobuf")
+                                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    TlsSink {
+        addr,
+        spans,
+        handshakes_refused: refused,
+        _runtime: runtime,
+    }
+}
+
+#[test]
+fn forwarding_over_mutual_tls_trusts_the_custom_ca_and_presents_the_client_certificate() {
+    use std::sync::atomic::Ordering;
+    let dir = TempDir::new("tls");
+    certificates(&dir);
+    let sink = tls_sink(&dir);
+    let endpoint = format!("https://localhost:{}", sink.addr.port());
+    let ca = dir.path("ca.pem").display().to_string();
+    let with_client = format!(
+        "    protocol: http_protobuf\n    tls: {{ ca_file: \"{ca}\", cert_file: \"{}\", key_file: \"{}\" }}",
+        dir.path("client.pem").display(),
+        dir.path("client.key").display()
+    );
+    let up = upstream(&endpoint, &with_client);
+    let names = send_unique(up.http(), "tls", 4, 25);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.spans.load(Ordering::Relaxed) < names.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "spans did not arrive over TLS: {}",
+            up.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sink.spans.load(Ordering::Relaxed), 100);
+    drop(up);
+
+    // Without the client certificate the server refuses the handshake: retried, never sent.
+    let up = upstream(
+        &endpoint,
+        &format!("    protocol: http_protobuf\n    tls: {{ ca_file: \"{ca}\" }}"),
+    );
+    send_unique(up.http(), "no-client-cert", 1, 10);
+    up.metrics_when(Duration::from_secs(20), |m| {
+        super::support::metric_value(m, "llmwatch_exporter_retried_items_total", &[]) >= 10.0
+    });
+    assert!(sink.handshakes_refused.load(Ordering::Relaxed) >= 1);
+    assert_eq!(
+        sink.spans.load(Ordering::Relaxed),
+        100,
+        "nothing more arrived"
+    );
+}
+
+/// Counts the spans an OTLP/gRPC service receives.
+struct CountingTraceService(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for CountingTraceService
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let n: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[test]
+fn forwarding_over_grpc_with_mutual_tls() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    use std::sync::atomic::Ordering;
+    use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+    let dir = TempDir::new("grpc-tls");
+    certificates(&dir);
+    let read = |name: &str| std::fs::read(dir.path(name)).unwrap();
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read("server.pem"), read("server.key")))
+        .client_ca_root(Certificate::from_pem(read("ca.pem")));
+    let spans = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let port = free_port();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let service = TraceServiceServer::new(CountingTraceService(std::sync::Arc::clone(&spans)))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let server = Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(service)
+        .serve(format!("127.0.0.1:{port}").parse().unwrap());
+    runtime.spawn(server);
+    let extra = format!(
+        "    tls: {{ ca_file: \"{}\", cert_file: \"{}\", key_file: \"{}\", server_name: localhost }}",
+        dir.path("ca.pem").display(),
+        dir.path("client.pem").display(),
+        dir.path("client.key").display()
+    );
+    let up = upstream(&format!("https://127.0.0.1:{port}"), &extra);
+    let names = send_unique(up.http(), "grpc-tls", 4, 25);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spans.load(Ordering::Relaxed) < names.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "spans did not arrive over gRPC with TLS: {}",
+            up.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(spans.load(Ordering::Relaxed), 100);
+}
