@@ -579,6 +579,28 @@ fn certificates(dir: &TempDir) {
     }
 }
 
+/// The spans in an OTLP/HTTP protobuf body.
+fn spans_in(gzip: bool, body: &[u8]) -> u64 {
+    use prost::Message;
+    let encoding = if gzip {
+        llmwatch::decode::Encoding::Gzip
+    } else {
+        llmwatch::decode::Encoding::Identity
+    };
+    let plain = llmwatch::decode::decompress(body, encoding, 64 << 20).unwrap();
+    let request =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(
+            &plain[..],
+        )
+        .unwrap();
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum()
+}
+
 /// An OTLP/HTTP sink over mutual TLS that counts the spans it receives.
 struct TlsSink {
     addr: SocketAddr,
@@ -633,42 +655,35 @@ fn tls_sink(dir: &TempDir) -> TlsSink {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
-            let (acceptor, count, refused) = (acceptor.clone(), Arc::clone(&count), Arc::clone(&refused_count));
+            let (acceptor, count, refused) = (
+                acceptor.clone(),
+                Arc::clone(&count),
+                Arc::clone(&refused_count),
+            );
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     refused.fetch_add(1, Ordering::Relaxed);
                     return;
                 };
-                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let count = Arc::clone(&count);
-                    async move {
-                        use http_body_util::BodyExt;
-                        let gzip = req.headers().get("content-encoding").is_some_and(|v| v == "gzip");
-                        let body = req.into_body().collect().await?.to_bytes();
-                        let body = if gzip {
-                            let mut out = Vec::new();
-                            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out).unwrap();
-                            bytes::Bytes::from(out)
-                        } else {
-                            body
-                        };
-                        use prost::Message;
-                        let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body).unwrap();
-                        let n: usize = request
-                            .resource_spans
-                            .iter()
-                            .flat_map(|r| &r.scope_spans)
-                            .map(|s| s.spans.len())
-                            .sum();
-                        count.fetch_add(n as u64, Ordering::Relaxed);
-                        Ok::<_, hyper::Error>(
-                            http::Response::builder()
-                                .header("content-type", "application/x-protobuf")
-                                .body(http_body_util::Full::new(bytes::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let count = Arc::clone(&count);
+                        async move {
+                            use http_body_util::BodyExt;
+                            let gzip = req
+                                .headers()
+                                .get("content-encoding")
+                                .is_some_and(|v| v == "gzip");
+                            let body = req.into_body().collect().await?.to_bytes();
+                            count.fetch_add(spans_in(gzip, &body), Ordering::Relaxed);
+                            Ok::<_, hyper::Error>(
+                                http::Response::builder()
+                                    .header("content-type", "application/x-protobuf")
+                                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                    .unwrap(),
+                            )
+                        }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                     .await;
