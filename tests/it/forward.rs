@@ -262,10 +262,11 @@ exporters:
   otlp:
     endpoint: "{endpoint}"
     compression: gzip
-    batch: {{ timeout: 20ms, max_items: 500 }}
+    batch: {{ timeout: 20ms, max_items: 500, max_bytes: 64KiB }}
     retry: {{ initial_interval: 50ms, max_interval: 400ms, max_elapsed_time: 0s }}
 {extra}
 service:
+  workers: 2
   pipelines:
     traces: {{ receivers: [otlp], exporters: [otlp, prometheus] }}
 "#
@@ -427,29 +428,10 @@ fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
         },
     );
     let capacity = 256 * 1024;
-    let extra =
-        format!("    queue: {{ max_bytes: {capacity}, when_full: block }}\n    compression: none");
-    let up = Llmwatch::start(&format!(
-        r#"
-receivers:
-  otlp:
-    protocols:
-      http: {{ endpoint: "127.0.0.1:0" }}
-exporters:
-  prometheus: {{ endpoint: "127.0.0.1:0" }}
-  otlp:
-    endpoint: "http://{}"
-    protocol: http_protobuf
-    batch: {{ timeout: 20ms, max_items: 500, max_bytes: 64KiB }}
-    retry: {{ initial_interval: 50ms, max_interval: 400ms, max_elapsed_time: 0s }}
-{extra}
-service:
-  workers: 2
-  pipelines:
-    traces: {{ receivers: [otlp], exporters: [otlp, prometheus] }}
-"#,
-        dest.http()
-    ));
+    let extra = format!(
+        "    protocol: http_protobuf\n    queue: {{ max_bytes: {capacity}, when_full: block }}"
+    );
+    let up = upstream(&format!("http://{}", dest.http()), &extra);
     let admin = up.admin;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
