@@ -330,6 +330,27 @@ impl Config {
             ));
         }
 
+        // Two persistent send queues in one directory would read each other's records.
+        let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
+        for (id, cfg) in &exporters {
+            if let ExporterConfig::Otlp(otlp) = cfg
+                && let Some(dir) = otlp.queue.directory.as_deref()
+                && let Some(first) = queue_dirs.insert(dir, id)
+            {
+                errors.push(ConfigError::new(
+                    &root_path
+                        .join("exporters")
+                        .join(id)
+                        .join("queue")
+                        .join("directory"),
+                    format!(
+                        "{} is also the queue directory of {first}: each exporter needs its own",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+
         if !errors.is_empty() {
             let mut i = 0;
             errors.retain(|e| {

@@ -316,3 +316,27 @@ service:
         "a credential was echoed"
     );
 }
+
+#[test]
+fn two_persistent_send_queues_may_not_share_a_directory() {
+    let yaml = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:4317" }
+exporters:
+  prometheus: {}
+  otlp/a: { endpoint: "http://a:4317", queue: { directory: /var/lib/llmwatch/q } }
+  otlp/b: { endpoint: "http://b:4317", queue: { directory: /var/lib/llmwatch/q } }
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [otlp/a, otlp/b, prometheus] }
+"#;
+    let errs = errors(yaml, &no_env);
+    assert_eq!(
+        errs,
+        vec![
+            "exporters.otlp/b.queue.directory: /var/lib/llmwatch/q is also the queue directory of otlp/a: each exporter needs its own"
+        ]
+    );
+}
