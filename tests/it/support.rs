@@ -111,10 +111,15 @@ impl Llmwatch {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(line) => line,
-                Err(_) => panic!(
-                    "llmwatch did not become ready; logs:\n{}",
-                    logs.lock().unwrap().join("\n")
-                ),
+                Err(_) => {
+                    // Stop it before failing, so that no process outlives the test.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "llmwatch did not become ready; logs:\n{}",
+                        logs.lock().unwrap().join("\n")
+                    )
+                }
             };
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
