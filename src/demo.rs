@@ -29,8 +29,10 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 
+use crate::bench::Rng;
 use crate::export::otlp::{Client, Protocol};
 use crate::model::Signal;
+use crate::model::attrs::kv;
 
 /// Trouble a demo run can simulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -78,48 +80,16 @@ pub struct Totals {
     pub failed_requests: u64,
 }
 
-/// A small, seeded generator (splitmix64): deterministic content without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    fn id16(&mut self) -> Vec<u8> {
-        [self.next().to_be_bytes(), self.next().to_be_bytes()].concat()
-    }
-    fn id8(&mut self) -> Vec<u8> {
-        self.next().to_be_bytes().to_vec()
-    }
+/// A trace id.
+fn id16(r: &mut Rng) -> Vec<u8> {
+    [r.next().to_be_bytes(), r.next().to_be_bytes()].concat()
 }
 
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
+/// A span id.
+fn id8(r: &mut Rng) -> Vec<u8> {
+    r.next().to_be_bytes().to_vec()
 }
+
 fn s(key: &str, v: impl Into<String>) -> KeyValue {
     kv(key, Value::StringValue(v.into()))
 }
@@ -360,14 +330,11 @@ impl Generator {
                 left_unanswered = true;
                 break;
             }
-            let (spans, failed, model, took) = self.turn(at, &conversation, &user);
-            let error_kind = spans.iter().find_map(|s| match attr_str(s, "error.type") {
-                Some(kind) if s.name.starts_with("chat ") => Some(kind.to_owned()),
-                _ => None,
-            });
+            let (spans, error, model, took) = self.turn(at, &conversation, &user);
+            let failed = error.is_some();
             out.backend_spans.extend(spans);
             out.llm_calls += 1;
-            if let (true, Some(kind)) = (failed, error_kind) {
+            if let Some(kind) = error {
                 // The backend logs the failure, as an app's logger would.
                 out.events.push(LogRecord {
                     time_unix_nano: at + took,
@@ -444,11 +411,11 @@ impl Generator {
         start: u64,
         conversation: &str,
         user: &[KeyValue],
-    ) -> (Vec<Span>, bool, &'static str, u64) {
+    ) -> (Vec<Span>, Option<&'static str>, &'static str, u64) {
         let model = self.model();
         let r = &mut self.rng;
-        let trace = r.id16();
-        let server_id = r.id8();
+        let trace = id16(r);
+        let server_id = id8(r);
         let mut spans = Vec::new();
 
         let db_ms = r.range(3.0, 40.0);
@@ -458,7 +425,7 @@ impl Generator {
         };
         let mut db = Span {
             trace_id: trace.clone(),
-            span_id: r.id8(),
+            span_id: id8(r),
             parent_span_id: server_id.clone(),
             name: "SELECT conversations".into(),
             kind: SpanKind::Client as i32,
@@ -521,7 +488,7 @@ impl Generator {
         let r = &mut self.rng;
         let mut llm = Span {
             trace_id: trace.clone(),
-            span_id: r.id8(),
+            span_id: id8(r),
             parent_span_id: server_id.clone(),
             name: format!("chat {}", model.name),
             kind: SpanKind::Client as i32,
@@ -542,12 +509,12 @@ impl Generator {
             ..Default::default()
         };
         llm.attributes.extend_from_slice(user);
-        let failed = if let Some((kind, code)) = error {
+        let failed = error.is_some();
+        if let Some((kind, code)) = error {
             llm.end_time_unix_nano = llm_start + (r.range(0.1, 2.0) * 1e9) as u64;
             llm.attributes.push(s("error.type", kind));
             llm.attributes.push(i("http.response.status_code", code));
             llm.status = Some(error_status(kind));
-            true
         } else {
             llm.attributes.extend([
                 s("gen_ai.response.model", model.name),
@@ -570,8 +537,7 @@ impl Generator {
                 llm.attributes
                     .push(f("gen_ai.response.time_to_first_chunk", ttft));
             }
-            false
-        };
+        }
         let llm_end = llm.end_time_unix_nano;
         spans.push(llm);
 
@@ -596,7 +562,7 @@ impl Generator {
             server.status = Some(error_status("upstream failure"));
         }
         spans.push(server);
-        (spans, failed, model.name, end - start)
+        (spans, error.map(|(kind, _)| kind), model.name, end - start)
     }
 
     /// A user walks the platform-connection funnel; some give up at OAuth or are refused.
@@ -647,8 +613,8 @@ impl Generator {
         };
         let expires_at = at / SECOND + expires_in;
         let mut span = Span {
-            trace_id: r.id16(),
-            span_id: r.id8(),
+            trace_id: id16(r),
+            span_id: id8(r),
             name: "POST".into(),
             kind: SpanKind::Client as i32,
             start_time_unix_nano: at,
@@ -677,8 +643,8 @@ impl Generator {
         let r = &mut self.rng;
         let load_ms = r.range(150.0, 1800.0);
         out.web_spans.push(Span {
-            trace_id: r.id16(),
-            span_id: r.id8(),
+            trace_id: id16(r),
+            span_id: id8(r),
             name: "documentLoad".into(),
             kind: SpanKind::Internal as i32,
             start_time_unix_nano: at.saturating_sub((load_ms * 1e6) as u64),
@@ -727,16 +693,6 @@ impl Generator {
             });
         }
     }
-}
-
-fn attr_str<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            Value::StringValue(v) => Some(v.as_str()),
-            _ => None,
-        })
 }
 
 fn error_status(message: &str) -> Status {
@@ -930,10 +886,9 @@ mod tests {
     }
 
     fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        crate::model::attrs::get(&span.attributes, key)?
+            .value
+            .as_ref()
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -23,14 +23,7 @@ pub(crate) fn i(v: i64) -> Value {
     Value::IntValue(v)
 }
 
-/// An attribute.
-pub(crate) fn kv(k: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
+pub(crate) use crate::model::attrs::kv;
 
 /// A traces batch of `spans` under one resource.
 pub(crate) fn traces(resource: Vec<KeyValue>, spans: Vec<Span>) -> Batch {

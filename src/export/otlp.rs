@@ -469,18 +469,10 @@ fn finish(s: &Shared, taken: &Taken) {
 
 /// `base` scaled by a factor in [0.5, 1.5), so that many senders do not retry in step.
 fn jitter(base: Duration) -> Duration {
-    let nanos = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos()),
-    );
-    // One splitmix64 round turns the clock's low bits into a uniform fraction.
-    let mut z = nanos.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let fraction = (z >> 11) as f64 / (1u64 << 53) as f64;
-    base.mul_f64(0.5 + fraction)
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    base.mul_f64(crate::bench::Rng(seed).range(0.5, 1.5))
 }
 
 /// A plain OTLP client over the exporter's transports, without queue or retries: what

@@ -212,10 +212,8 @@ impl Sender {
                 after: None,
                 reason: format!("request failed: {}", error_chain(&*e)),
             },
-            Ok(Ok((parts, body, trailers))) if grpc => {
-                grpc_response(signal, &parts, &body, &trailers)
-            }
-            Ok(Ok((parts, body, _))) => http_outcome(signal, &parts, &body),
+            Ok(Ok((parts, body, trailers))) if grpc => grpc_response(&parts, &body, &trailers),
+            Ok(Ok((parts, body, _))) => http_outcome(&parts, &body),
         }
     }
 }
@@ -273,7 +271,7 @@ struct AnyPartialSuccess {
     error_message: String,
 }
 
-fn partial_success(_signal: Signal, body: &[u8]) -> Outcome {
+fn partial_success(body: &[u8]) -> Outcome {
     // An undecodable success body still means the request was taken.
     let response = AnyResponse::decode(body).unwrap_or_default();
     let p = response.partial_success.unwrap_or_default();
@@ -335,7 +333,6 @@ pub(super) fn grpc_outcome(status: i32, message: &str, details: &[u8]) -> Outcom
 /// Reads a unary gRPC answer: the status from the trailers (or the headers of a
 /// trailers-only answer), the response message on success.
 fn grpc_response(
-    signal: Signal,
     parts: &http::response::Parts,
     body: &[u8],
     trailers: &http::HeaderMap,
@@ -389,7 +386,7 @@ fn grpc_response(
         }
         _ => Vec::new(),
     };
-    partial_success(signal, &message)
+    partial_success(&message)
 }
 
 /// Undoes the percent-encoding of `grpc-message`.
@@ -441,10 +438,10 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Classifies an HTTP answer per the OTLP specification.
-pub(super) fn http_outcome(signal: Signal, parts: &http::response::Parts, body: &[u8]) -> Outcome {
+pub(super) fn http_outcome(parts: &http::response::Parts, body: &[u8]) -> Outcome {
     let status = parts.status;
     if status.is_success() {
-        return partial_success(signal, body);
+        return partial_success(body);
     }
     let message = rpc::Status::decode(body)
         .ok()
@@ -483,7 +480,7 @@ mod tests {
         for code in [429, 502, 503, 504] {
             assert!(
                 matches!(
-                    http_outcome(Signal::Traces, &parts(code, None), b""),
+                    http_outcome(&parts(code, None), b""),
                     Outcome::Retry { after: None, .. }
                 ),
                 "{code}"
@@ -492,14 +489,14 @@ mod tests {
         for code in [400, 401, 403, 404, 413, 500] {
             assert!(
                 matches!(
-                    http_outcome(Signal::Traces, &parts(code, None), b""),
+                    http_outcome(&parts(code, None), b""),
                     Outcome::Permanent { .. }
                 ),
                 "{code}"
             );
         }
         assert!(matches!(
-            http_outcome(Signal::Logs, &parts(503, Some("7")), b""),
+            http_outcome(&parts(503, Some("7")), b""),
             Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)
         ));
         let body = AnyResponse {
@@ -510,7 +507,7 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(
-            http_outcome(Signal::Traces, &parts(200, None), &body),
+            http_outcome(&parts(200, None), &body),
             Outcome::Delivered {
                 rejected: 3,
                 message: "bad spans".into()
@@ -523,7 +520,7 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(
-            http_outcome(Signal::Traces, &parts(400, None), &status),
+            http_outcome(&parts(400, None), &status),
             Outcome::Permanent {
                 reason: "HTTP 400: span 4 has no name".into()
             }
@@ -587,7 +584,7 @@ mod tests {
         framed.extend((response.len() as u32).to_be_bytes());
         framed.extend(&response);
         assert_eq!(
-            grpc_response(Signal::Traces, &ok, &framed, &trailers),
+            grpc_response(&ok, &framed, &trailers),
             Outcome::Delivered {
                 rejected: 2,
                 message: "two spans without names".into()
@@ -620,7 +617,7 @@ mod tests {
             .into_parts()
             .0;
         assert_eq!(
-            grpc_response(Signal::Traces, &refused, b"", &http::HeaderMap::new()),
+            grpc_response(&refused, b"", &http::HeaderMap::new()),
             Outcome::Retry {
                 after: Some(Duration::from_secs(3)),
                 reason: "gRPC status 14: queue full; retry".into()
@@ -633,7 +630,7 @@ mod tests {
             .into_parts()
             .0;
         assert!(matches!(
-            grpc_response(Signal::Traces, &proxy, b"", &http::HeaderMap::new()),
+            grpc_response(&proxy, b"", &http::HeaderMap::new()),
             Outcome::Retry { .. }
         ));
         let missing = http::Response::builder()
@@ -643,7 +640,7 @@ mod tests {
             .into_parts()
             .0;
         assert!(matches!(
-            grpc_response(Signal::Traces, &missing, b"", &http::HeaderMap::new()),
+            grpc_response(&missing, b"", &http::HeaderMap::new()),
             Outcome::Permanent { .. }
         ));
     }

@@ -14,11 +14,8 @@ impl Rng {
     fn new(seed: u64) -> Rng {
         Rng(crate::bench::Rng(seed))
     }
-    fn next(&mut self) -> u64 {
-        self.0.next()
-    }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
