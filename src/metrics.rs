@@ -47,10 +47,11 @@ struct ComponentLabels {
     signal: &'static str,
 }
 
+/// The labels of every per-exporter family: the exporter's id and the signal.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ExporterLabels {
-    exporter: String,
-    signal: &'static str,
+pub(crate) struct ExporterLabels {
+    pub(crate) exporter: String,
+    pub(crate) signal: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -239,7 +240,7 @@ impl OwnMetrics {
             .inc_by(items);
     }
 
-    fn exporter_labels(id: &str, signal: Signal) -> ExporterLabels {
+    pub(crate) fn exporter_labels(id: &str, signal: Signal) -> ExporterLabels {
         ExporterLabels {
             exporter: id.to_owned(),
             signal: signal.as_str(),

@@ -38,14 +38,8 @@ pub use self::config::{
 use self::queue::{Dropped, SendQueue, Taken};
 use self::send::{Outcome, Sender};
 use super::{Delivery, ExportError, Exporter};
-use crate::metrics::OwnMetrics;
+use crate::metrics::{ExporterLabels, OwnMetrics};
 use crate::model::{Batch, Signal};
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SignalLabels {
-    exporter: String,
-    signal: &'static str,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
@@ -63,13 +57,13 @@ struct QueueLabels {
 /// shared `llmwatch_exporter_{sent,failed}_items`.
 #[derive(Clone)]
 pub struct OtlpMetrics {
-    enqueued: Family<SignalLabels, Counter>,
-    retried: Family<SignalLabels, Counter>,
-    rejected: Family<SignalLabels, Counter>,
+    enqueued: Family<ExporterLabels, Counter>,
+    retried: Family<ExporterLabels, Counter>,
+    rejected: Family<ExporterLabels, Counter>,
     dropped: Family<DropLabels, Counter>,
     queue_bytes: Family<QueueLabels, Gauge>,
     queue_capacity: Family<QueueLabels, Gauge>,
-    duration: Family<SignalLabels, Histogram, fn() -> Histogram>,
+    duration: Family<ExporterLabels, Histogram, fn() -> Histogram>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -136,11 +130,8 @@ struct Meters {
 }
 
 impl Meters {
-    fn labels(&self, signal: Signal) -> SignalLabels {
-        SignalLabels {
-            exporter: self.id.clone(),
-            signal: signal.as_str(),
-        }
+    fn labels(&self, signal: Signal) -> ExporterLabels {
+        OwnMetrics::exporter_labels(&self.id, signal)
     }
 
     fn dropped(&self, signal: Signal, reason: &'static str, items: u64) {

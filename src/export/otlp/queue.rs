@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -98,6 +99,9 @@ pub(super) struct Recovered {
 /// A byte-bounded FIFO of encoded requests.
 pub(super) struct SendQueue {
     state: Mutex<State>,
+    /// `state.bytes`, published after every change, so the pipeline's push-back check and
+    /// the queue gauge read it without the lock.
+    held: AtomicU64,
     max_bytes: u64,
     policy: FullPolicy,
 }
@@ -112,6 +116,7 @@ impl SendQueue {
                 next_seq: 0,
                 wal: None,
             }),
+            held: AtomicU64::new(0),
             max_bytes,
             policy,
         }
@@ -156,6 +161,7 @@ impl SendQueue {
                 next_seq: recovery.next_seq,
                 wal: Some(wal),
             }),
+            held: AtomicU64::new(report.bytes),
             max_bytes,
             policy,
         };
@@ -173,12 +179,12 @@ impl SendQueue {
 
     /// Bytes held now.
     pub(super) fn bytes(&self) -> u64 {
-        self.lock().bytes
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Whether a new request would fit.
     pub(super) fn has_room(&self) -> bool {
-        self.lock().bytes < self.max_bytes
+        self.bytes() < self.max_bytes
     }
 
     /// Queues one encoded request; returns what was dropped to make room for it.
@@ -200,6 +206,7 @@ impl SendQueue {
                 state.bytes -= old.size;
                 dropped.add(old.signal, u64::from(old.items));
             }
+            self.held.store(state.bytes, Ordering::Relaxed);
             if dropped != Dropped::default() {
                 let next = state.entries.front().map_or(state.next_seq, |e| e.seq);
                 if let Some(wal) = state.wal.as_mut() {
@@ -223,6 +230,7 @@ impl SendQueue {
             queued_at: Instant::now(),
             data,
         });
+        self.held.store(state.bytes, Ordering::Relaxed);
         Ok(dropped)
     }
 
@@ -311,6 +319,7 @@ impl SendQueue {
                 removed = true;
             }
         }
+        self.held.store(state.bytes, Ordering::Relaxed);
         if removed {
             let next = state.entries.front().map_or(state.next_seq, |e| e.seq);
             if let Some(wal) = state.wal.as_mut() {
@@ -333,6 +342,7 @@ impl SendQueue {
             dropped.add(e.signal, u64::from(e.items));
         }
         state.bytes = 0;
+        self.held.store(0, Ordering::Relaxed);
         dropped
     }
 }
