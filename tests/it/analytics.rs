@@ -1,11 +1,9 @@
 //! Product analytics end to end: the Python SDK sends a realistic session of three users,
 //! and every counter on `/metrics` has its exact expected value.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use super::python_clients::python;
+use super::python_clients::run_script;
 use super::support::{Llmwatch, metric_value};
 
 const CONFIG: &str = r#"
@@ -26,16 +24,7 @@ service:
 #[test]
 fn a_realistic_session_gives_exact_counters() {
     let lw = Llmwatch::start(CONFIG);
-    let out = Command::new(python(false))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_chat.py"))
-        .arg(format!("http://{}", lw.http.unwrap()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script("emit_chat.py", &[format!("http://{}", lw.http.unwrap())]);
     let text = lw.metrics_when(Duration::from_secs(20), |text| {
         metric_value(
             text,

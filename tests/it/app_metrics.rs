@@ -2,11 +2,9 @@
 //! with cumulative and with delta temporality, gives the same exact series, and the
 //! exposition passes `promtool check metrics`.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use super::python_clients::python;
+use super::python_clients::run_script;
 use super::support::{Llmwatch, assert_promtool_accepts, metric_value};
 
 const CONFIG: &str = r#"
@@ -27,15 +25,12 @@ service:
 fn every_instrument_in_both_temporalities_gives_exact_series_that_promtool_accepts() {
     let lw = Llmwatch::start(CONFIG);
     for temporality in ["cumulative", "delta"] {
-        let out = Command::new(python(false))
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_metrics.py"))
-            .args([&format!("http://{}", lw.http.unwrap()), temporality])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_script(
+            "emit_metrics.py",
+            &[
+                format!("http://{}", lw.http.unwrap()),
+                temporality.to_owned(),
+            ],
         );
     }
     // Four requests (two per run), each through the pipeline once the exporter sent it.

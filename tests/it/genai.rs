@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::python_clients::venv_python;
 use super::support::{Llmwatch, lines, metric_value};
 
 const CONFIG: &str = r#"
@@ -31,22 +32,6 @@ service:
     traces: { receivers: [otlp], processors: [redaction, genai], exporters: [prometheus, file] }
     logs: { receivers: [otlp], processors: [redaction, genai], exporters: [prometheus, file] }
 "#;
-
-/// The interpreter of a GenAI venv that scripts/check builds.
-fn python(venv: &str, var: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(venv)
-        .join("bin/python");
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/check, which creates the Python venvs, or set {var}",
-        p.display()
-    );
-    p
-}
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -101,7 +86,7 @@ struct Expect {
 }
 
 fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
-    let python = python(venv, var);
+    let python = venv_python(venv, var);
     let fake = FakeOpenAi::start(&python);
     let lw = Llmwatch::start(CONFIG);
     let service = format!("it-{}", venv.trim_start_matches(".venv-genai-"));

@@ -2,11 +2,9 @@
 //! platform, log records and a web vital over OTLP/HTTP, and `/metrics` holds exactly the
 //! expected series.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use super::python_clients::python;
+use super::python_clients::run_script;
 use super::support::{Llmwatch, metric_value};
 
 const CONFIG: &str = r#"
@@ -30,16 +28,7 @@ service:
 #[test]
 fn python_sdk_spans_logs_and_web_vitals_give_exact_series() {
     let lw = Llmwatch::start(CONFIG);
-    let out = Command::new(python(false))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_health.py"))
-        .arg(format!("http://{}", lw.http.unwrap()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script("emit_health.py", &[format!("http://{}", lw.http.unwrap())]);
     // 6 spans and 5 log records, each through the pipeline once the debug exporter saw it.
     let text = lw.metrics_when(Duration::from_secs(20), |text| {
         metric_value(

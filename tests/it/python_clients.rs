@@ -21,13 +21,9 @@ const PROTOCOLS: [(&str, &str); 3] = [
 ];
 const COMPRESSIONS: [&str; 2] = ["none", "gzip"];
 
-/// The interpreter of a venv that scripts/check builds in the repository.
-pub(super) fn python(json: bool) -> PathBuf {
-    let (var, venv) = if json {
-        ("LLMWATCH_PYTHON_JSON", ".venv-json")
-    } else {
-        ("LLMWATCH_PYTHON", ".venv")
-    };
+/// The interpreter of a venv that scripts/check builds in the repository: `$var`, else
+/// `venv/bin/python`.
+pub(super) fn venv_python(venv: &str, var: &str) -> PathBuf {
     if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
@@ -40,6 +36,34 @@ pub(super) fn python(json: bool) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// The interpreter of the OpenTelemetry SDK venv (`json`: the one pinned for OTLP/JSON).
+pub(super) fn python(json: bool) -> PathBuf {
+    if json {
+        venv_python(".venv-json", "LLMWATCH_PYTHON_JSON")
+    } else {
+        venv_python(".venv", "LLMWATCH_PYTHON")
+    }
+}
+
+/// Runs `tests/python/<name>` with the SDK venv and `args`; fails the test, with the
+/// script's stderr, when it fails.
+pub(super) fn run_script(name: &str, args: &[String]) {
+    let out = Command::new(python(false))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/python")
+                .join(name),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs tests/python/send_otlp.py against `lw` with `args`, recording what was sent to

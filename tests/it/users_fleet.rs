@@ -3,10 +3,9 @@
 //! the union is within the HyperLogLog error bound.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::python_clients::python;
+use super::python_clients::run_script;
 use super::support::{Llmwatch, Prometheus, TempDir, metric_value};
 
 const CONFIG: &str = r#"
@@ -25,19 +24,13 @@ service:
 "#;
 
 fn emit(lw: &Llmwatch, from: u32, to: u32) {
-    let out = Command::new(python(false))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/emit_users.py"))
-        .args([
+    run_script(
+        "emit_users.py",
+        &[
             format!("http://{}", lw.http.unwrap()),
             from.to_string(),
             to.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
 }
 
