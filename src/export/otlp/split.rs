@@ -28,11 +28,21 @@ pub(super) struct Part {
 /// Encodes `payload` as requests of at most `max_items` items and about `max_bytes` bytes.
 pub(super) fn split(payload: &Payload, max_items: u64, max_bytes: usize) -> Vec<Part> {
     let whole = payload.item_count();
-    let fits = |len: usize| whole <= max_items && len <= max_bytes;
+    if whole <= max_items {
+        // The common case: encode once, and cut only what turns out too large.
+        let bytes = match payload {
+            Payload::Traces(req) => req.encode_to_vec(),
+            Payload::Logs(req) => req.encode_to_vec(),
+            Payload::Metrics(req) => req.encode_to_vec(),
+        };
+        if bytes.len() <= max_bytes {
+            return vec![Part {
+                bytes,
+                items: whole,
+            }];
+        }
+    }
     match payload {
-        Payload::Traces(req) if fits(req.encoded_len()) => vec![part(req, whole)],
-        Payload::Logs(req) if fits(req.encoded_len()) => vec![part(req, whole)],
-        Payload::Metrics(req) if fits(req.encoded_len()) => vec![part(req, whole)],
         Payload::Traces(req) => cut(
             &req.resource_spans,
             Level {
