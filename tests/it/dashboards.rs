@@ -209,15 +209,12 @@ fn every_panel_is_described_with_a_unit_and_every_dashboard_has_the_variables() 
                 "{at}: no thresholds"
             );
         }
-        let uses_llm = exprs(&p)
-            .iter()
-            .any(|e| e.contains("llm_requests_total") || e.contains("llm_cost_usd_total"));
-        if uses_llm && file != "ai-cost.json" {
+        // Every llm_* query but the budget gauge (which has no model) follows the
+        // variables.
+        for e in exprs(&p) {
             assert!(
-                exprs(&p)
-                    .iter()
-                    .all(|e| !e.contains("llm_") || e.contains("$model")),
-                "{at}: an llm_* query ignores the variables"
+                !e.replace("llm_budget_usd", "").contains("llm_") || e.contains("$model"),
+                "{at}: an llm_* query ignores the variables: {e}"
             );
         }
     }
