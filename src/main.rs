@@ -91,6 +91,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Builds a report (a day, a week or a month) from Prometheus: Markdown, HTML or JSON.
+    Report(llmwatch::report::Args),
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]
     BenchRequest {
@@ -259,6 +261,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report(args) => llmwatch::report::main(args),
         Command::Serve => serve(cli.config.as_ref()),
     }
 }

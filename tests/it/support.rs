@@ -513,7 +513,44 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts it and waits (at most 30 s) until it is ready.
     pub fn start(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Prometheus {
+        Prometheus::launch(TempDir::new("prometheus"), targets, rule_files, &[])
+    }
+
+    /// Starts it on a database backfilled with `openmetrics` (samples with timestamps) by
+    /// `promtool tsdb create-blocks-from openmetrics`, keeping 100 days of it.
+    pub fn start_with_history(
+        targets: &[SocketAddr],
+        rule_files: &[PathBuf],
+        openmetrics: &str,
+    ) -> Prometheus {
         let dir = TempDir::new("prometheus");
+        let input = dir.path("history.om");
+        std::fs::write(&input, openmetrics).unwrap();
+        let out = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            .arg(&input)
+            .arg(dir.path("data"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool refused the history: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Prometheus::launch(
+            dir,
+            targets,
+            rule_files,
+            &["--storage.tsdb.retention.time=100d"],
+        )
+    }
+
+    fn launch(
+        dir: TempDir,
+        targets: &[SocketAddr],
+        rule_files: &[PathBuf],
+        args: &[&str],
+    ) -> Prometheus {
         let config = dir.path("prometheus.yml");
         let rules: Vec<String> = rule_files
             .iter()
@@ -541,6 +578,7 @@ impl Prometheus {
                 dir.path("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,164 @@
+//! Runs the catalogue's queries against Prometheus and assembles a [`Report`].
+
+use jiff::Timestamp;
+
+use super::catalogue::{self, FigureDef, SectionDef, TableDef};
+use super::model::{Figure, Report, Row, SCHEMA, Section, Status, Table};
+use super::period::Period;
+use super::prom::{PromError, Prometheus};
+
+const ABOUT: &str = "Every figure is the PromQL in its `query` evaluated at the end of `period` \
+(and, for `previous`, at the end of `previous_period`), with `$R` the period's range. \
+`value` is in `unit`; `null` means Prometheus had no data, never zero. \
+`change` is (value - previous) / previous. Users are pseudonyms.";
+
+/// Figures whose absence means there is nothing to report.
+const CORE: [&str; 2] = ["spend.total", "usage.calls"];
+
+/// Builds the report of `period` from `prometheus`. `dimensions` add a spend table each.
+pub async fn collect(
+    prometheus: &Prometheus,
+    period: Period,
+    dimensions: &[String],
+) -> Result<Report, PromError> {
+    let previous = period.previous();
+    let mut sections = Vec::new();
+    for def in catalogue::sections(period.kind, dimensions) {
+        sections.push(section(prometheus, &period, &previous, def).await?);
+    }
+    let mut missing = Vec::new();
+    for s in &sections {
+        missing.extend(
+            s.figures
+                .iter()
+                .filter(|f| f.value.is_none())
+                .map(|f| f.id.clone()),
+        );
+        missing.extend(
+            s.tables
+                .iter()
+                .filter(|t| t.rows.is_empty())
+                .map(|t| t.id.clone()),
+        );
+    }
+    let status = if CORE.iter().all(|id| missing.iter().any(|m| m == id)) {
+        Status::Empty
+    } else if missing.is_empty() {
+        Status::Complete
+    } else {
+        Status::Partial
+    };
+    Ok(Report {
+        schema: SCHEMA,
+        about: ABOUT,
+        title: period.kind.title().to_owned(),
+        period: (&period).into(),
+        previous_period: (&previous).into(),
+        prometheus: prometheus.url().to_owned(),
+        generated_at: Timestamp::now().to_string(),
+        status,
+        missing,
+        sections,
+    })
+}
+
+async fn section(
+    prometheus: &Prometheus,
+    period: &Period,
+    previous: &Period,
+    def: SectionDef,
+) -> Result<Section, PromError> {
+    let mut figures = Vec::with_capacity(def.figures.len());
+    for f in def.figures {
+        figures.push(figure(prometheus, period, previous, f).await?);
+    }
+    let mut tables = Vec::with_capacity(def.tables.len());
+    for t in def.tables {
+        tables.push(table(prometheus, period, t).await?);
+    }
+    Ok(Section {
+        id: def.id,
+        title: def.title,
+        figures,
+        tables,
+    })
+}
+
+/// The query with the period's range in place of `$R`.
+pub fn promql(expr: &str, period: &Period) -> String {
+    expr.replace("$R", period.kind.range())
+}
+
+/// A scalar-valued query: the sum of its samples, `None` when it returned none.
+async fn scalar(
+    prometheus: &Prometheus,
+    expr: &str,
+    period: &Period,
+) -> Result<Option<f64>, PromError> {
+    let samples = prometheus.query(&promql(expr, period), period.end).await?;
+    Ok((!samples.is_empty()).then(|| samples.iter().map(|s| s.value).sum()))
+}
+
+async fn figure(
+    prometheus: &Prometheus,
+    period: &Period,
+    previous: &Period,
+    def: FigureDef,
+) -> Result<Figure, PromError> {
+    let value = scalar(prometheus, &def.expr, period).await?;
+    let before = if def.compare {
+        scalar(prometheus, &def.expr, previous).await?
+    } else {
+        None
+    };
+    let change = match (value, before) {
+        (Some(v), Some(b)) if b != 0.0 => Some((v - b) / b),
+        _ => None,
+    };
+    Ok(Figure {
+        id: def.id.to_owned(),
+        title: def.title,
+        unit: def.unit,
+        description: def.description,
+        query: def.expr,
+        value,
+        previous: before,
+        change,
+    })
+}
+
+async fn table(
+    prometheus: &Prometheus,
+    period: &Period,
+    def: TableDef,
+) -> Result<Table, PromError> {
+    let samples = prometheus
+        .query(&promql(&def.expr, period), period.end)
+        .await?;
+    let mut rows: Vec<Row> = samples
+        .iter()
+        .map(|s| Row {
+            labels: def
+                .labels
+                .iter()
+                .map(|l| (l.clone(), s.label(l).to_owned()))
+                .collect(),
+            value: s.value,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    rows.truncate(def.limit);
+    Ok(Table {
+        id: def.id,
+        title: def.title,
+        unit: def.unit,
+        description: def.description,
+        query: def.expr,
+        labels: def.labels,
+        rows,
+    })
+}

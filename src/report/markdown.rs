@@ -1,0 +1,82 @@
+//! The Markdown format, for chat: headings, one line per figure with its change against
+//! the previous period, and small tables.
+
+use std::fmt::Write as _;
+
+use super::model::{Report, Status, Table};
+use super::text;
+
+/// Renders `report` as Markdown.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# llmwatch {}\n\n{} to {} (compared with {} to {})\n",
+        report.title,
+        report.period.start,
+        report.period.end,
+        report.previous_period.start,
+        report.previous_period.end
+    );
+    if report.status == Status::Empty {
+        let _ = writeln!(
+            out,
+            "**No data:** Prometheus ({}) has no LLM calls or spend for this period.\n",
+            report.prometheus
+        );
+    }
+    for s in &report.sections {
+        let _ = writeln!(out, "## {}\n", s.title);
+        for f in &s.figures {
+            let _ = write!(out, "- **{}:** {}", f.title, text::maybe(f.value, f.unit));
+            if f.previous.is_some() {
+                let _ = write!(
+                    out,
+                    " ({} vs {})",
+                    text::change(f.change),
+                    text::maybe(f.previous, f.unit)
+                );
+            }
+            out.push('\n');
+        }
+        if !s.figures.is_empty() {
+            out.push('\n');
+        }
+        for t in &s.tables {
+            table(&mut out, t);
+        }
+    }
+    if !report.missing.is_empty() {
+        let _ = writeln!(out, "_No data for: {}._", report.missing.join(", "));
+    }
+    out
+}
+
+fn table(out: &mut String, t: &Table) {
+    let _ = writeln!(out, "**{}**\n", t.title);
+    if t.rows.is_empty() {
+        out.push_str("no data\n\n");
+        return;
+    }
+    let _ = writeln!(out, "| {} | {} |\n|---|---:|", t.labels.join(" / "), t.unit);
+    for r in &t.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            escape(&r.key(&t.labels)),
+            text::value(r.value, t.unit)
+        );
+    }
+    out.push('\n');
+}
+
+/// Label values come from telemetry: keep them from breaking the table or linking.
+fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '\\' => vec!['\\', c],
+            c if c.is_control() => vec![' '],
+            c => vec![c],
+        })
+        .collect()
+}
