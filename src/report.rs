@@ -13,6 +13,7 @@ pub mod collect;
 pub mod html;
 pub mod markdown;
 pub mod model;
+pub mod pdf;
 pub mod period;
 pub mod prom;
 pub mod text;
@@ -40,6 +41,8 @@ pub enum Format {
     Markdown,
     /// For e-mail, charts inline.
     Html,
+    /// The board report, paginated, charts included.
+    Pdf,
     /// Every figure with its unit, query and period.
     Json,
 }
@@ -138,7 +141,14 @@ pub async fn build(prometheus: &Prometheus, request: &Request) -> Result<Built, 
             serde_json::to_vec_pretty(&report).map_err(|e| ReportError::Invalid(e.to_string()))?
         }
         Format::Markdown => markdown::render(&report).into_bytes(),
-        Format::Html => html::render(&report, &[]).into_bytes(),
+        Format::Html => {
+            let (charts, empty) = chart::charts(prometheus, &request.period).await?;
+            html::render(&report, &charts, &empty).into_bytes()
+        }
+        Format::Pdf => {
+            let (charts, empty) = chart::charts(prometheus, &request.period).await?;
+            pdf::render(&report, &charts, &empty).map_err(ReportError::Invalid)?
+        }
     };
     Ok(Built { report, bytes })
 }

@@ -55,7 +55,9 @@ pub async fn collect(
         period: (&period).into(),
         previous_period: (&previous).into(),
         prometheus: prometheus.url().to_owned(),
-        generated_at: Timestamp::now().to_string(),
+        generated_at: Timestamp::from_second(Timestamp::now().as_second())
+            .unwrap_or(period.end)
+            .to_string(),
         status,
         missing,
         sections,

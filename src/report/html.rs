@@ -8,7 +8,7 @@ use super::model::{Report, Status, Table};
 use super::text;
 
 /// Renders `report` with `charts` as one HTML page.
-pub fn render(report: &Report, charts: &[Chart]) -> String {
+pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> String {
     let mut out = String::with_capacity(16 << 10);
     let _ = write!(
         out,
@@ -37,6 +37,13 @@ pub fn render(report: &Report, charts: &[Chart]) -> String {
             c.width,
             c.height,
             escape(&c.title)
+        );
+    }
+    if !without_data.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p style=\"color:#666\">Charts without data: {}.</p>",
+            escape(&without_data.join(", "))
         );
     }
     for s in &report.sections {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::dashboards::{Demo, LOCAL, default_config, rule_files};
-use super::support::{Llmwatch, Prometheus, TempDir, binary};
+use super::support::{Llmwatch, Prometheus, TempDir, binary, tool};
 
 /// Slopes of the backfilled counters, per second.
 const COST_PER_S: f64 = 0.002;
@@ -331,6 +331,126 @@ fn the_json_report_equals_promql_and_the_backfilled_history() {
     );
 
     formats_say_the_same(&url, &rfc3339(end), &dir.0);
+    for period in ["day", "month"] {
+        pdf_renders_with_poppler(&url, period, &rfc3339(end), &dir.0);
+    }
+}
+
+/// The PDF: poppler renders every page, the title page names the period, no page is
+/// blank, and the HTML embeds the same charts as data URIs with alt text.
+fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
+    let out = dir.join(format!("{period}.pdf"));
+    let started = Instant::now();
+    let run = report(url, period, end, "pdf", &out);
+    let took = started.elapsed();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let pdf = std::fs::read(&out).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let info = Command::new(tool("LLMWATCH_PDFINFO", "pdfinfo"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pages >= 4, "{pages} pages: {info}");
+    let text = Command::new(tool("LLMWATCH_PDFTOTEXT", "pdftotext"))
+        .args(["-f", "1", "-l", "1"])
+        .arg(&out)
+        .arg("-")
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&text.stdout).into_owned();
+    let title = if period == "day" {
+        "Daily summary"
+    } else {
+        "Monthly board report"
+    };
+    assert!(
+        first.contains(title) && first.contains(&end[..10]),
+        "title page: {first}"
+    );
+    let prefix = dir.join(format!("{period}-page"));
+    let render = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
+        .args(["-png", "-r", "60"])
+        .arg(&out)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    assert!(
+        render.stderr.is_empty(),
+        "poppler complained: {}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let mut rendered: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{period}-page"))
+        })
+        .collect();
+    rendered.sort();
+    assert_eq!(rendered.len(), pages);
+    for page in &rendered {
+        let ink = ink_ratio(page);
+        assert!(ink > 0.002, "{} is blank ({ink})", page.display());
+    }
+    // The README's sample is the first page of the monthly report, at a readable size.
+    if period == "month" {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-samples");
+        std::fs::create_dir_all(&samples).unwrap();
+        let first_png = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
+            .args(["-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile"])
+            .arg(&out)
+            .arg(samples.join("report-sample"))
+            .status()
+            .unwrap();
+        assert!(first_png.success());
+        std::fs::copy(&out, samples.join("report-sample.pdf")).unwrap();
+    }
+    println!(
+        "{period} pdf report: {took:?}, {} bytes, {pages} pages",
+        pdf.len()
+    );
+}
+
+/// The share of pixels that are not white in a PNG poppler wrote.
+fn ink_ratio(png_path: &Path) -> f64 {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixels = buf[..info.buffer_size()].chunks(channels);
+    let total = pixels.len();
+    let inked = pixels
+        .filter(|p| p.iter().take(3).any(|&v| v < 200))
+        .count();
+    inked as f64 / total as f64
 }
 
 /// Markdown and HTML carry the JSON's numbers, formatted.
