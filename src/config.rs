@@ -46,6 +46,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Things that are allowed but probably not meant, logged at start.
     pub warnings: Vec<String>,
+    /// Scheduled reports (`reports:`), if any.
+    pub reports: Option<crate::report::config::ReportsConfig>,
 }
 
 /// One `service.pipelines` entry, with its references checked.
@@ -156,6 +158,8 @@ struct RawRoot {
     #[serde(default)]
     exporters: Map<String, Value>,
     service: RawService,
+    #[serde(default)]
+    reports: Option<Value>,
 }
 
 fn default_workers() -> usize {
@@ -330,6 +334,15 @@ impl Config {
             ));
         }
 
+        let reports = root.reports.and_then(|r| {
+            crate::report::config::ReportsConfig::decode(
+                r,
+                &root_path.join("reports"),
+                &mut errors,
+                env,
+            )
+        });
+
         // Two persistent send queues in one directory would read each other's records.
         let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
         for (id, cfg) in &exporters {
@@ -381,6 +394,7 @@ impl Config {
             exporters,
             pipelines,
             warnings,
+            reports,
             service: ServiceSettings {
                 queue: root.service.queue,
                 workers,

@@ -5,17 +5,22 @@
 //! A report never shows a number that no data backs: a figure without data is "no data",
 //! a period without any LLM call is an empty report ([`EXIT_EMPTY`]), and a Prometheus
 //! that cannot be reached is an error ([`EXIT_UNREACHABLE`]).
-//! Delivery and scheduling live in `serve` (`schedule.rs`), not here.
+//! Delivery (`deliver.rs`) and scheduling inside `serve` (`scheduler.rs`, configured by
+//! the `reports:` section, `config.rs`) build the same reports.
 
 pub mod catalogue;
 pub mod chart;
 pub mod collect;
+pub mod config;
+pub mod deliver;
 pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod pdf;
 pub mod period;
 pub mod prom;
+pub mod schedule;
+pub mod scheduler;
 pub mod text;
 
 use std::path::PathBuf;

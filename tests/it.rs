@@ -20,5 +20,6 @@ mod it {
     mod python_clients;
     mod redaction;
     mod report;
+    mod report_delivery;
     mod users_fleet;
 }

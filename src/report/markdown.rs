@@ -80,3 +80,55 @@ fn escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// Headline figures of each section.
+const HEADLINES: [&str; 9] = [
+    "spend.total",
+    "spend.budget_used",
+    "usage.calls",
+    "usage.error_rate",
+    "usage.latency_p95",
+    "product.dau",
+    "product.conversations",
+    "product.abandonment",
+    "product.satisfaction",
+];
+
+/// The short form for chat: headline figures, fired alerts and top errors, under 2,000
+/// characters (Discord's message limit) whatever the data.
+pub fn summary(report: &Report) -> String {
+    let mut out = format!(
+        "*llmwatch {}*, {} to {}\n",
+        report.title, report.period.start, report.period.end
+    );
+    if report.status == Status::Empty {
+        out.push_str("No data: Prometheus has no LLM calls or spend for this period.\n");
+        return out;
+    }
+    for f in HEADLINES.iter().filter_map(|id| report.figure(id)) {
+        let _ = write!(out, "• {}: {}", f.title, text::maybe(f.value, f.unit));
+        if f.previous.is_some() {
+            let _ = write!(out, " ({})", text::change(f.change));
+        }
+        out.push('\n');
+    }
+    for (id, label) in [
+        ("alerts.fired", "Alerts"),
+        ("usage.top_errors", "Top errors"),
+    ] {
+        if let Some(t) = report.table(id).filter(|t| !t.rows.is_empty()) {
+            let names: Vec<String> = t
+                .rows
+                .iter()
+                .take(5)
+                .map(|r| escape(&r.key(&t.labels[..1])))
+                .collect();
+            let _ = writeln!(out, "• {label}: {}", names.join(", "));
+        }
+    }
+    let mut cut: String = out.chars().take(1900).collect();
+    if cut.len() < out.len() {
+        cut.push('…');
+    }
+    cut
+}
