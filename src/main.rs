@@ -91,7 +91,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Builds a report (a day, a week or a month) from Prometheus: Markdown, HTML or JSON.
+    /// Builds a report (a day, a week or a month) from Prometheus: Markdown, HTML, PDF or
+    /// JSON. Exits 3 when the period has no data, 4 when Prometheus cannot be reached.
     Report(llmwatch::report::Args),
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]

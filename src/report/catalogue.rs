@@ -484,6 +484,7 @@ pub fn is_label_name(name: &str) -> bool {
 /// Every section of a report of `kind`, with a spend table per dimension (each a label
 /// name: see [`is_label_name`]).
 pub fn sections(kind: PeriodKind, dimensions: &[String]) -> Vec<SectionDef> {
+    // The SLO section (issue 18) goes here, as one more `SectionDef` after health.
     let mut all = vec![spend(kind, dimensions), usage(), product(), health()];
     all.extend(alerts_and_users(kind));
     all

@@ -419,8 +419,7 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
     }
     // The README's sample is the first page of the monthly report, at a readable size.
     if period == "month" {
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-samples");
-        std::fs::create_dir_all(&samples).unwrap();
+        let samples = samples_dir();
         let first_png = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
             .args(["-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile"])
             .arg(&out)
@@ -434,6 +433,17 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
         "{period} pdf report: {took:?}, {} bytes, {pages} pages",
         pdf.len()
     );
+}
+
+/// Where the test run leaves a sample of each format, for the README (docs/).
+fn samples_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-samples");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn save_sample(from: &Path, name: &str) {
+    std::fs::copy(from, samples_dir().join(name)).unwrap();
 }
 
 /// The share of pixels that are not white in a PNG poppler wrote.
@@ -456,6 +466,7 @@ fn ink_ratio(png_path: &Path) -> f64 {
 /// Markdown and HTML carry the JSON's numbers, formatted.
 fn formats_say_the_same(url: &str, end: &str, dir: &Path) {
     let json_path = dir.join("day.json");
+    save_sample(&json_path, "report-sample.json");
     let json: Value = serde_json::from_slice(&std::fs::read(json_path).unwrap()).unwrap();
     let spend = figure(&json, "spend.total")["value"].as_f64().unwrap();
     let shown = usd(spend);
@@ -469,6 +480,7 @@ fn formats_say_the_same(url: &str, end: &str, dir: &Path) {
             String::from_utf8_lossy(&run.stderr)
         );
         let text = std::fs::read_to_string(&out).unwrap();
+        save_sample(&out, &format!("report-sample.{}", &file[4..]));
         assert!(text.contains("Daily summary"), "{text}");
         assert!(
             text.contains(&shown),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::dashboards::{LOCAL, default_config};
 use super::forward::certificates;
 use super::python_clients::venv_python;
-use super::support::{Llmwatch, Prometheus, TempDir, binary, metric_value};
+use super::support::{Llmwatch, Prometheus, TempDir, binary, http_request, metric_value};
 
 /// An HTTP sink for incoming webhooks: answers 503 to the first `refuse` requests, then
 /// 200, and keeps every body.
@@ -387,4 +387,67 @@ reports:
             "missing {expected:?} in:\n{errors}"
         );
     }
+}
+
+#[test]
+fn an_unreachable_prometheus_is_a_counted_failure_and_the_pipeline_goes_on() {
+    // Nothing listens on a port just released.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let webhook = WebhookSink::start(0);
+    let due = (now() - 120) / 60 * 60;
+    let state = TempDir::new("report-state");
+    std::fs::write(
+        state.path("reports-state.json"),
+        format!(r#"{{"daily": "{}"}}"#, rfc3339(due - 86_400)),
+    )
+    .unwrap();
+    let yaml = default_config(None)
+        + &reports_yaml(
+            closed,
+            &state.0,
+            1,
+            Path::new("/nonexistent/ca.pem"),
+            &hh_mm(due),
+        );
+    let url = format!("http://{}/hooks/eng", webhook.addr);
+    let env: Vec<(&str, &str)> = LOCAL
+        .iter()
+        .copied()
+        .chain([
+            ("LLMWATCH_TEST_SMTP_PASSWORD", "s3cret"),
+            ("LLMWATCH_TEST_WEBHOOK_URL", url.as_str()),
+        ])
+        .collect();
+    let lw = Llmwatch::start_with(&yaml, &env, "info");
+    let outcome = |text: &str, o: &str| {
+        metric_value(
+            text,
+            "llmwatch_reports_total",
+            &[("report", "daily"), ("outcome", o)],
+        )
+    };
+    let text = lw.metrics_when(Duration::from_secs(60), |t| {
+        outcome(t, "unreachable") >= 1.0
+    });
+    // Three attempts: two retries, then given up; nothing sent.
+    assert_eq!(outcome(&text, "retried"), 2.0);
+    assert_eq!(outcome(&text, "sent"), 0.0);
+    assert!(webhook.bodies.lock().unwrap().is_empty());
+    assert!(lw.logs().contains("unreachable"), "the reason is logged");
+    // The pipeline never noticed: still ready, still accepting OTLP.
+    assert_eq!(
+        http_request(lw.admin, "GET", "/readyz", &[], b"").status,
+        200
+    );
+    let accepted = http_request(
+        lw.http(),
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/x-protobuf")],
+        b"",
+    );
+    assert_eq!(accepted.status, 200);
 }
