@@ -56,15 +56,7 @@ pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> Strin
                     "<tr><td style=\"padding:2px 12px 2px 0\">{}</td><td style=\"text-align:right;font-weight:bold\">{}</td><td style=\"padding-left:12px;color:#666\">{}</td></tr>",
                     escape(&f.title),
                     text::maybe(f.value, f.unit),
-                    if f.previous.is_some() {
-                        format!(
-                            "{} vs {}",
-                            text::change(f.change),
-                            text::maybe(f.previous, f.unit)
-                        )
-                    } else {
-                        String::new()
-                    }
+                    text::compared(f)
                 );
             }
             out.push_str("</table>\n");

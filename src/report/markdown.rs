@@ -30,12 +30,7 @@ pub fn render(report: &Report) -> String {
         for f in &s.figures {
             let _ = write!(out, "- **{}:** {}", f.title, text::maybe(f.value, f.unit));
             if f.previous.is_some() {
-                let _ = write!(
-                    out,
-                    " ({} vs {})",
-                    text::change(f.change),
-                    text::maybe(f.previous, f.unit)
-                );
+                let _ = write!(out, " ({})", text::compared(f));
             }
             out.push('\n');
         }

@@ -198,16 +198,12 @@ pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> Resul
         layout.line(s.title, 16.0, true);
         layout.rule();
         for f in &s.figures {
-            let note = if f.previous.is_some() {
-                format!(
-                    "{} vs {}",
-                    text::change(f.change),
-                    text::maybe(f.previous, f.unit)
-                )
-            } else {
-                String::new()
-            };
-            layout.row(&f.title, &text::maybe(f.value, f.unit), &note, 10.5);
+            layout.row(
+                &f.title,
+                &text::maybe(f.value, f.unit),
+                &text::compared(f),
+                10.5,
+            );
         }
         for t in &s.tables {
             table(&mut layout, t);

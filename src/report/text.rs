@@ -25,6 +25,14 @@ pub fn change(c: Option<f64>) -> String {
     c.map_or_else(|| "n/a".to_owned(), |c| format!("{:+.1}%", c * 100.0))
 }
 
+/// "+12.0% vs $1.00" for a figure compared with the previous period, else empty.
+pub fn compared(f: &super::model::Figure) -> String {
+    if f.previous.is_none() {
+        return String::new();
+    }
+    format!("{} vs {}", change(f.change), maybe(f.previous, f.unit))
+}
+
 /// `v` with `decimals` and thousands separators.
 fn grouped(v: f64, decimals: usize) -> String {
     let text = format!("{:.*}", decimals, v.abs());

@@ -14,11 +14,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::dashboards::{LOCAL, default_config};
 use super::forward::certificates;
 use super::python_clients::venv_python;
+use super::report::{now, rfc3339};
 use super::support::{Llmwatch, Prometheus, TempDir, binary, http_request, metric_value};
 
 /// An HTTP sink for incoming webhooks: answers 503 to the first `refuse` requests, then
@@ -147,13 +148,6 @@ impl Drop for SmtpSink {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// Two days of LLM traffic up to a minute ago, every 10 minutes.
 fn history(end: u64) -> String {
     let start = end - 2 * 86_400;
@@ -212,12 +206,45 @@ fn hh_mm(unix: u64) -> String {
     format!("{:02}:{:02}", unix % 86_400 / 3600, unix % 3600 / 60)
 }
 
-fn rfc3339(unix: u64) -> String {
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{unix}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
+/// llmwatch on its default config plus a `reports:` section whose daily run, two minutes
+/// ago, was missed: the state file says the day before was the last one handled.
+struct MissedRun {
+    yaml: String,
+    env: Vec<(&'static str, String)>,
+    state: TempDir,
+    due: u64,
+}
+
+impl MissedRun {
+    fn new(prometheus: SocketAddr, smtp: u16, ca: &Path, webhook: &WebhookSink) -> MissedRun {
+        let due = (now() - 120) / 60 * 60;
+        let state = TempDir::new("report-state");
+        std::fs::write(
+            state.path("reports-state.json"),
+            format!(r#"{{"daily": "{}"}}"#, rfc3339(due - 86_400)),
+        )
         .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        let yaml =
+            default_config(None) + &reports_yaml(prometheus, &state.0, smtp, ca, &hh_mm(due));
+        let mut env: Vec<(&str, String)> =
+            LOCAL.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        env.push(("LLMWATCH_TEST_SMTP_PASSWORD", "s3cret".to_owned()));
+        env.push((
+            "LLMWATCH_TEST_WEBHOOK_URL",
+            format!("http://{}/hooks/eng", webhook.addr),
+        ));
+        MissedRun {
+            yaml,
+            env,
+            state,
+            due,
+        }
+    }
+
+    fn start(&self) -> Llmwatch {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Llmwatch::start_with(&self.yaml, &env, "info")
+    }
 }
 
 #[test]
@@ -226,36 +253,11 @@ fn a_missed_daily_report_is_sent_once_to_chat_and_email_after_a_restart() {
     certificates(&certs);
     let smtp = SmtpSink::start(&certs);
     let webhook = WebhookSink::start(1);
-    let start = now();
-    let prometheus = Prometheus::start_with_history(&[], &[], &history(start));
-    // The schedule ran two minutes ago; the state says the last run handled was the day
-    // before: llmwatch was down at the time.
-    let due = (start - 120) / 60 * 60;
-    let state = TempDir::new("report-state");
-    std::fs::write(
-        state.path("reports-state.json"),
-        format!(r#"{{"daily": "{}"}}"#, rfc3339(due - 86_400)),
-    )
-    .unwrap();
-    let yaml = default_config(None)
-        + &reports_yaml(
-            prometheus.addr,
-            &state.0,
-            smtp.port,
-            &certs.path("ca.pem"),
-            &hh_mm(due),
-        );
-    let url = format!("http://{}/hooks/eng", webhook.addr);
-    let env: Vec<(&str, &str)> = LOCAL
-        .iter()
-        .copied()
-        .chain([
-            ("LLMWATCH_TEST_SMTP_PASSWORD", "s3cret"),
-            ("LLMWATCH_TEST_WEBHOOK_URL", url.as_str()),
-        ])
-        .collect();
+    let prometheus = Prometheus::start_with_history(&[], &[], &history(now()));
+    let run = MissedRun::new(prometheus.addr, smtp.port, &certs.path("ca.pem"), &webhook);
+    let (due, state) = (run.due, &run.state);
     let started = Instant::now();
-    let mut lw = Llmwatch::start_with(&yaml, &env, "info");
+    let mut lw = run.start();
     let sent = |text: &str| {
         metric_value(
             text,
@@ -329,7 +331,7 @@ fn a_missed_daily_report_is_sent_once_to_chat_and_email_after_a_restart() {
 
     // A restart does not send it again.
     assert!(lw.terminate(Duration::from_secs(20)).success());
-    let lw = Llmwatch::start_with(&yaml, &env, "info");
+    let lw = run.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !lw.logs().contains("report scheduled") {
         assert!(
@@ -397,31 +399,8 @@ fn an_unreachable_prometheus_is_a_counted_failure_and_the_pipeline_goes_on() {
         .local_addr()
         .unwrap();
     let webhook = WebhookSink::start(0);
-    let due = (now() - 120) / 60 * 60;
-    let state = TempDir::new("report-state");
-    std::fs::write(
-        state.path("reports-state.json"),
-        format!(r#"{{"daily": "{}"}}"#, rfc3339(due - 86_400)),
-    )
-    .unwrap();
-    let yaml = default_config(None)
-        + &reports_yaml(
-            closed,
-            &state.0,
-            1,
-            Path::new("/nonexistent/ca.pem"),
-            &hh_mm(due),
-        );
-    let url = format!("http://{}/hooks/eng", webhook.addr);
-    let env: Vec<(&str, &str)> = LOCAL
-        .iter()
-        .copied()
-        .chain([
-            ("LLMWATCH_TEST_SMTP_PASSWORD", "s3cret"),
-            ("LLMWATCH_TEST_WEBHOOK_URL", url.as_str()),
-        ])
-        .collect();
-    let lw = Llmwatch::start_with(&yaml, &env, "info");
+    let run = MissedRun::new(closed, 1, Path::new("/nonexistent/ca.pem"), &webhook);
+    let lw = run.start();
     let outcome = |text: &str, o: &str| {
         metric_value(
             text,
