@@ -41,9 +41,10 @@ pub async fn collect(
                 .map(|t| t.id.clone()),
         );
     }
+    let data_from = first_data(prometheus, &period).await?;
     let status = if CORE.iter().all(|id| missing.iter().any(|m| m == id)) {
         Status::Empty
-    } else if missing.is_empty() {
+    } else if missing.is_empty() && data_from.is_none() {
         Status::Complete
     } else {
         Status::Partial
@@ -60,6 +61,7 @@ pub async fn collect(
             .to_string(),
         status,
         missing,
+        data_from: data_from.map(|t| t.to_string()),
         sections,
     })
 }
@@ -84,6 +86,38 @@ async fn section(
         figures,
         tables,
     })
+}
+
+/// How much of the period's start may pass without an LLM call before it reads partial.
+const GRACE: u64 = 1200;
+
+/// When Prometheus holds no LLM call in the first [`GRACE`] of the period: about when the
+/// first one is (a 5-minute subquery: with Prometheus's 5-minute lookback every sample is
+/// seen; never before the grace ends). `None` when the
+/// period is covered from its start. (An empty period reads empty whatever this says.)
+async fn first_data(
+    prometheus: &Prometheus,
+    period: &Period,
+) -> Result<Option<Timestamp>, PromError> {
+    let head = format!(
+        "count(count_over_time(llm_requests_total[{GRACE}s] offset {}s))",
+        period.seconds().saturating_sub(GRACE)
+    );
+    if scalar(prometheus, &head, period).await?.is_some() {
+        return Ok(None);
+    }
+    // `timestamp` gives each sample's own time; those before the start (seen through the
+    // lookback) are left out.
+    let expr = format!(
+        "min(min_over_time((timestamp(llm_requests_total) >= {})[$R:5m]))",
+        period.start.as_second()
+    );
+    let first = scalar(prometheus, &expr, period).await?;
+    let earliest = period.start.as_second() + GRACE as i64;
+    // Nothing at any step: the first call came after the last one.
+    let last_step = period.end.as_second() / 300 * 300;
+    let first = first.map_or(last_step, |t| t as i64).max(earliest);
+    Ok(Timestamp::from_second(first).ok())
 }
 
 /// The query with the period's range in place of `$R`.

@@ -28,6 +28,13 @@ pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> Strin
             escape(&report.prometheus)
         );
     }
+    if let Some(from) = &report.data_from {
+        let _ = writeln!(
+            out,
+            "<p style=\"color:#b00\"><strong>Partial period:</strong> {}</p>",
+            escape(&text::partial(from))
+        );
+    }
     for c in charts {
         let _ = writeln!(
             out,

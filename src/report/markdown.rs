@@ -25,6 +25,9 @@ pub fn render(report: &Report) -> String {
             report.prometheus
         );
     }
+    if let Some(from) = &report.data_from {
+        let _ = writeln!(out, "**Partial period:** {}\n", text::partial(from));
+    }
     for s in &report.sections {
         let _ = writeln!(out, "## {}\n", s.title);
         for f in &s.figures {
@@ -99,6 +102,9 @@ pub fn summary(report: &Report) -> String {
     if report.status == Status::Empty {
         out.push_str("No data: Prometheus has no LLM calls or spend for this period.\n");
         return out;
+    }
+    if let Some(from) = &report.data_from {
+        let _ = writeln!(out, "Partial period: {}", text::partial(from));
     }
     for f in HEADLINES.iter().filter_map(|id| report.figure(id)) {
         let _ = write!(out, "• {}: {}", f.title, text::maybe(f.value, f.unit));

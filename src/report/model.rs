@@ -17,7 +17,8 @@ pub const SCHEMA: &str = "llmwatch.report/v1";
 pub enum Status {
     /// Every figure has data.
     Complete,
-    /// Some figures have none; they are listed in `missing` and shown as "no data".
+    /// Some figures have none (they are listed in `missing` and shown as "no data"), or
+    /// the first LLM call recorded comes well after the period's start (`data_from`).
     Partial,
     /// No LLM calls or spend at all in the period: nothing to report.
     Empty,
@@ -44,6 +45,10 @@ pub struct Report {
     pub status: Status,
     /// Ids of the figures and tables without data.
     pub missing: Vec<String>,
+    /// When Prometheus holds no LLM call in the first 20 minutes of the period: about when
+    /// the first one is (RFC 3339, to 5 minutes). Figures then cover only the time since
+    /// (llmwatch was new, down or not scraped, or the app was idle).
+    pub data_from: Option<String>,
     /// The sections, in reading order.
     pub sections: Vec<Section>,
 }

@@ -245,6 +245,13 @@ fn title_page(layout: &mut Layout, report: &Report) {
         false,
     );
     layout.y -= 30.0;
+    if let Some(from) = &report.data_from {
+        layout.line(
+            &format!("Partial period: data from {} only", day(from)),
+            11.0,
+            true,
+        );
+    }
     if report.status == Status::Empty {
         layout.line(
             "No data: Prometheus has no LLM calls or spend for this period.",

@@ -33,6 +33,13 @@ pub fn compared(f: &super::model::Figure) -> String {
     format!("{} vs {}", change(f.change), maybe(f.previous, f.unit))
 }
 
+/// What a partial period means, for every format.
+pub fn partial(data_from: &str) -> String {
+    format!(
+        "the first LLM call Prometheus holds in this period is at {data_from}; the figures cover only the time since"
+    )
+}
+
 /// `v` with `decimals` and thousands separators.
 fn grouped(v: f64, decimals: usize) -> String {
     let text = format!("{:.*}", decimals, v.abs());

@@ -314,6 +314,21 @@ fn the_json_report_equals_promql_and_the_backfilled_history() {
                 .unwrap()
                 .is_empty()
         );
+        // No period has a call in its first 20 minutes (the backfill has samples only near
+        // the previous periods' edges), so each reads partial and says from when.
+        assert_eq!(json["status"], "partial");
+        let from = json["data_from"].as_str().unwrap();
+        assert!(
+            from >= rfc3339(end - r + 1200).as_str() && from <= rfc3339(end).as_str(),
+            "{from}"
+        );
+        // The week's first call is the backfilled one two days back, the month's the one
+        // 14 days back; the day has only the demo's.
+        match period {
+            "week" => assert_eq!(from, rfc3339(end - 2 * 86_400 + 60)),
+            "month" => assert_eq!(from, rfc3339(end - 14 * 86_400 + 60)),
+            _ => assert!(from >= rfc3339(end - 300).as_str(), "{from}"),
+        }
         println!("{period} json report: {took:?}, status {}", json["status"]);
     }
     // DAU through the fleet rules equals llmwatch's own estimate (the demo's users all
