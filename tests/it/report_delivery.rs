@@ -430,3 +430,22 @@ fn an_unreachable_prometheus_is_a_counted_failure_and_the_pipeline_goes_on() {
     );
     assert_eq!(accepted.status, 200);
 }
+
+#[test]
+fn a_period_without_data_is_counted_and_not_sent() {
+    let empty = Prometheus::start(&[], &[]);
+    let webhook = WebhookSink::start(0);
+    let run = MissedRun::new(empty.addr, 1, Path::new("/nonexistent/ca.pem"), &webhook);
+    let lw = run.start();
+    let outcome = |text: &str, o: &str| {
+        metric_value(
+            text,
+            "llmwatch_reports_total",
+            &[("report", "daily"), ("outcome", o)],
+        )
+    };
+    let text = lw.metrics_when(Duration::from_secs(60), |t| outcome(t, "no_data") >= 1.0);
+    assert_eq!(outcome(&text, "sent"), 0.0);
+    assert!(webhook.bodies.lock().unwrap().is_empty());
+    assert!(lw.logs().contains("no data in the period"));
+}
