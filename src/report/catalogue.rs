@@ -198,181 +198,206 @@ fn spend(kind: PeriodKind, dimensions: &[String]) -> SectionDef {
 }
 
 fn usage() -> SectionDef {
-    let p95 = |family: &str| {
-        format!("histogram_quantile(0.95, sum by (le) (increase({family}_bucket[$R])))")
-    };
     SectionDef {
         id: "usage",
         title: "Usage",
-        figures: vec![
-            figure(
-                "usage.calls",
-                "LLM calls",
-                unit::CALLS,
-                CALLS,
-                "LLM calls of the period, successful or not.",
-            ),
-            figure(
-                "usage.error_rate",
-                "Error rate",
-                unit::RATIO,
-                ERROR_RATE,
-                "Failed LLM calls divided by all LLM calls.",
-            ),
-            figure(
-                "usage.tokens",
-                "Tokens",
-                unit::TOKENS,
-                "sum(increase(llm_tokens_total[$R]))",
-                "Every billed token: input, cache reads and writes, output, reasoning.",
-            ),
-            figure(
-                "usage.latency_p95",
-                "p95 latency",
-                unit::SECONDS,
-                &p95("llm_request_duration_seconds"),
-                "95th percentile of LLM call duration over the period.",
-            ),
-            figure(
-                "usage.ttft_p95",
-                "p95 time to first token",
-                unit::SECONDS,
-                &p95("llm_time_to_first_token_seconds"),
-                "95th percentile of the time to the first streamed chunk over the period.",
-            ),
-        ],
-        tables: vec![
-            table(
-                "usage.tokens_by_type",
-                "Tokens by type",
-                unit::TOKENS,
-                "sum by (type) (increase(llm_tokens_total[$R])) > 0",
-                &["type"],
-                "Tokens of the period by disjoint type.",
-            ),
-            table(
-                "usage.top_errors",
-                "Top error types",
-                unit::CALLS,
-                "sum by (error_type) (increase(llm_errors_total[$R])) > 0",
-                &["error_type"],
-                "Failed LLM calls by error class.",
-            ),
-            table(
-                "usage.latency_thresholds",
-                "Latency thresholds",
-                unit::SECONDS,
-                r#"max by (level) (llmwatch_latency_threshold_seconds{component="ai"})"#,
-                &["level"],
-                "The configured thresholds the p95 latency and time to first token are held against.",
-            ),
-        ],
+        figures: usage_figures(),
+        tables: usage_tables(),
     }
 }
 
+fn usage_figures() -> Vec<FigureDef> {
+    let p95 = |family: &str| {
+        format!("histogram_quantile(0.95, sum by (le) (increase({family}_bucket[$R])))")
+    };
+    vec![
+        figure(
+            "usage.calls",
+            "LLM calls",
+            unit::CALLS,
+            CALLS,
+            "LLM calls of the period, successful or not.",
+        ),
+        figure(
+            "usage.error_rate",
+            "Error rate",
+            unit::RATIO,
+            ERROR_RATE,
+            "Failed LLM calls divided by all LLM calls.",
+        ),
+        figure(
+            "usage.tokens",
+            "Tokens",
+            unit::TOKENS,
+            "sum(increase(llm_tokens_total[$R]))",
+            "Every billed token: input, cache reads and writes, output, reasoning.",
+        ),
+        figure(
+            "usage.latency_p95",
+            "p95 latency",
+            unit::SECONDS,
+            &p95("llm_request_duration_seconds"),
+            "95th percentile of LLM call duration over the period.",
+        ),
+        figure(
+            "usage.ttft_p95",
+            "p95 time to first token",
+            unit::SECONDS,
+            &p95("llm_time_to_first_token_seconds"),
+            "95th percentile of the time to the first streamed chunk over the period.",
+        ),
+    ]
+}
+
+fn usage_tables() -> Vec<TableDef> {
+    vec![
+        table(
+            "usage.tokens_by_type",
+            "Tokens by type",
+            unit::TOKENS,
+            "sum by (type) (increase(llm_tokens_total[$R])) > 0",
+            &["type"],
+            "Tokens of the period by disjoint type.",
+        ),
+        table(
+            "usage.top_errors",
+            "Top error types",
+            unit::CALLS,
+            "sum by (error_type) (increase(llm_errors_total[$R])) > 0",
+            &["error_type"],
+            "Failed LLM calls by error class.",
+        ),
+        table(
+            "usage.latency_thresholds",
+            "Latency thresholds",
+            unit::SECONDS,
+            r#"max by (level) (llmwatch_latency_threshold_seconds{component="ai"})"#,
+            &["level"],
+            "The configured thresholds the p95 latency and time to first token are held against.",
+        ),
+    ]
+}
+
 fn product() -> SectionDef {
+    SectionDef {
+        id: "product",
+        title: "Product",
+        figures: product_figures(),
+        tables: product_tables(),
+    }
+}
+
+fn product_figures() -> Vec<FigureDef> {
     let users = |w: &str| {
         format!(r#"sum(window_segment:chat_users:estimate{{segment="all",window="{w}"}})"#)
     };
     let conv = |outcome: &str| {
         format!(r#"sum(increase(chat_conversations_total{{outcome="{outcome}"}}[$R]))"#)
     };
+    vec![
+        figure(
+            "product.dau",
+            "Daily active users",
+            unit::USERS,
+            DAU,
+            "Unique users of the last 24 hours at the end of the period, fleet-wide (HyperLogLog).",
+        ),
+        figure(
+            "product.wau",
+            "Weekly active users",
+            unit::USERS,
+            &users("7d"),
+            "Unique users of the last 7 days at the end of the period.",
+        ),
+        figure(
+            "product.mau",
+            "Monthly active users",
+            unit::USERS,
+            &users("30d"),
+            "Unique users of the last 30 days at the end of the period.",
+        ),
+        figure(
+            "product.conversations",
+            "Conversations",
+            unit::COUNT,
+            "sum(increase(chat_conversations_total[$R]))",
+            "Conversations that ended in the period.",
+        ),
+        figure(
+            "product.messages_per_conversation",
+            "Messages per conversation",
+            unit::MESSAGES,
+            "sum(increase(chat_conversation_messages_sum[$R])) / sum(increase(chat_conversation_messages_count[$R]))",
+            "Mean messages of the conversations that ended in the period.",
+        ),
+        figure(
+            "product.abandonment",
+            "Abandonment",
+            unit::RATIO,
+            &format!(
+                "{} / sum(increase(chat_conversations_total[$R]))",
+                conv("abandoned")
+            ),
+            "Abandoned conversations divided by all ended ones.",
+        ),
+        figure(
+            "product.satisfaction",
+            "Satisfaction",
+            unit::RATIO,
+            r#"sum(increase(chat_feedback_total{rating="positive"}[$R])) / sum(increase(chat_feedback_total{rating=~"positive|negative"}[$R]))"#,
+            "Positive ratings divided by positive and negative ones.",
+        ),
+    ]
+}
+
+fn product_tables() -> Vec<TableDef> {
     let steps = "sum by (funnel, step) (increase(chat_funnel_step_total[$R]))";
-    SectionDef {
-        id: "product",
-        title: "Product",
-        figures: vec![
-            figure(
-                "product.dau",
-                "Daily active users",
-                unit::USERS,
-                DAU,
-                "Unique users of the last 24 hours at the end of the period, fleet-wide (HyperLogLog).",
-            ),
-            figure(
-                "product.wau",
-                "Weekly active users",
-                unit::USERS,
-                &users("7d"),
-                "Unique users of the last 7 days at the end of the period.",
-            ),
-            figure(
-                "product.mau",
-                "Monthly active users",
-                unit::USERS,
-                &users("30d"),
-                "Unique users of the last 30 days at the end of the period.",
-            ),
-            figure(
-                "product.conversations",
-                "Conversations",
-                unit::COUNT,
-                "sum(increase(chat_conversations_total[$R]))",
-                "Conversations that ended in the period.",
-            ),
-            figure(
-                "product.messages_per_conversation",
-                "Messages per conversation",
-                unit::MESSAGES,
-                "sum(increase(chat_conversation_messages_sum[$R])) / sum(increase(chat_conversation_messages_count[$R]))",
-                "Mean messages of the conversations that ended in the period.",
-            ),
-            figure(
-                "product.abandonment",
-                "Abandonment",
-                unit::RATIO,
-                &format!(
-                    "{} / sum(increase(chat_conversations_total[$R]))",
-                    conv("abandoned")
-                ),
-                "Abandoned conversations divided by all ended ones.",
-            ),
-            figure(
-                "product.satisfaction",
-                "Satisfaction",
-                unit::RATIO,
-                r#"sum(increase(chat_feedback_total{rating="positive"}[$R])) / sum(increase(chat_feedback_total{rating=~"positive|negative"}[$R]))"#,
-                "Positive ratings divided by positive and negative ones.",
-            ),
-        ],
-        tables: vec![
-            table(
-                "product.top_intents",
-                "Top intents",
-                unit::COUNT,
-                "sum by (intent) (increase(chat_intents_total[$R])) > 0",
-                &["intent"],
-                "Messages by intent.",
-            ),
-            table(
-                "product.misunderstood_intents",
-                "Misunderstood intents",
-                unit::COUNT,
-                r#"sum by (intent) (increase(chat_intents_total{outcome="misunderstood"}[$R])) > 0"#,
-                &["intent"],
-                "Messages whose intent the assistant misunderstood.",
-            ),
-            table(
-                "product.funnel_conversion",
-                "Funnel conversion",
-                unit::RATIO,
-                &format!("min by (funnel) ({steps}) / max by (funnel) ({steps})"),
-                &["funnel"],
-                "Users who reached a funnel's last step divided by those who reached its first.",
-            ),
-            table(
-                "product.funnel_steps",
-                "Funnel steps",
-                unit::COUNT,
-                &format!("{steps} > 0"),
-                &["funnel", "step"],
-                "Users reaching each funnel step.",
-            ),
-        ],
-    }
+    vec![
+        table(
+            "product.top_intents",
+            "Top intents",
+            unit::COUNT,
+            "sum by (intent) (increase(chat_intents_total[$R])) > 0",
+            &["intent"],
+            "Messages by intent.",
+        ),
+        table(
+            "product.misunderstood_intents",
+            "Misunderstood intents",
+            unit::COUNT,
+            r#"sum by (intent) (increase(chat_intents_total{outcome="misunderstood"}[$R])) > 0"#,
+            &["intent"],
+            "Messages whose intent the assistant misunderstood.",
+        ),
+        table(
+            "product.funnel_conversion",
+            "Funnel conversion",
+            unit::RATIO,
+            &format!("min by (funnel) ({steps}) / max by (funnel) ({steps})"),
+            &["funnel"],
+            "Users who reached a funnel's last step divided by those who reached its first.",
+        ),
+        table(
+            "product.funnel_steps",
+            "Funnel steps",
+            unit::COUNT,
+            &format!("{steps} > 0"),
+            &["funnel", "step"],
+            "Users reaching each funnel step.",
+        ),
+    ]
 }
 
 fn health() -> SectionDef {
+    SectionDef {
+        id: "health",
+        title: "Health",
+        figures: health_figures(),
+        tables: health_tables(),
+    }
+}
+
+fn health_figures() -> Vec<FigureDef> {
     let p75 = |family: &str| {
         format!("histogram_quantile(0.75, sum by (le) (increase({family}_bucket[$R])))")
     };
@@ -385,57 +410,56 @@ fn health() -> SectionDef {
             "75th percentile over the period, as Core Web Vitals are judged.",
         )
     };
-    SectionDef {
-        id: "health",
-        title: "Health",
-        figures: vec![
-            vital(
-                "health.lcp_p75",
-                "LCP p75",
-                unit::SECONDS,
-                "web_vitals_lcp_seconds",
-            ),
-            vital(
-                "health.inp_p75",
-                "INP p75",
-                unit::SECONDS,
-                "web_vitals_inp_seconds",
-            ),
-            vital("health.cls_p75", "CLS p75", unit::SCORE, "web_vitals_cls"),
-            vital(
-                "health.ttfb_p75",
-                "TTFB p75",
-                unit::SECONDS,
-                "web_vitals_ttfb_seconds",
-            ),
-        ],
-        tables: vec![
-            table(
-                "health.platform_success",
-                "Platform success ratio",
-                unit::RATIO,
-                r#"sum by (platform) (increase(integration_requests_total{outcome="success"}[$R])) / sum by (platform) (increase(integration_requests_total[$R]))"#,
-                &["platform"],
-                "Successful platform API requests divided by all of them.",
-            ),
-            table(
-                "health.tokens_expiring",
-                "Expiring platform tokens",
-                unit::COUNT,
-                "max by (platform, within) (integration_tokens_expiring) > 0",
-                &["platform", "within"],
-                "Connections whose token expired or expires within 1 or 7 days, at the end of the period.",
-            ),
-            table(
-                "health.errors_by_component",
-                "Errors by component",
-                unit::COUNT,
-                "sum by (component) (increase(app_errors_total[$R])) > 0",
-                &["component"],
-                "Failed operations by component (ai, database, platform, frontend, server).",
-            ),
-        ],
-    }
+    vec![
+        vital(
+            "health.lcp_p75",
+            "LCP p75",
+            unit::SECONDS,
+            "web_vitals_lcp_seconds",
+        ),
+        vital(
+            "health.inp_p75",
+            "INP p75",
+            unit::SECONDS,
+            "web_vitals_inp_seconds",
+        ),
+        vital("health.cls_p75", "CLS p75", unit::SCORE, "web_vitals_cls"),
+        vital(
+            "health.ttfb_p75",
+            "TTFB p75",
+            unit::SECONDS,
+            "web_vitals_ttfb_seconds",
+        ),
+    ]
+}
+
+fn health_tables() -> Vec<TableDef> {
+    vec![
+        table(
+            "health.platform_success",
+            "Platform success ratio",
+            unit::RATIO,
+            r#"sum by (platform) (increase(integration_requests_total{outcome="success"}[$R])) / sum by (platform) (increase(integration_requests_total[$R]))"#,
+            &["platform"],
+            "Successful platform API requests divided by all of them.",
+        ),
+        table(
+            "health.tokens_expiring",
+            "Expiring platform tokens",
+            unit::COUNT,
+            "max by (platform, within) (integration_tokens_expiring) > 0",
+            &["platform", "within"],
+            "Connections whose token expired or expires within 1 or 7 days, at the end of the period.",
+        ),
+        table(
+            "health.errors_by_component",
+            "Errors by component",
+            unit::COUNT,
+            "sum by (component) (increase(app_errors_total[$R])) > 0",
+            &["component"],
+            "Failed operations by component (ai, database, platform, frontend, server).",
+        ),
+    ]
 }
 
 fn alerts_and_users(kind: PeriodKind) -> [SectionDef; 2] {

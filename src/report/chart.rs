@@ -10,6 +10,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -195,33 +196,7 @@ fn draw(
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| err(&e))?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            // Few points (a young Prometheus, a long period) would draw little or no line.
-            if points.len() <= 40 {
-                chart
-                    .draw_series(points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
-                    .map_err(|e| err(&e))?;
-            }
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    colour.stroke_width(2),
-                ))
-                .map_err(|e| err(&e))?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.8))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| err(&e))?;
+        draw_lines(&mut chart, lines)?;
         root.present().map_err(|e| err(&e))?;
     }
     Ok(Chart {
@@ -233,6 +208,42 @@ fn draw(
         width: WIDTH,
         height: HEIGHT,
     })
+}
+
+type Plot<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The lines, with dots where they are sparse, and their legend.
+fn draw_lines<'a>(
+    chart: &mut Plot<'a, 'a>,
+    lines: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    for (i, (name, points)) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        // Few points (a young Prometheus, a long period) would draw little or no line.
+        if points.len() <= 40 {
+            chart
+                .draw_series(points.iter().map(|p| Circle::new(*p, 3, colour.filled())))
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.8))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| err(&e))
 }
 
 /// What the chart shows, for screen readers and mail clients that block images.
