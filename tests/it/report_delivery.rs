@@ -206,6 +206,15 @@ fn hh_mm(unix: u64) -> String {
     format!("{:02}:{:02}", unix % 86_400 / 3600, unix % 3600 / 60)
 }
 
+/// `llmwatch_reports_total{report="daily",outcome}` in a /metrics text.
+fn outcome(text: &str, outcome: &str) -> f64 {
+    metric_value(
+        text,
+        "llmwatch_reports_total",
+        &[("report", "daily"), ("outcome", outcome)],
+    )
+}
+
 /// llmwatch on its default config plus a `reports:` section whose daily run, two minutes
 /// ago, was missed: the state file says the day before was the last one handled.
 struct MissedRun {
@@ -258,24 +267,11 @@ fn a_missed_daily_report_is_sent_once_to_chat_and_email_after_a_restart() {
     let (due, state) = (run.due, &run.state);
     let started = Instant::now();
     let mut lw = run.start();
-    let sent = |text: &str| {
-        metric_value(
-            text,
-            "llmwatch_reports_total",
-            &[("report", "daily"), ("outcome", "sent")],
-        )
-    };
+    let sent = |text: &str| outcome(text, "sent");
     let text = lw.metrics_when(Duration::from_secs(90), |t| sent(t) >= 3.0);
     let took = started.elapsed();
     assert_eq!(sent(&text), 3.0, "one webhook and two e-mails");
-    assert_eq!(
-        metric_value(
-            &text,
-            "llmwatch_reports_total",
-            &[("report", "daily"), ("outcome", "retried")]
-        ),
-        1.0
-    );
+    assert_eq!(outcome(&text, "retried"), 1.0);
 
     // Chat: the summary of the day that ended at the scheduled instant.
     let bodies = webhook.bodies.lock().unwrap().clone();
@@ -401,13 +397,6 @@ fn an_unreachable_prometheus_is_a_counted_failure_and_the_pipeline_goes_on() {
     let webhook = WebhookSink::start(0);
     let run = MissedRun::new(closed, 1, Path::new("/nonexistent/ca.pem"), &webhook);
     let lw = run.start();
-    let outcome = |text: &str, o: &str| {
-        metric_value(
-            text,
-            "llmwatch_reports_total",
-            &[("report", "daily"), ("outcome", o)],
-        )
-    };
     let text = lw.metrics_when(Duration::from_secs(60), |t| {
         outcome(t, "unreachable") >= 1.0
     });
@@ -437,13 +426,6 @@ fn a_period_without_data_is_counted_and_not_sent() {
     let webhook = WebhookSink::start(0);
     let run = MissedRun::new(empty.addr, 1, Path::new("/nonexistent/ca.pem"), &webhook);
     let lw = run.start();
-    let outcome = |text: &str, o: &str| {
-        metric_value(
-            text,
-            "llmwatch_reports_total",
-            &[("report", "daily"), ("outcome", o)],
-        )
-    };
     let text = lw.metrics_when(Duration::from_secs(60), |t| outcome(t, "no_data") >= 1.0);
     assert_eq!(outcome(&text, "sent"), 0.0);
     assert!(webhook.bodies.lock().unwrap().is_empty());
