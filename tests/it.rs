@@ -10,11 +10,14 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod corpus;
     mod dashboards;
+    mod emitter_checks;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
+    mod js_clients;
     mod lifecycle;
     mod overload;
     mod python_clients;

