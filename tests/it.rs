@@ -13,6 +13,7 @@ mod it {
     mod corpus;
     mod dashboards;
     mod emitter_checks;
+    mod emitter_verify;
     mod exposition;
     mod forward;
     mod genai;
@@ -21,6 +22,7 @@ mod it {
     mod lifecycle;
     mod overload;
     mod python_clients;
+    mod python_emitters;
     mod redaction;
     mod users_fleet;
 }

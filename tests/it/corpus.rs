@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::emitter_checks::{self, Check};
-use super::js_clients::{CONFIG, drained};
+use super::emitter_verify::{CONFIG, drained};
 use super::support::{Llmwatch, http_request, lines};
 
 const TIME_KEYS: [&str; 4] = [

@@ -28,6 +28,8 @@ pub(super) struct Item {
     pub error: bool,
     pub attrs: BTreeMap<String, Value>,
     pub events: Vec<String>,
+    /// `exception.type` of the span's `exception` event.
+    pub exception_type: Option<String>,
 }
 
 impl Item {
@@ -94,6 +96,16 @@ pub(super) fn spans(out: &Path) -> Vec<Item> {
                             .flatten()
                             .filter_map(|e| e["name"].as_str().map(str::to_owned))
                             .collect(),
+                        exception_type: s["events"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|e| e["name"] == "exception")
+                            .find_map(|e| {
+                                let a = attrs(&e["attributes"]);
+                                let t = a.get("exception.type")?.get("stringValue")?;
+                                t.as_str().map(str::to_owned)
+                            }),
                     });
                 }
             }
@@ -120,6 +132,8 @@ pub(super) enum Layout {
     /// `OpenTelemetry`, `@opentelemetry/instrumentation-openai`, Traceloop. A call span with
     /// a call span below it (AI SDK 7's embedding operation span) is not itself a call.
     GenAi,
+    /// OpenInference: `openinference.span.kind` and `llm.token_count.*`.
+    OpenInference,
 }
 
 /// One LLM call as its emitter described it.
@@ -152,10 +166,16 @@ fn operation(layout: Layout, s: &Item) -> Option<&'static str> {
             Some("embeddings") => Some("embeddings"),
             _ => None,
         },
+        Layout::OpenInference => match s.text("openinference.span.kind").as_deref() {
+            Some("LLM") => Some("chat"),
+            Some("EMBEDDING") => Some("embeddings"),
+            _ => None,
+        },
     }
 }
 
-const USER_KEYS: [&str; 4] = [
+const USER_KEYS: [&str; 5] = [
+    "gen_ai.user",
     "ai.telemetry.metadata.userId",
     "ai.settings.context.userId",
     "user.id",
@@ -180,6 +200,14 @@ pub(super) fn calls(layout: Layout, items: &[Item]) -> Vec<Call> {
                     s.text("gen_ai.request.model"),
                     s.text("gen_ai.response.model"),
                 ),
+                // The requested model is only inside the invocation parameters' JSON.
+                Layout::OpenInference => (
+                    s.text("llm.invocation_parameters")
+                        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+                        .and_then(|p| p["model"].as_str().map(str::to_owned)),
+                    s.text("llm.model_name")
+                        .or_else(|| s.text("embedding.model_name")),
+                ),
             };
             Call {
                 operation: op,
@@ -189,21 +217,32 @@ pub(super) fn calls(layout: Layout, items: &[Item]) -> Vec<Call> {
                 finish: match layout {
                     Layout::AiSdk => s.texts("ai.response.finishReason"),
                     Layout::GenAi => s.texts("gen_ai.response.finish_reasons"),
+                    Layout::OpenInference => s.texts("llm.finish_reason"),
                 },
                 first_chunk: s.attrs.contains_key("ai.response.msToFirstChunk")
                     || s.attrs
                         .contains_key("gen_ai.client.operation.time_to_first_chunk")
-                    || s.events.iter().any(|e| e == "ai.stream.firstChunk"),
+                    || s.events
+                        .iter()
+                        .any(|e| FIRST_CHUNK_EVENTS.contains(&e.as_str())),
                 response_id: s
                     .text("ai.response.id")
                     .or_else(|| s.text("gen_ai.response.id")),
                 user_in_trace: in_trace(&by_id, s, &USER_KEYS),
                 session_in_trace: in_trace(&by_id, s, &SESSION_KEYS),
-                error_type: s.text("error.type"),
+                error_type: s.text("error.type").or_else(|| s.exception_type.clone()),
             }
         })
         .collect()
 }
+
+/// Span events that mark a stream's first chunk: the AI SDK's, OpenInference's, and
+/// Traceloop Python's per-chunk event.
+const FIRST_CHUNK_EVENTS: [&str; 3] = [
+    "ai.stream.firstChunk",
+    "First Token Stream Event",
+    "gen_ai.content.completion.chunk",
+];
 
 const SESSION_KEYS: [&str; 4] = [
     "ai.telemetry.metadata.sessionId",
@@ -244,7 +283,16 @@ fn usage(layout: Layout, op: &str, s: &Item) -> Option<(f64, f64, f64, f64)> {
             s.num("gen_ai.usage.input_tokens"),
             s.num("gen_ai.usage.cache_read.input_tokens"),
             s.num("gen_ai.usage.output_tokens"),
-            s.num("gen_ai.usage.reasoning.output_tokens"),
+            s.first(&[
+                "gen_ai.usage.reasoning.output_tokens",
+                "gen_ai.usage.reasoning_tokens",
+            ]),
+        ),
+        (Layout::OpenInference, _) => (
+            s.num("llm.token_count.prompt"),
+            s.num("llm.token_count.prompt_details.cache_read"),
+            s.num("llm.token_count.completion"),
+            s.num("llm.token_count.completion_details.reasoning"),
         ),
     };
     if input.is_none() && output.is_none() {
@@ -289,15 +337,21 @@ fn check(what: &str, metric: &str, labels: &[(&str, &str)], expected: f64) -> Ch
     }
 }
 
-/// The error class an HTTP status must land in (README: `rate_limited`, `server_error`),
-/// unless the wire carries the SDK's exception class (`RateLimitError`), which llmwatch
-/// documents as the class to use.
+/// The error class a failed call must land in: the SDK's exception class when the wire
+/// carries a specific one (`RateLimitError`, also from `<class 'openai.RateLimitError'>`
+/// or `openai.RateLimitError`), which llmwatch documents as the class to use; else the
+/// class of the HTTP status (README: `rate_limited`, `server_error`). A generic wrapper
+/// such as the AI SDK's `AI_APICallError` says nothing about the failure.
 pub(super) fn error_class(status: u16, exception_class: Option<&str>) -> String {
-    match (exception_class, status) {
-        (Some(class), _) => class.to_owned(),
-        (None, 429) => "rate_limited".into(),
-        (None, 500..=599) => "server_error".into(),
-        (None, s) => format!("http_{s}"),
+    let class = exception_class.map(|c| {
+        let c = c.trim_start_matches("<class '").trim_end_matches("'>");
+        c.rsplit('.').next().unwrap_or(c).to_owned()
+    });
+    match (class, status) {
+        (Some(class), _) if class != "AI_APICallError" && class != "APICallError" => class,
+        (_, 429) => "rate_limited".into(),
+        (_, 500..=599) => "server_error".into(),
+        (_, s) => format!("http_{s}"),
     }
 }
 
@@ -343,7 +397,6 @@ pub(super) fn expected(
             m[4] += ((i - cr) * pi + cr * pc + o * po) / 1e6;
         }
     }
-    let mut total_cost = 0.0;
     for (model, [input, cache_read, output, reasoning, cost]) in &models {
         let m = ("model", *model);
         for (ty, v) in [
@@ -365,7 +418,6 @@ pub(super) fn expected(
             &[s, m, ("cost_source", "computed")],
             *cost,
         ));
-        total_cost += cost;
     }
     out.push(check(
         "unpriced tokens",
@@ -418,7 +470,7 @@ pub(super) fn expected(
         &[s],
         without as f64,
     ));
-    let attributed: f64 = calls
+    let attributed = calls
         .iter()
         .filter(|c| c.user_in_trace)
         .filter_map(|c| {
@@ -426,11 +478,7 @@ pub(super) fn expected(
             let (pi, po, pc) = price(&c.model)?;
             Some(((i - cr) * pi + cr * pc + o * po) / 1e6)
         })
-        .sum();
-    assert!(
-        (attributed - total_cost).abs() < 1e-12,
-        "every priced call of the drivers has a user in its trace"
-    );
+        .fold(0.0, |a, b| a + b);
     out.push(check(
         "cost of the user's calls (top users, 1d)",
         "chat_top_user_cost_usd",
