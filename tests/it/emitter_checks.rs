@@ -363,82 +363,9 @@ pub(super) fn expected(
     statuses: &BTreeMap<String, u16>,
 ) -> Vec<Check> {
     let s = ("service", service);
-    let mut out = Vec::new();
-    for op in ["chat", "embeddings"] {
-        for (outcome, err) in [("success", false), ("error", true)] {
-            let n = calls
-                .iter()
-                .filter(|c| c.operation == op && c.error == err)
-                .count();
-            out.push(check(
-                &format!("{op} calls, {outcome}"),
-                "llm_requests_total",
-                &[s, ("operation", op), ("outcome", outcome)],
-                n as f64,
-            ));
-        }
-        let n = calls.iter().filter(|c| c.operation == op).count();
-        out.push(check(
-            &format!("{op} call durations"),
-            "llm_request_duration_seconds_count",
-            &[s, ("operation", op)],
-            n as f64,
-        ));
-    }
-    let mut models: BTreeMap<&str, [f64; 5]> = BTreeMap::new();
-    for c in calls.iter().filter(|c| !c.error) {
-        if let Some((i, cr, o, r)) = c.usage {
-            let m = models.entry(&c.model).or_default();
-            let (pi, po, pc) = price(&c.model).expect("a priced model");
-            m[0] += i - cr;
-            m[1] += cr;
-            m[2] += o - r;
-            m[3] += r;
-            m[4] += ((i - cr) * pi + cr * pc + o * po) / 1e6;
-        }
-    }
-    for (model, [input, cache_read, output, reasoning, cost]) in &models {
-        let m = ("model", *model);
-        for (ty, v) in [
-            ("input", input),
-            ("cache_read", cache_read),
-            ("output", output),
-            ("reasoning", reasoning),
-        ] {
-            out.push(check(
-                &format!("{model} {ty} tokens"),
-                "llm_tokens_total",
-                &[s, m, ("type", ty)],
-                *v,
-            ));
-        }
-        out.push(check(
-            &format!("{model} cost (USD)"),
-            "llm_cost_usd_total",
-            &[s, m, ("cost_source", "computed")],
-            *cost,
-        ));
-    }
-    out.push(check(
-        "unpriced tokens",
-        "llm_unpriced_tokens_total",
-        &[s],
-        0.0,
-    ));
-    let mut errors: BTreeMap<(String, String), f64> = BTreeMap::new();
-    for c in calls.iter().filter(|c| c.error) {
-        let status = statuses.get(&c.model).copied().unwrap_or(0);
-        let class = error_class(status, c.error_type.as_deref());
-        *errors.entry((c.model.clone(), class)).or_default() += 1.0;
-    }
-    for ((model, class), n) in &errors {
-        out.push(check(
-            &format!("{model} errors by class"),
-            "llm_errors_total",
-            &[s, ("model", model), ("error_type", class)],
-            *n,
-        ));
-    }
+    let mut out = call_checks(s, calls);
+    out.extend(usage_checks(s, calls));
+    out.extend(error_checks(s, calls, statuses));
     let mut reasons: BTreeMap<String, f64> = BTreeMap::new();
     for c in calls.iter().filter(|c| !c.error) {
         for r in &c.finish {
@@ -470,30 +397,133 @@ pub(super) fn expected(
         &[s],
         without as f64,
     ));
+    out.extend(identity_checks(calls));
+    out
+}
+
+/// Calls and their durations, by operation and outcome.
+fn call_checks(s: (&str, &str), calls: &[Call]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for op in ["chat", "embeddings"] {
+        for (outcome, err) in [("success", false), ("error", true)] {
+            let n = calls
+                .iter()
+                .filter(|c| c.operation == op && c.error == err)
+                .count();
+            out.push(check(
+                &format!("{op} calls, {outcome}"),
+                "llm_requests_total",
+                &[s, ("operation", op), ("outcome", outcome)],
+                n as f64,
+            ));
+        }
+        let n = calls.iter().filter(|c| c.operation == op).count();
+        out.push(check(
+            &format!("{op} call durations"),
+            "llm_request_duration_seconds_count",
+            &[s, ("operation", op)],
+            n as f64,
+        ));
+    }
+    out
+}
+
+/// The cost of one call's usage, when its model is priced.
+fn cost(c: &Call) -> Option<f64> {
+    let (i, cr, o, _) = c.usage?;
+    let (pi, po, pc) = price(&c.model)?;
+    Some(((i - cr) * pi + cr * pc + o * po) / 1e6)
+}
+
+/// Tokens in disjoint types, and cost, per model.
+fn usage_checks(s: (&str, &str), calls: &[Call]) -> Vec<Check> {
+    let mut models: BTreeMap<&str, [f64; 5]> = BTreeMap::new();
+    for c in calls.iter().filter(|c| !c.error) {
+        if let Some((i, cr, o, r)) = c.usage {
+            let m = models.entry(&c.model).or_default();
+            m[0] += i - cr;
+            m[1] += cr;
+            m[2] += o - r;
+            m[3] += r;
+            m[4] += cost(c).expect("a priced model");
+        }
+    }
+    let mut out = Vec::new();
+    for (model, [input, cache_read, output, reasoning, usd]) in &models {
+        let m = ("model", *model);
+        for (ty, v) in [
+            ("input", input),
+            ("cache_read", cache_read),
+            ("output", output),
+            ("reasoning", reasoning),
+        ] {
+            out.push(check(
+                &format!("{model} {ty} tokens"),
+                "llm_tokens_total",
+                &[s, m, ("type", ty)],
+                *v,
+            ));
+        }
+        out.push(check(
+            &format!("{model} cost (USD)"),
+            "llm_cost_usd_total",
+            &[s, m, ("cost_source", "computed")],
+            *usd,
+        ));
+    }
+    out.push(check(
+        "unpriced tokens",
+        "llm_unpriced_tokens_total",
+        &[s],
+        0.0,
+    ));
+    out
+}
+
+/// Failed calls by model and error class.
+fn error_checks(s: (&str, &str), calls: &[Call], statuses: &BTreeMap<String, u16>) -> Vec<Check> {
+    let mut errors: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for c in calls.iter().filter(|c| c.error) {
+        let status = statuses.get(&c.model).copied().unwrap_or(0);
+        let class = error_class(status, c.error_type.as_deref());
+        *errors.entry((c.model.clone(), class)).or_default() += 1.0;
+    }
+    errors
+        .iter()
+        .map(|((model, class), n)| {
+            check(
+                &format!("{model} errors by class"),
+                "llm_errors_total",
+                &[s, ("model", model), ("error_type", class)],
+                *n,
+            )
+        })
+        .collect()
+}
+
+/// Per-user cost and conversations, when the trace names a user and a session.
+fn identity_checks(calls: &[Call]) -> Vec<Check> {
     let attributed = calls
         .iter()
         .filter(|c| c.user_in_trace)
-        .filter_map(|c| {
-            let (i, cr, o, _) = c.usage?;
-            let (pi, po, pc) = price(&c.model)?;
-            Some(((i - cr) * pi + cr * pc + o * po) / 1e6)
-        })
+        .filter_map(cost)
         .fold(0.0, |a, b| a + b);
-    out.push(check(
-        "cost of the user's calls (top users, 1d)",
-        "chat_top_user_cost_usd",
-        &[("window", "1d")],
-        attributed,
-    ));
-    // Every driver runs one session, kept open (conversation_idle is 30m).
+    // Every driver runs at most one session, kept open (conversation_idle is 30m).
     let sessions = calls.iter().any(|c| c.session_in_trace);
-    out.push(check(
-        "open conversations",
-        "chat_conversations_open",
-        &[],
-        f64::from(u8::from(sessions)),
-    ));
-    out
+    vec![
+        check(
+            "cost of the user's calls (top users, 1d)",
+            "chat_top_user_cost_usd",
+            &[("window", "1d")],
+            attributed,
+        ),
+        check(
+            "open conversations",
+            "chat_conversations_open",
+            &[],
+            f64::from(u8::from(sessions)),
+        ),
+    ]
 }
 
 /// The value of `c` in a /metrics text.

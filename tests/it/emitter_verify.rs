@@ -134,26 +134,13 @@ pub(super) fn verify(
     log: &Path,
     record: bool,
 ) {
-    let text = drained(&lw);
+    let text = drained(lw);
     let out = lw.dir.path("out.jsonl");
     let wire = lines(&out).join("\n");
     assert!(!wire.contains("jane.doe"), "{service}: PII forwarded");
     let served = served(log, service);
     let calls = emitter_checks::calls(subject.layout, &emitter_checks::spans(&out));
-    let ids: BTreeSet<String> = served
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_owned))
-        .collect();
-    for c in &calls {
-        if let Some(id) = &c.response_id {
-            let bare = id.rsplit_once('_').map_or(id.as_str(), |(_, b)| b);
-            let bare = bare.strip_prefix("chatcmpl-").unwrap_or(bare);
-            assert!(
-                ids.contains(bare),
-                "{service}: {id} was not served in this run"
-            );
-        }
-    }
+    assert_served(service, &served, &calls);
     let statuses: BTreeMap<String, u16> = served
         .iter()
         .filter(|v| v["status"] != 200)
@@ -195,6 +182,21 @@ pub(super) fn verify(
             "checks": results,
         });
         write_corpus(subject.name, &wire, &record);
+    }
+}
+
+/// Every response id on the wire was served to this run (`chatcmpl-<id>`, `resp_<id>`).
+fn assert_served(service: &str, served: &[Value], calls: &[emitter_checks::Call]) {
+    let ids: BTreeSet<&str> = served.iter().filter_map(|v| v["id"].as_str()).collect();
+    for c in calls {
+        if let Some(id) = &c.response_id {
+            let bare = id.rsplit_once('_').map_or(id.as_str(), |(_, b)| b);
+            let bare = bare.strip_prefix("chatcmpl-").unwrap_or(bare);
+            assert!(
+                ids.contains(bare),
+                "{service}: {id} was not served in this run"
+            );
+        }
     }
 }
 
