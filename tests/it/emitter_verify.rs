@@ -71,6 +71,16 @@ impl Drop for FakeOpenAi {
     }
 }
 
+/// Fails the test, with the driver's output, unless it exited successfully.
+pub(super) fn driver_succeeded(service: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{service}: driver failed\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Waits (bounded) until every accepted item went through the pipeline.
 pub(super) fn drained(lw: &Llmwatch) -> String {
     lw.metrics_when(Duration::from_secs(30), |text| {

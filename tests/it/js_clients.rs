@@ -17,7 +17,7 @@ use std::process::Command;
 use serde_json::json;
 
 use super::emitter_checks::Layout;
-use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, verify};
+use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, driver_succeeded, verify};
 use super::support::{Llmwatch, TempDir, tool};
 
 /// The defects of issue 15, as the checks they break.
@@ -186,12 +186,7 @@ fn drive(e: &Emitter, transport: &str, service: &str, lw: &Llmwatch, fake: &Fake
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{service}: driver failed\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    driver_succeeded(service, &out);
 }
 
 /// Runs every transport of `e`; records the first one in the corpus when asked to.

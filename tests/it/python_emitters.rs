@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::emitter_checks::Layout;
-use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, verify};
+use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, driver_succeeded, verify};
 use super::python_clients::venv_python;
 use super::support::{Llmwatch, TempDir};
 
@@ -40,12 +40,7 @@ fn run(e: &PythonEmitter) {
         .envs(e.env.iter().copied())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{service}: driver failed\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    driver_succeeded(service, &out);
     verify(&e.subject, "http/protobuf", service, &lw, &log, true);
 }
 

@@ -10,7 +10,7 @@ import { LegacyOpenTelemetry, OpenTelemetry } from '@ai-sdk/otel';
 import { createOpenAI } from '@ai-sdk/openai';
 import { embed, generateText, registerTelemetry, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
-import { config, endpoint, failOnExportErrors, mustFail } from '../common.mjs';
+import { aiSdkCalls, config, endpoint, failOnExportErrors } from '../common.mjs';
 
 const c = config();
 const checkExports = failOnExportErrors(diag, DiagLogLevel);
@@ -34,46 +34,8 @@ const common = {
   runtimeContext: { userId: 'user-js-1', sessionId: 'session-js-1' },
   telemetry: { functionId: 'chat', includeRuntimeContext: { userId: true, sessionId: true } },
 };
-const prompt = 'Hi, I am jane.doe@example.com';
 
-const generated = await generateText({ ...common, model: openai.chat('gpt-4o'), prompt, temperature: 0.2 });
-console.log('generate', generated.usage.inputTokens, generated.usage.outputTokens);
-
-const streamed = streamText({ ...common, model: openai.chat('gpt-4o'), prompt });
-let text = '';
-for await (const delta of streamed.textStream) text += delta;
-console.log('stream', text, (await streamed.usage).inputTokens);
-
-const withTool = await generateText({
-  ...common,
-  model: openai.chat('gpt-4o'),
-  prompt: 'What is the weather in Paris?',
-  tools: {
-    weather: tool({
-      description: 'The weather in a city',
-      inputSchema: z.object({ city: z.string() }),
-      execute: async ({ city }) => ({ city, celsius: 21 }),
-    }),
-  },
-  stopWhen: stepCountIs(2),
-});
-console.log('tool', withTool.steps.length, withTool.steps.map((s) => s.finishReason).join(','));
-
-const embedded = await embed({ ...common, model: openai.embedding('text-embedding-3-small'), value: 'hello' });
-console.log('embedding', embedded.usage.tokens);
-
-const response = await generateText({ ...common, model: openai.responses('gpt-4o'), prompt });
-console.log('responses', response.usage.inputTokens);
-const responseStream = streamText({ ...common, model: openai.responses('gpt-4o'), prompt });
-await responseStream.consumeStream();
-console.log('responses stream', (await responseStream.usage).inputTokens);
-
-const noUsage = streamText({ ...common, model: openai.chat('gpt-4o'), prompt, headers: { 'x-fake-usage': 'none' } });
-await noUsage.consumeStream();
-console.log('stream without usage', (await noUsage.usage).inputTokens);
-
-await mustFail('429', 429, () => generateText({ ...common, model: openai.chat('fail-429'), prompt }));
-await mustFail('500', 500, () => generateText({ ...common, model: openai.chat('fail-500'), prompt }));
+await aiSdkCalls({ embed, generateText, stepCountIs, streamText, tool }, openai, common, z);
 
 await provider.forceFlush();
 await provider.shutdown();
