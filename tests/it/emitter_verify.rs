@@ -132,6 +132,92 @@ pub(super) struct Subject<'a> {
     pub layout: Layout,
     /// (check, defect): checks that issue 15's defects break today.
     pub defects: &'a [(&'a str, &'a str)],
+    pub reports: Reports,
+}
+
+/// How much of what the provider served an emitter puts on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Coverage {
+    All,
+    /// Some calls only (more than none, less than all).
+    Partial,
+    None,
+}
+
+/// What an emitter reports of the served calls (the README's "what it cannot report"),
+/// checked against the served-call log on every run.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Reports {
+    pub cache_read: Coverage,
+    pub reasoning: Coverage,
+    pub embeddings: Coverage,
+    pub errors: Coverage,
+}
+
+impl Reports {
+    pub(super) const ALL: Reports = Reports {
+        cache_read: Coverage::All,
+        reasoning: Coverage::All,
+        embeddings: Coverage::All,
+        errors: Coverage::All,
+    };
+}
+
+fn covers(what: &str, coverage: Coverage, wire: f64, served: f64) {
+    let ok = match coverage {
+        Coverage::All => wire == served,
+        Coverage::Partial => wire > 0.0 && wire < served,
+        Coverage::None => wire == 0.0,
+    };
+    assert!(
+        ok,
+        "{what}: the wire has {wire} of the {served} served, not {coverage:?}"
+    );
+}
+
+/// The served totals that `reports` describes, against the wire's.
+fn assert_reports(
+    service: &str,
+    reports: Reports,
+    served: &[Value],
+    calls: &[emitter_checks::Call],
+) {
+    let sum = |key: &str| -> f64 { served.iter().filter_map(|v| v["usage"][key].as_f64()).sum() };
+    let wire = |f: fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+        calls.iter().filter_map(|c| c.usage.as_ref().map(f)).sum()
+    };
+    let count = |pred: &dyn Fn(&Value) -> bool| served.iter().filter(|v| pred(v)).count() as f64;
+    let embeddings = count(&|v| v["kind"] == "embeddings" && v["status"] == 200);
+    let errors = count(&|v| v["status"] != 200);
+    let wire_embeddings = calls
+        .iter()
+        .filter(|c| c.operation == "embeddings" && !c.error)
+        .count() as f64;
+    let wire_errors = calls.iter().filter(|c| c.error).count() as f64;
+    covers(
+        &format!("{service} cache reads"),
+        reports.cache_read,
+        wire(|u| u.1),
+        sum("cached"),
+    );
+    covers(
+        &format!("{service} reasoning"),
+        reports.reasoning,
+        wire(|u| u.3),
+        sum("reasoning"),
+    );
+    covers(
+        &format!("{service} embeddings"),
+        reports.embeddings,
+        wire_embeddings,
+        embeddings,
+    );
+    covers(
+        &format!("{service} failed calls"),
+        reports.errors,
+        wire_errors,
+        errors,
+    );
 }
 
 /// Checks a finished run of `subject` (its driver exited after flushing) against
@@ -151,6 +237,7 @@ pub(super) fn verify(
     let served = served(log, service);
     let calls = emitter_checks::calls(subject.layout, &emitter_checks::spans(&out));
     assert_served(service, &served, &calls);
+    assert_reports(service, subject.reports, &served, &calls);
     let statuses: BTreeMap<String, u16> = served
         .iter()
         .filter(|v| v["status"] != 200)

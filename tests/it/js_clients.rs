@@ -17,7 +17,9 @@ use std::process::Command;
 use serde_json::json;
 
 use super::emitter_checks::Layout;
-use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, driver_succeeded, verify};
+use super::emitter_verify::{
+    CONFIG, Coverage, FakeOpenAi, Reports, Subject, driver_succeeded, verify,
+};
 use super::support::{Llmwatch, TempDir, tool};
 
 /// The defects of issue 15, as the checks they break.
@@ -46,6 +48,7 @@ pub(super) struct Emitter {
     versions: &'static str,
     /// (check, defect): checks that issue 15's defects break today.
     defects: &'static [(&'static str, &'static str)],
+    reports: Reports,
 }
 
 const AI6_DEFECTS: &[(&str, &str)] = &[
@@ -69,6 +72,7 @@ pub(super) const EMITTERS: &[Emitter] = &[
         transports: &["http/protobuf", "grpc", "http/json"],
         versions: "ai 6.0.333, @ai-sdk/openai 3.0.141, @opentelemetry/sdk-trace-base 2.12.1, exporter-trace-otlp-{proto,grpc,http} 0.223.1, Node 20",
         defects: AI6_DEFECTS,
+        reports: Reports::ALL,
     },
     Emitter {
         name: "ai6-vercel-otel",
@@ -80,6 +84,7 @@ pub(super) const EMITTERS: &[Emitter] = &[
         transports: &["http/protobuf", "http/json"],
         versions: "ai 6.0.333, @ai-sdk/openai 3.0.141, @vercel/otel 2.1.3 (its own OTLP exporters), Node 20",
         defects: AI6_DEFECTS,
+        reports: Reports::ALL,
     },
     Emitter {
         name: "ai7-opentelemetry",
@@ -99,6 +104,10 @@ pub(super) const EMITTERS: &[Emitter] = &[
             ("cost of the user's calls (top users, 1d)", CONTEXT_USER),
             ("open conversations", CONTEXT_USER),
         ],
+        reports: Reports {
+            reasoning: Coverage::None,
+            ..Reports::ALL
+        },
     },
     Emitter {
         name: "ai7-legacy",
@@ -119,6 +128,7 @@ pub(super) const EMITTERS: &[Emitter] = &[
             ("cost of the user's calls (top users, 1d)", CONTEXT_USER),
             ("open conversations", CONTEXT_USER),
         ],
+        reports: Reports::ALL,
     },
     Emitter {
         name: "openai-instrumentation",
@@ -135,6 +145,11 @@ pub(super) const EMITTERS: &[Emitter] = &[
             ("cost of the user's calls (top users, 1d)", INHERIT_USER),
             ("open conversations", INHERIT_USER),
         ],
+        reports: Reports {
+            cache_read: Coverage::None,
+            reasoning: Coverage::None,
+            ..Reports::ALL
+        },
     },
     Emitter {
         name: "traceloop",
@@ -146,6 +161,12 @@ pub(super) const EMITTERS: &[Emitter] = &[
         transports: &["http/protobuf", "grpc", "http/json"],
         versions: "openai 6.30.1, @traceloop/node-server-sdk 0.27.0 (its own http/protobuf exporter; exporter-trace-otlp-{grpc,http} 0.203.0 passed as `exporter`), Node 20",
         defects: &[("successful calls without usage", NO_USAGE)],
+        reports: Reports {
+            cache_read: Coverage::None,
+            reasoning: Coverage::None,
+            embeddings: Coverage::None,
+            errors: Coverage::None,
+        },
     },
 ];
 
@@ -199,6 +220,7 @@ fn run(e: &Emitter) {
         versions: e.versions,
         layout: e.layout,
         defects: e.defects,
+        reports: e.reports,
     };
     for (n, transport) in e.transports.iter().enumerate() {
         let service = format!("{}-{}", e.name, transport.replace('/', "-"));

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use super::emitter_checks::Layout;
-use super::emitter_verify::{CONFIG, FakeOpenAi, Subject, driver_succeeded, verify};
+use super::emitter_verify::{
+    CONFIG, Coverage, FakeOpenAi, Reports, Subject, driver_succeeded, verify,
+};
 use super::python_clients::venv_python;
 use super::support::{Llmwatch, TempDir};
 
@@ -51,6 +53,11 @@ fn openai_v2_legacy_against_the_wire() {
             name: "python-openai-v2-legacy",
             versions: "openai 2.54.0, opentelemetry-instrumentation-openai-v2 2.4b0, opentelemetry-util-genai 0.4b0, opentelemetry-sdk 1.45.2",
             layout: Layout::GenAi,
+            reports: Reports {
+                cache_read: Coverage::None,
+                reasoning: Coverage::None,
+                ..Reports::ALL
+            },
             defects: &[],
         },
         mode: "v2",
@@ -67,6 +74,11 @@ fn openai_v2_latest_against_the_wire() {
             name: "python-openai-v2-latest",
             versions: "openai 2.54.0, opentelemetry-instrumentation-openai-v2 2.4b0, opentelemetry-util-genai 1.1b0 (gen_ai_latest_experimental), opentelemetry-sdk 1.45.2",
             layout: Layout::GenAi,
+            reports: Reports {
+                cache_read: Coverage::None,
+                reasoning: Coverage::None,
+                ..Reports::ALL
+            },
             defects: &[],
         },
         mode: "v2",
@@ -93,6 +105,10 @@ fn traceloop_python_against_the_wire() {
             name: "python-traceloop",
             versions: "openai 2.54.0, opentelemetry-instrumentation-openai (Traceloop) 0.62.4, opentelemetry-sdk 1.45.2",
             layout: Layout::GenAi,
+            reports: Reports {
+                reasoning: Coverage::Partial,
+                ..Reports::ALL
+            },
             defects: &[],
         },
         mode: "traceloop",
@@ -109,6 +125,7 @@ fn openinference_python_against_the_wire() {
             name: "python-openinference",
             versions: "openai 2.54.0, openinference-instrumentation-openai 0.1.66, opentelemetry-sdk 1.45.2",
             layout: Layout::OpenInference,
+            reports: Reports::ALL,
             defects: &[],
         },
         mode: "openinference",
