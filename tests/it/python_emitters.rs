@@ -46,6 +46,13 @@ fn run(e: &PythonEmitter) {
     verify(&e.subject, "http/protobuf", service, &lw, &log, true);
 }
 
+/// openai-v2 sends neither cached nor reasoning tokens, in either mode.
+const NO_CACHE_NOR_REASONING: Reports = Reports {
+    cache_read: Coverage::None,
+    reasoning: Coverage::None,
+    ..Reports::ALL
+};
+
 #[test]
 fn openai_v2_legacy_against_the_wire() {
     run(&PythonEmitter {
@@ -53,11 +60,7 @@ fn openai_v2_legacy_against_the_wire() {
             name: "python-openai-v2-legacy",
             versions: "openai 2.54.0, opentelemetry-instrumentation-openai-v2 2.4b0, opentelemetry-util-genai 0.4b0, opentelemetry-sdk 1.45.2",
             layout: Layout::GenAi,
-            reports: Reports {
-                cache_read: Coverage::None,
-                reasoning: Coverage::None,
-                ..Reports::ALL
-            },
+            reports: NO_CACHE_NOR_REASONING,
             defects: &[],
         },
         mode: "v2",
@@ -74,11 +77,7 @@ fn openai_v2_latest_against_the_wire() {
             name: "python-openai-v2-latest",
             versions: "openai 2.54.0, opentelemetry-instrumentation-openai-v2 2.4b0, opentelemetry-util-genai 1.1b0 (gen_ai_latest_experimental), opentelemetry-sdk 1.45.2",
             layout: Layout::GenAi,
-            reports: Reports {
-                cache_read: Coverage::None,
-                reasoning: Coverage::None,
-                ..Reports::ALL
-            },
+            reports: NO_CACHE_NOR_REASONING,
             defects: &[],
         },
         mode: "v2",
