@@ -152,15 +152,15 @@ fn annotations(
         o.by.iter()
             .map(|l| format!("{{{{ $labels.{l} }}}}"))
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" / ");
     let speed = if page { "fast" } else { "slowly" };
-    let summary = format!("{subject}: {what} burns its error budget {speed}");
+    let summary = format!("{subject}: the {what} SLO burns its error budget {speed}");
     let windows: Vec<String> = pairs
         .iter()
         .map(|(rate, long, short, _)| {
             let days = f64::from(o.window_days) / rate;
             format!(
-                "{}x over {long} and {short} (the budget would last {} days)",
+                "{}x over {long} and {short} (at that rate the budget lasts {} days)",
                 num(*rate),
                 num((days * 10.0).round() / 10.0)
             )
@@ -189,10 +189,10 @@ fn describe(o: &Objective) -> (String, &'static str) {
     match o.sli {
         SliKind::LlmAvailability => (
             "LLM call availability".to_owned(),
-            "Open the SLOs dashboard, then LLM operations: llm_errors_total by provider and error_type says whether a provider (server_error, timeout) or a key (authentication) fails. Fail over to another model or provider if one is configured.",
+            "Open the SLOs and error budgets dashboard, then LLM operations: llm_errors_total by provider and error_type says whether a provider (server_error, timeout) or a key (authentication) fails. Fail over to another model or provider if one is configured.",
         ),
         SliKind::LlmLatency => (
-            format!("LLM calls under {threshold}"),
+            format!("LLM latency under {threshold}"),
             "Open LLM operations: latency by model and provider shows which is slow; long prompts and a degraded provider are the usual causes. Route to a faster model if one is configured.",
         ),
         SliKind::LlmTtft => (
@@ -200,11 +200,11 @@ fn describe(o: &Objective) -> (String, &'static str) {
             "Open LLM operations: time to first token by model shows which is slow; a provider degradation or queueing at the provider is the usual cause.",
         ),
         SliKind::ChatTurns => (
-            "chat turns answered".to_owned(),
+            "chat turn success".to_owned(),
             "Open Product analytics (conversations by outcome) and LLM operations: unanswered messages follow failed LLM calls, or a backend that drops the answer.",
         ),
         SliKind::PlatformAvailability => (
-            "platform integration availability".to_owned(),
+            "platform availability".to_owned(),
             "Open Technical health (platform integrations): requests by outcome and the platform's status page; expired tokens show in integration_tokens_expiring.",
         ),
     }
