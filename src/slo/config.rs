@@ -41,20 +41,12 @@ impl SliKind {
 }
 
 /// `slos:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSlos {
     /// The objectives; setting the list replaces the defaults.
-    #[serde(default = "default_objectives")]
-    objectives: Vec<RawObjective>,
-}
-
-impl Default for RawSlos {
-    fn default() -> RawSlos {
-        RawSlos {
-            objectives: default_objectives(),
-        }
-    }
+    #[serde(default)]
+    objectives: Option<Vec<RawObjective>>,
 }
 
 /// One entry of `slos.objectives`.
@@ -181,9 +173,17 @@ pub(super) fn check(
     path: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<Objective> {
+    // The defaults apply where their families are produced; objectives the operator
+    // wrote must all be measurable.
+    let defaults = raw.objectives.is_none();
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (i, o) in raw.objectives.into_iter().enumerate() {
+    for (i, o) in raw
+        .objectives
+        .unwrap_or_else(default_objectives)
+        .into_iter()
+        .enumerate()
+    {
         let mut problems = Problems {
             at: format!("{path}.objectives[{i}]"),
             list: Vec::new(),
@@ -222,6 +222,11 @@ pub(super) fn check(
         }
         let by = check_by(&o, &mut problems);
         let needs = super::sli::processor(o.sli, &by);
+        let measurable =
+            context.types.contains(needs) && (o.sli != SliKind::ChatTurns || context.turn_events);
+        if defaults && !measurable {
+            continue;
+        }
         if !context.types.contains(needs) {
             let message = format!(
                 "{:?} reads the families of the {needs} processor, and none is declared",
