@@ -2,9 +2,9 @@
 //! from the families llmwatch exposes, and the histogram buckets a latency threshold must
 //! fall on.
 //!
-//! Every ratio is written as `(bad or valid * 0) / valid`, so that a slice with traffic and
-//! no failure reads 0 rather than nothing, and a slice without traffic reads nothing (no
-//! division by zero turns into a page).
+//! Every ratio is written as `(bad or all * 0) / (valid > 0)`, so that a slice with traffic
+//! and no failure reads 0 rather than nothing, and a slice without traffic in the range
+//! reads nothing rather than NaN.
 
 use super::{Objective, SliKind};
 use crate::genai::metrics::DURATION_BUCKETS;
@@ -70,14 +70,15 @@ pub(super) fn error_ratio(o: &Objective, range: &str) -> String {
     let sum = |selector: &str| format!("sum by ({by}) (rate({selector}[{range}]))");
     // `all` is present whenever the slice has traffic: `all * 0` stands in for a family
     // with no sample yet.
-    let ratio =
-        |bad: &str, all: &str, valid: &str| format!("(\n  {bad}\n  or {all} * 0\n)\n/\n{valid}");
+    let ratio = |bad: &str, all: &str, valid: &str| {
+        format!("(\n  {bad}\n  or {all} * 0\n)\n/\n(\n  {valid}\n  > 0\n)")
+    };
     match o.sli {
         SliKind::LlmAvailability => {
             // Expected outcomes (rate limits, guest 401s, validation) count in neither.
             let all = sum("app_operation_duration_seconds_count{component=\"ai\"}");
             let expected = sum("app_expected_outcomes_total{component=\"ai\"}");
-            let valid = format!("(\n  {all}\n  - ({expected} or {all} * 0)\n)");
+            let valid = format!("{all}\n  - ({expected} or {all} * 0)");
             ratio(&sum("app_errors_total{component=\"ai\"}"), &all, &valid)
         }
         SliKind::LlmLatency | SliKind::LlmTtft => {
@@ -101,14 +102,14 @@ pub(super) fn error_ratio(o: &Objective, range: &str) -> String {
             } else {
                 sum(&format!("{family}_count{{{filter}}}"))
             };
-            format!("1 - (\n  {good}\n  /\n  {count}\n)")
+            format!("1 - (\n  {good}\n  /\n  ({count} > 0)\n)")
         }
         SliKind::ChatTurns => {
             // A turn is a user message; it succeeded when an answer was received. Answers
             // can land in the next range, so the ratio is kept at 0 or above.
             let sent = sum("chat_events_total{event=\"message_sent\"}");
             let received = sum("chat_events_total{event=\"message_received\"}");
-            format!("clamp_min(\n  1 - ({received} or {sent} * 0)\n  / {sent},\n  0\n)")
+            format!("clamp_min(\n  1 - ({received} or {sent} * 0)\n  / ({sent} > 0),\n  0\n)")
         }
         SliKind::PlatformAvailability => {
             // A 429 is the platform's quota, not its failure (as health's default
