@@ -19,5 +19,6 @@ mod it {
     mod overload;
     mod python_clients;
     mod redaction;
+    mod slo;
     mod users_fleet;
 }

@@ -1,0 +1,180 @@
+//! The SLO rules end to end: `llmwatch slo-rules` and `llmwatch validate` on a user's
+//! objectives, and the shipped default rules in a real Prometheus scraping llmwatch while
+//! `llmwatch demo` runs: every default objective's error ratio is computed from what
+//! llmwatch really exposes, and `--scenario error-spike` brings the fast-burn page of
+//! LLM call availability to `firing`.
+//!
+//! What the test compresses: Prometheus starts empty, so a range of 1h (or 6h, 3d, 28d)
+//! holds only the seconds of data scraped so far (every second), and each window's error
+//! ratio is that of the whole run. The page fires as soon as the run's error ratio passes
+//! 14.4 times the budget in both the 1h and the 5m window, which takes seconds instead of
+//! the minutes of the workbook's detection time; the promtool tests
+//! (prometheus/tests/slo*.yaml) check the detection times themselves.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::dashboards::{Demo, LOCAL, default_config};
+use super::support::{Llmwatch, Prometheus, TempDir, binary, tool};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+const OBJECTIVES: [&str; 5] = [
+    "llm-availability",
+    "llm-latency",
+    "llm-ttft",
+    "chat-turns",
+    "platform-availability",
+];
+
+/// The `slo` labels of the `slo:error_ratio:rate5m` series that have a finite value.
+fn measured(prometheus: &Prometheus) -> Vec<String> {
+    let mut slos: Vec<String> = prometheus
+        .query("slo:error_ratio:rate5m >= 0")
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s["metric"]["slo"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    slos.sort();
+    slos.dedup();
+    slos
+}
+
+fn firing<'a>(alerts: &'a [Value], name: &str, slo: &str) -> Option<&'a Value> {
+    alerts.iter().find(|a| {
+        a["labels"]["alertname"] == name && a["labels"]["slo"] == slo && a["state"] == "firing"
+    })
+}
+
+#[test]
+fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
+    let lw = Llmwatch::start_with(&default_config(None), &LOCAL, "info");
+    let prometheus = Prometheus::start(&[lw.admin], &[root().join("prometheus/rules/slo.yaml")]);
+    let started = Instant::now();
+    {
+        // Normal traffic: every objective is measured from llmwatch's own series (the
+        // selectors, `le` values and event names of the rules match what it exposes).
+        let _demo = Demo::start(&lw, None, "8");
+        let mut expected: Vec<String> = OBJECTIVES.iter().map(|s| (*s).to_owned()).collect();
+        expected.sort();
+        loop {
+            if measured(&prometheus) == expected {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "objectives measured after 90 s: {:?}",
+                measured(&prometheus)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        // The demo's own failures (3% of calls, a third of them rate limits) burn the
+        // availability budget at about 4x: under both page thresholds.
+        let alerts = prometheus.alerts();
+        assert!(
+            firing(&alerts, "SLOFastBurn", "llm-availability").is_none(),
+            "normal traffic paged: {alerts:?}"
+        );
+        let ratios = prometheus
+            .query("slo:error_ratio:rate5m")
+            .unwrap_or_default();
+        println!(
+            "normal traffic, error ratios after {:?}:",
+            started.elapsed()
+        );
+        for r in &ratios {
+            println!("  {} {}", r["metric"], r["value"][1]);
+        }
+    }
+    let _spike = Demo::start(&lw, Some("error-spike"), "8");
+    let spike = Instant::now();
+    loop {
+        let alerts = prometheus.alerts();
+        if let Some(alert) = firing(&alerts, "SLOFastBurn", "llm-availability") {
+            assert_eq!(alert["labels"]["severity"], "critical");
+            assert!(alert["labels"]["service"].is_string(), "{alert}");
+            println!(
+                "SLOFastBurn (llm-availability) firing {:?} into the error spike: {}",
+                spike.elapsed(),
+                alert["labels"]
+            );
+            break;
+        }
+        assert!(
+            spike.elapsed() < Duration::from_secs(90),
+            "SLOFastBurn did not fire within 90 s; alerts: {alerts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn llmwatch(args: &[&str]) -> std::process::Output {
+    Command::new(binary()).args(args).output().unwrap()
+}
+
+#[test]
+fn slo_rules_writes_the_rules_of_a_users_objectives_and_validate_refuses_bad_ones() {
+    let dir = TempDir::new("slo-rules");
+    let base = std::fs::read_to_string(root().join("otel-config.yaml")).unwrap();
+    let config = dir.path("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{base}\nslos:\n  objectives:\n    - {{ name: premium-latency, sli: llm_latency, target: 99, window: 30d, by: [service, model], threshold: 10.24s }}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path("rules.yaml");
+    let run = llmwatch(&[
+        "slo-rules",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rules = std::fs::read_to_string(&out).unwrap();
+    assert!(rules.contains(
+        r#"sum by (service, model) (rate(llm_request_duration_seconds_bucket{le="10.24"}[30d]))"#
+    ));
+    assert_eq!(rules.matches("- alert: ").count(), 2, "{rules}");
+    let check = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
+        .args(["check", "rules"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // To stdout without --out, the same text.
+    let stdout = llmwatch(&["slo-rules", "--config", config.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&stdout.stdout), rules);
+
+    let bad = dir.path("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!("{base}\nslos:\n  objectives:\n    - {{ name: x, sli: llm_ttft, target: 99.9, threshold: 1s }}\n"),
+    )
+    .unwrap();
+    for command in ["validate", "slo-rules"] {
+        let run = llmwatch(&[command, "--config", bad.to_str().unwrap()]);
+        assert!(!run.status.success(), "{command} accepted a bad objective");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("slos.objectives[0].threshold: 1s is not a bucket boundary of llm_time_to_first_token_seconds"),
+            "{command}: {stderr}"
+        );
+        assert!(run.stdout.is_empty());
+    }
+}
