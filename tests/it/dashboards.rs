@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::python_clients::python;
 use super::support::{Llmwatch, Prometheus, TempDir, binary, http_request, tool};
 
-fn root() -> &'static Path {
+pub(super) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 

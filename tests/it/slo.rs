@@ -11,18 +11,13 @@
 //! the minutes of the workbook's detection time; the promtool tests
 //! (prometheus/tests/slo*.yaml) check the detection times themselves.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::dashboards::{Demo, LOCAL, default_config};
+use super::dashboards::{Demo, LOCAL, default_config, root};
 use super::support::{Llmwatch, Prometheus, TempDir, binary, tool};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 const OBJECTIVES: [&str; 5] = [
     "llm-availability",
