@@ -1,8 +1,9 @@
 //! The SLO rules end to end: `llmwatch slo-rules` and `llmwatch validate` on a user's
 //! objectives, and the shipped default rules in a real Prometheus scraping llmwatch while
 //! `llmwatch demo` runs: every default objective's error ratio is computed from what
-//! llmwatch really exposes, and `--scenario error-spike` brings the fast-burn page of
-//! LLM call availability to `firing`.
+//! llmwatch really exposes, normal traffic pages nothing, `--scenario error-spike` brings
+//! the fast-burn page of LLM call availability to `firing`, and each other incident pages
+//! the objectives it hurts.
 //!
 //! What the test compresses: Prometheus starts empty, so a range of 1h (or 6h, 3d, 28d)
 //! holds only the seconds of data scraped so far (every second), and each window's error
@@ -69,10 +70,12 @@ fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
             std::thread::sleep(Duration::from_millis(500));
         }
         // The demo's own failures (3% of calls, a third of them rate limits) burn the
-        // availability budget at about 4x: under both page thresholds.
+        // availability budget at about 4x, under both page thresholds; nothing pages.
         let alerts = prometheus.alerts();
         assert!(
-            firing(&alerts, "SLOFastBurn", "llm-availability").is_none(),
+            !alerts
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "SLOFastBurn" && a["state"] == "firing"),
             "normal traffic paged: {alerts:?}"
         );
         let ratios = prometheus
@@ -87,25 +90,53 @@ fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
         }
     }
     let _spike = Demo::start(&lw, Some("error-spike"), "8");
-    let spike = Instant::now();
+    let took = wait_page(&prometheus, "llm-availability");
+    println!("SLOFastBurn (llm-availability) firing {took:?} into the error spike");
+}
+
+/// Waits (at most 90 s) until `SLOFastBurn` of `slo` fires, and checks its labels.
+fn wait_page(prometheus: &Prometheus, slo: &str) -> Duration {
+    let started = Instant::now();
     loop {
         let alerts = prometheus.alerts();
-        if let Some(alert) = firing(&alerts, "SLOFastBurn", "llm-availability") {
+        if let Some(alert) = firing(&alerts, "SLOFastBurn", slo) {
             assert_eq!(alert["labels"]["severity"], "critical");
-            assert!(alert["labels"]["service"].is_string(), "{alert}");
-            println!(
-                "SLOFastBurn (llm-availability) firing {:?} into the error spike: {}",
-                spike.elapsed(),
-                alert["labels"]
-            );
-            break;
+            let slice = if slo == "platform-availability" {
+                "platform"
+            } else {
+                "service"
+            };
+            assert!(alert["labels"][slice].is_string(), "{alert}");
+            return started.elapsed();
         }
         assert!(
-            spike.elapsed() < Duration::from_secs(90),
-            "SLOFastBurn did not fire within 90 s; alerts: {alerts:?}"
+            started.elapsed() < Duration::from_secs(90),
+            "SLOFastBurn of {slo} did not fire within 90 s; alerts: {alerts:?}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+#[test]
+fn each_demo_incident_pages_the_objectives_its_users_feel() {
+    let incidents: [(&str, &[&str]); 3] = [
+        ("error-spike", &["chat-turns"]),
+        ("latency-degradation", &["llm-ttft", "llm-latency"]),
+        ("platform-outage", &["platform-availability"]),
+    ];
+    let mut fired = Vec::new();
+    for (scenario, slos) in incidents {
+        let lw = Llmwatch::start_with(&default_config(None), &LOCAL, "info");
+        let prometheus =
+            Prometheus::start(&[lw.admin], &[root().join("prometheus/rules/slo.yaml")]);
+        let _demo = Demo::start(&lw, Some(scenario), "8");
+        let started = Instant::now();
+        for slo in slos {
+            wait_page(&prometheus, slo);
+            fired.push(format!("{slo} ({scenario}, {:.0?})", started.elapsed()));
+        }
+    }
+    println!("SLOFastBurn fired: {}", fired.join("; "));
 }
 
 fn llmwatch(args: &[&str]) -> std::process::Output {
