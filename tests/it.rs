@@ -20,5 +20,6 @@ mod it {
     mod python_clients;
     mod redaction;
     mod slo;
+    mod slo_inhibition;
     mod users_fleet;
 }
