@@ -30,6 +30,17 @@ pub enum SliKind {
 }
 
 impl SliKind {
+    /// The name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            SliKind::LlmAvailability => "llm_availability",
+            SliKind::LlmLatency => "llm_latency",
+            SliKind::LlmTtft => "llm_ttft",
+            SliKind::ChatTurns => "chat_turns",
+            SliKind::PlatformAvailability => "platform_availability",
+        }
+    }
+
     /// The labels an objective of this kind may be sliced by, and the default slicing.
     fn slicing(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
@@ -188,18 +199,11 @@ pub(super) fn check(
             at: format!("{path}.objectives[{i}]"),
             list: Vec::new(),
         };
-        let valid_name = !o.name.is_empty()
-            && o.name.len() <= 64
-            && o.name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid_name {
-            let message = format!("invalid name {:?}: use 1 to 64 of a-z, 0-9 and -", o.name);
-            problems.add("name", message);
-        } else if !seen.insert(o.name.clone()) {
-            let message = format!("{:?} is the name of an earlier objective", o.name);
-            problems.add("name", message);
+        let by = check_by(&o, &mut problems);
+        if !check_source(&o, &by, context, &mut problems) && defaults {
+            continue;
         }
+        check_name(&o.name, &mut seen, &mut problems);
         if !(o.target > MIN_TARGET_PERCENT && o.target < 100.0) {
             problems.add(
                 "target",
@@ -215,26 +219,8 @@ pub(super) fn check(
             .and_then(|d| d.parse::<u32>().ok())
             .filter(|d| WINDOWS_DAYS.contains(d));
         if window_days.is_none() {
-            problems.add(
-                "window",
-                format!("invalid window {:?}: use 28d or 30d", o.window),
-            );
-        }
-        let by = check_by(&o, &mut problems);
-        let needs = super::sli::processor(o.sli, &by);
-        let measurable =
-            context.types.contains(needs) && (o.sli != SliKind::ChatTurns || context.turn_events);
-        if defaults && !measurable {
-            continue;
-        }
-        if !context.types.contains(needs) {
-            let message = format!(
-                "{:?} reads the families of the {needs} processor, and none is declared",
-                o.sli
-            );
-            problems.add("sli", message);
-        } else if o.sli == SliKind::ChatTurns && !context.turn_events {
-            problems.add("sli", "chat_turns counts the message_sent and message_received events: the chat_analytics catalogue must list both".to_owned());
+            let message = format!("invalid window {:?}: use 28d or 30d", o.window);
+            problems.add("window", message);
         }
         let threshold = check_threshold(&o, &by, context, &mut problems);
         match window_days {
@@ -251,6 +237,41 @@ pub(super) fn check(
         }
     }
     out
+}
+
+fn check_name(name: &str, seen: &mut BTreeSet<String>, problems: &mut Problems) {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        let message = format!("invalid name {name:?}: use 1 to 64 of a-z, 0-9 and -");
+        problems.add("name", message);
+    } else if !seen.insert(name.to_owned()) {
+        problems.add(
+            "name",
+            format!("{name:?} is the name of an earlier objective"),
+        );
+    }
+}
+
+/// Whether the families the indicator reads are produced; a problem when not.
+fn check_source(o: &RawObjective, by: &[&str], context: &Context, problems: &mut Problems) -> bool {
+    let needs = super::sli::processor(o.sli, by);
+    if !context.types.contains(needs) {
+        let message = format!(
+            "{} reads the families of the {needs} processor, and none is declared",
+            o.sli.name()
+        );
+        problems.add("sli", message);
+        return false;
+    }
+    if o.sli == SliKind::ChatTurns && !context.turn_events {
+        problems.add("sli", "chat_turns counts the message_sent and message_received events: the chat_analytics catalogue must list both".to_owned());
+        return false;
+    }
+    true
 }
 
 /// The slice labels, service first.
@@ -279,7 +300,8 @@ fn check_by(o: &RawObjective, problems: &mut Problems) -> Vec<&'static str> {
 
 fn slicing_error(sli: SliKind, label: &str, allowed: &[&str]) -> String {
     let mut message = format!(
-        "{sli:?} cannot be sliced by {label:?}: its families have only {}",
+        "{} cannot be sliced by {label:?}: its families have only {}",
+        sli.name(),
         allowed.join(", ")
     );
     if sli == SliKind::LlmAvailability && label == "model" {
@@ -299,38 +321,39 @@ fn check_threshold(
 ) -> Option<f64> {
     let Some(buckets) = super::sli::buckets(o.sli, by, context.ai_thresholds) else {
         if o.threshold.is_some() {
-            problems.add(
-                "threshold",
-                format!(
-                    "{:?} has no threshold: only llm_latency and llm_ttft do",
-                    o.sli
-                ),
+            let message = format!(
+                "{} has no threshold: only llm_latency and llm_ttft do",
+                o.sli.name()
             );
+            problems.add("threshold", message);
         }
         return None;
     };
-    let Some(seconds) = (match &o.threshold {
-        Some(t) => match parse_seconds(t) {
-            Some(s) => Some(s),
-            None => {
-                problems.add(
-                    "threshold",
-                    format!("invalid threshold {t:?}: use seconds such as 5s, 1.28s or 500ms"),
-                );
-                return None;
-            }
-        },
-        None => buckets.default,
-    }) else {
-        problems.add(
-            "threshold",
-            format!(
-                "{:?} sliced by model needs a threshold, one of {}",
-                o.sli,
-                list(&buckets.bounds)
-            ),
+    if buckets.bounds.is_empty() {
+        let message = format!(
+            "{} by service reads the bucket of the health processor's thresholds.ai, and it has none",
+            o.sli.name()
         );
+        problems.add("threshold", message);
         return None;
+    }
+    let seconds = match (&o.threshold, buckets.default) {
+        (Some(t), _) => parse_seconds(t).or_else(|| {
+            let message =
+                format!("invalid threshold {t:?}: use seconds such as 5s, 1.28s or 500ms");
+            problems.add("threshold", message);
+            None
+        })?,
+        (None, Some(default)) => default,
+        (None, None) => {
+            let message = format!(
+                "{} sliced by model needs a threshold, one of {}",
+                o.sli.name(),
+                list(&buckets.bounds)
+            );
+            problems.add("threshold", message);
+            return None;
+        }
     };
     if !buckets.bounds.iter().any(|b| (b - seconds).abs() < 1e-9) {
         problems.add(

@@ -150,7 +150,7 @@ fn a_written_objective_must_be_measurable() {
     assert_eq!(
         errors(&yaml),
         [
-            "slos.objectives[0].sli: LlmAvailability reads the families of the health processor, and none is declared"
+            "slos.objectives[0].sli: llm_availability reads the families of the health processor, and none is declared"
         ]
     );
 }
@@ -175,13 +175,13 @@ fn every_problem_is_reported_with_its_path() {
             "slos.objectives[0].name: invalid name \"Bad_Name\": use 1 to 64 of a-z, 0-9 and -",
             "slos.objectives[0].target: target 90 is out of range: it is a percentage below 100 and above 93.06, so that 14.4 times the error budget (the fast-burn page) stays under 100% errors",
             "slos.objectives[0].window: invalid window \"7d\": use 28d or 30d",
-            "slos.objectives[1].by[1]: LlmAvailability cannot be sliced by \"model\": its families have only service. The expected outcomes it leaves out (a guest's 401, matched on a user attribute) are known only to app_*_total, which has no model label",
+            "slos.objectives[1].by[1]: llm_availability cannot be sliced by \"model\": its families have only service. The expected outcomes it leaves out (a guest's 401, matched on a user attribute) are known only to app_*_total, which has no model label",
             "slos.objectives[2].name: \"avail\" is the name of an earlier objective",
             "slos.objectives[2].target: target 100 is out of range: it is a percentage below 100 and above 93.06, so that 14.4 times the error budget (the fast-burn page) stays under 100% errors",
-            "slos.objectives[2].threshold: ChatTurns has no threshold: only llm_latency and llm_ttft do",
+            "slos.objectives[2].threshold: chat_turns has no threshold: only llm_latency and llm_ttft do",
             "slos.objectives[3].threshold: 1.3s is not a bucket boundary of llm_time_to_first_token_seconds, so the share of calls under it cannot be counted exactly; use one of 0.01s, 0.02s, 0.04s, 0.08s, 0.16s, 0.32s, 0.64s, 1.28s, 2.56s, 5.12s, 10.24s, 20.48s, 40.96s, 81.92s",
             "slos.objectives[4].threshold: invalid threshold \"fast\": use seconds such as 5s, 1.28s or 500ms",
-            "slos.objectives[5].threshold: LlmLatency sliced by model needs a threshold, one of 0.01s, 0.02s, 0.04s, 0.08s, 0.16s, 0.32s, 0.64s, 1.28s, 2.56s, 5.12s, 10.24s, 20.48s, 40.96s, 81.92s",
+            "slos.objectives[5].threshold: llm_latency sliced by model needs a threshold, one of 0.01s, 0.02s, 0.04s, 0.08s, 0.16s, 0.32s, 0.64s, 1.28s, 2.56s, 5.12s, 10.24s, 20.48s, 40.96s, 81.92s",
             "slos.objectives[6].by[1]: platform is listed twice",
         ]
     );
