@@ -58,8 +58,12 @@ fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
         let _demo = Demo::start(&lw, None, "8");
         let mut expected: Vec<String> = OBJECTIVES.iter().map(|s| (*s).to_owned()).collect();
         expected.sort();
+        // And enough traffic that the demo's few failures are not a large share of it.
+        let volume = "sum(increase(chat_events_total{event=\"message_sent\"}[1h])) > 300";
         loop {
-            if measured(&prometheus) == expected {
+            if measured(&prometheus) == expected
+                && prometheus.query(volume).is_some_and(|r| !r.is_empty())
+            {
                 break;
             }
             assert!(
@@ -88,6 +92,12 @@ fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
         for r in &ratios {
             println!("  {} {}", r["metric"], r["value"][1]);
         }
+        let tickets: Vec<String> = alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "SLOSlowBurn" && a["state"] == "firing")
+            .map(|a| a["labels"]["slo"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        println!("normal traffic, tickets open: {tickets:?}");
     }
     let _spike = Demo::start(&lw, Some("error-spike"), "8");
     let took = wait_page(&prometheus, "llm-availability");
