@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::dashboards::root;
-use super::support::{TempDir, http_request};
+use super::support::{TempDir, free_port, http_request};
 
 /// Alertmanager on 127.0.0.1 with the shipped config (secrets in `dir`); killed on drop.
 struct Alertmanager {
@@ -56,11 +56,7 @@ impl Alertmanager {
             shipped.replace("/etc/alertmanager/secrets/", &local),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(binary())
             .arg(format!("--config.file={}", config.display()))
