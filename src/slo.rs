@@ -6,12 +6,14 @@
 //! configuration (the families an indicator reads must be produced, a latency threshold
 //! must be a bucket boundary of the histogram it reads) and writes the recording rules,
 //! multi-window burn-rate alerts and error-budget series of the SRE workbook's chapter
-//! "Alerting on SLOs" (`llmwatch slo-rules`).
+//! "Alerting on SLOs" (`llmwatch slo-rules`), and gives reports the queries of each
+//! objective's attainment and budget used ([`report_queries`]).
 //!
 //! It evaluates nothing at run time: Prometheus does, from the rules. Nothing here is on
 //! the data path.
 
 mod config;
+mod report;
 mod rules;
 mod sli;
 
@@ -23,6 +25,7 @@ use crate::config::{ConfigError, Path, decode_at};
 use crate::pipeline::ProcessorConfig;
 
 pub use config::{SliKind, WINDOWS_DAYS};
+pub use report::{ReportQueries, report_queries};
 pub use rules::{ALERT_PAIRS, RATE_WINDOWS, render_rules};
 
 /// One validated objective.

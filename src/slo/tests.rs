@@ -255,3 +255,18 @@ fn each_alert_pairs_a_long_and_a_short_window_at_the_workbooks_burn_rates() {
         assert!(rules.contains(&format!("record: slo:error_ratio:rate{w}\n")));
     }
 }
+
+#[test]
+fn report_queries_read_the_period_from_the_raw_families_and_the_budget_from_the_rules() {
+    let config = Config::embedded(&no_env).unwrap_or_else(|e| panic!("{e}"));
+    let q = report_queries(&config.slos.objectives[0], "7d");
+    assert!(q.attainment.starts_with("1 - (\n"));
+    assert!(
+        q.attainment
+            .contains(r#"sum by (service) (rate(app_errors_total{component="ai"}[7d]))"#)
+    );
+    assert_eq!(
+        q.budget_used,
+        r#"1 - slo:error_budget_remaining:ratio{slo="llm-availability"}"#
+    );
+}
