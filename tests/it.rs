@@ -24,5 +24,7 @@ mod it {
     mod python_clients;
     mod python_emitters;
     mod redaction;
+    mod slo;
+    mod slo_inhibition;
     mod users_fleet;
 }
