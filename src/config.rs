@@ -48,6 +48,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Scheduled reports (`reports:`), if any.
     pub reports: Option<crate::report::config::ReportsConfig>,
+    /// The service level objectives (`slos:`), for `llmwatch slo-rules`.
+    pub slos: crate::slo::Slos,
 }
 
 /// One `service.pipelines` entry, with its references checked.
@@ -160,6 +162,8 @@ struct RawRoot {
     service: RawService,
     #[serde(default)]
     reports: Option<Value>,
+    #[serde(default)]
+    slos: Option<Value>,
 }
 
 fn default_workers() -> usize {
@@ -312,6 +316,8 @@ impl Config {
             ExporterConfig::decode,
         );
 
+        let slos =
+            crate::slo::Slos::decode(root.slos, &root_path.join("slos"), &processors, &mut errors);
         let service_path = root_path.join("service");
         let pipelines = check_pipelines(
             root.service.pipelines,
@@ -395,6 +401,7 @@ impl Config {
             pipelines,
             warnings,
             reports,
+            slos,
             service: ServiceSettings {
                 queue: root.service.queue,
                 workers,

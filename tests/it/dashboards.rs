@@ -23,12 +23,13 @@ pub(super) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "llm-operations.json",
     "ai-cost.json",
     "product-analytics.json",
     "technical-health.json",
     "pipeline.json",
+    "slos.json",
 ];
 
 fn dashboards() -> Vec<(String, Value)> {
@@ -322,6 +323,7 @@ pub(super) fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf
     let mut files = vec![
         rules.join("llmwatch-recording.yaml"),
         rules.join("llmwatch-users.yaml"),
+        rules.join("slo.yaml"),
     ];
     if let Some(duration) = alerts_for {
         // The shipped alerts, with every `for:` shortened so an incident fires within the
@@ -454,7 +456,7 @@ service:
 }
 
 /// Waits (at most `timeout`) until `alert` is firing.
-fn wait_firing(prometheus: &Prometheus, alert: &str, timeout: Duration) -> Duration {
+pub(super) fn wait_firing(prometheus: &Prometheus, alert: &str, timeout: Duration) -> Duration {
     let started = Instant::now();
     loop {
         if prometheus
