@@ -140,10 +140,13 @@ pub async fn run(
     .context("starting pipeline workers")?;
 
     // Scheduled reports: one task of their own, whose failures are counted, not fatal.
-    let reports = config
-        .reports
-        .clone()
-        .map(|r| crate::report::scheduler::Scheduler::register(r, &mut registry));
+    let reports = config.reports.clone().map(|r| {
+        crate::report::scheduler::Scheduler::register(
+            r,
+            config.slos.objectives.clone(),
+            &mut registry,
+        )
+    });
     let (receivers_tx, receivers_rx) = watch::channel(false);
     let (admin_tx, admin_rx) = watch::channel(false);
     let admin_state = Arc::new(AdminState {

@@ -269,7 +269,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Report(args) => llmwatch::report::main(args),
+        Command::Report(args) => match load(cli.config.as_ref()) {
+            Ok((_, config)) => llmwatch::report::main(args, config.slos.objectives),
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::SloRules { out } => slo_rules(cli.config.as_ref(), out.as_ref()),
         Command::Serve => serve(cli.config.as_ref()),
     }

@@ -127,6 +127,8 @@ pub struct Request {
     pub format: Format,
     /// Spend dimensions.
     pub dimensions: Vec<String>,
+    /// The configured service level objectives.
+    pub slos: Vec<crate::slo::Objective>,
 }
 
 /// Collects and renders one report.
@@ -140,7 +142,13 @@ pub async fn build(prometheus: &Prometheus, request: &Request) -> Result<Built, 
             "dimension {bad:?} is not a Prometheus label name"
         )));
     }
-    let report = collect::collect(prometheus, request.period, &request.dimensions).await?;
+    let report = collect::collect(
+        prometheus,
+        request.period,
+        &request.dimensions,
+        &request.slos,
+    )
+    .await?;
     let bytes = match request.format {
         Format::Json => {
             serde_json::to_vec_pretty(&report).map_err(|e| ReportError::Invalid(e.to_string()))?
@@ -158,13 +166,15 @@ pub async fn build(prometheus: &Prometheus, request: &Request) -> Result<Built, 
     Ok(Built { report, bytes })
 }
 
-/// Runs `llmwatch report`: writes the report, and returns 0, [`EXIT_EMPTY`] or
-/// [`EXIT_UNREACHABLE`] (1 for bad flags or an unwritable file).
-pub fn main(args: Args) -> ExitCode {
+/// Runs `llmwatch report` with the configuration's objectives: writes the report, and
+/// returns 0, [`EXIT_EMPTY`] or [`EXIT_UNREACHABLE`] (1 for bad flags or an unwritable
+/// file).
+pub fn main(args: Args, slos: Vec<crate::slo::Objective>) -> ExitCode {
     let request = Request {
         period: Period::ending(args.period.into(), args.end.unwrap_or_else(Timestamp::now)),
         format: args.format,
         dimensions: args.dimensions,
+        slos,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

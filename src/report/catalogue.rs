@@ -9,6 +9,7 @@
 //! (`chart.rs`).
 
 use super::period::PeriodKind;
+use crate::slo::Objective;
 
 /// A single number.
 pub struct FigureDef {
@@ -505,11 +506,48 @@ pub fn is_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The service level objectives of the `slos:` section (issue 18's `report_queries`): each
+/// one's attainment over the period and the share of its error budget used over its own
+/// window (`slo:error_budget_remaining:ratio`, recorded by the `llmwatch slo-rules` rules).
+fn slo(kind: PeriodKind, slos: &[Objective]) -> SectionDef {
+    let mut tables = Vec::with_capacity(2 * slos.len());
+    for o in slos {
+        let q = crate::slo::report_queries(o, kind.range());
+        tables.push(table(
+            &format!("slo.{}.attainment", o.name),
+            &format!("{}: attainment (target {}%)", o.name, o.target_percent),
+            unit::RATIO,
+            &q.attainment,
+            &o.by,
+            "Share of good events over the period, per slice.",
+        ));
+        tables.push(table(
+            &format!("slo.{}.budget_used", o.name),
+            &format!(
+                "{}: error budget used ({}-day window)",
+                o.name, o.window_days
+            ),
+            unit::RATIO,
+            &q.budget_used,
+            &o.by,
+            "Share of the objective's error budget spent over its window; 1 or more means missed.",
+        ));
+    }
+    SectionDef {
+        id: "slo",
+        title: "Service level objectives",
+        figures: vec![],
+        tables,
+    }
+}
+
 /// Every section of a report of `kind`, with a spend table per dimension (each a label
-/// name: see [`is_label_name`]).
-pub fn sections(kind: PeriodKind, dimensions: &[String]) -> Vec<SectionDef> {
-    // The SLO section (issue 18) goes here, as one more `SectionDef` after health.
+/// name: see [`is_label_name`]) and the objectives of `slos`.
+pub fn sections(kind: PeriodKind, dimensions: &[String], slos: &[Objective]) -> Vec<SectionDef> {
     let mut all = vec![spend(kind, dimensions), usage(), product(), health()];
+    if !slos.is_empty() {
+        all.push(slo(kind, slos));
+    }
     all.extend(alerts_and_users(kind));
     all
 }

@@ -6,6 +6,7 @@ use super::catalogue::{self, FigureDef, SectionDef, TableDef};
 use super::model::{Figure, Report, Row, SCHEMA, Section, Status, Table};
 use super::period::Period;
 use super::prom::{PromError, Prometheus};
+use crate::slo::Objective;
 
 const ABOUT: &str = "Every figure is the PromQL in its `query` evaluated at the end of `period` \
 (and, for `previous`, at the end of `previous_period`), with `$R` the period's range. \
@@ -15,15 +16,17 @@ const ABOUT: &str = "Every figure is the PromQL in its `query` evaluated at the 
 /// Figures whose absence means there is nothing to report.
 const CORE: [&str; 2] = ["spend.total", "usage.calls"];
 
-/// Builds the report of `period` from `prometheus`. `dimensions` add a spend table each.
+/// Builds the report of `period` from `prometheus`. `dimensions` add a spend table each,
+/// `slos` an objectives section.
 pub async fn collect(
     prometheus: &Prometheus,
     period: Period,
     dimensions: &[String],
+    slos: &[Objective],
 ) -> Result<Report, PromError> {
     let previous = period.previous();
     let mut sections = Vec::new();
-    for def in catalogue::sections(period.kind, dimensions) {
+    for def in catalogue::sections(period.kind, dimensions, slos) {
         sections.push(section(prometheus, &period, &previous, def).await?);
     }
     let mut missing = Vec::new();

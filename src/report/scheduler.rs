@@ -27,6 +27,7 @@ use super::model::Status;
 use super::period::Period;
 use super::prom::Prometheus;
 use super::{Format, Request, chart, html, markdown, pdf};
+use crate::slo::Objective;
 
 /// Time one Prometheus query or one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,12 +56,17 @@ impl Counts {
 /// The scheduled reports of one llmwatch.
 pub struct Scheduler {
     config: Arc<ReportsConfig>,
+    slos: Arc<[Objective]>,
     counts: Counts,
 }
 
 impl Scheduler {
-    /// Registers `llmwatch_reports_total` and prepares the schedules.
-    pub fn register(config: ReportsConfig, registry: &mut Registry) -> Scheduler {
+    /// Registers `llmwatch_reports_total`; `slos` give every report its objectives section.
+    pub fn register(
+        config: ReportsConfig,
+        slos: Vec<Objective>,
+        registry: &mut Registry,
+    ) -> Scheduler {
         let counts = Counts::default();
         registry.register(
             "llmwatch_reports",
@@ -69,6 +75,7 @@ impl Scheduler {
         );
         Scheduler {
             config: Arc::new(config),
+            slos: slos.into(),
             counts,
         }
     }
@@ -83,6 +90,7 @@ impl Scheduler {
             let job = Job {
                 name: name.clone(),
                 config: Arc::clone(&self.config),
+                slos: Arc::clone(&self.slos),
                 counts: self.counts.clone(),
             };
             tasks.spawn(job.run(Arc::clone(&state)));
@@ -95,6 +103,7 @@ impl Scheduler {
 struct Job {
     name: String,
     config: Arc<ReportsConfig>,
+    slos: Arc<[Objective]>,
     counts: Counts,
 }
 
@@ -134,6 +143,7 @@ impl Job {
             period: Period::ending(report.period, end),
             format: report.format,
             dimensions: report.dimensions.clone(),
+            slos: self.slos.to_vec(),
         };
         let built = self
             .retry("prometheus", || build(&self.config.prometheus, &request))
@@ -226,9 +236,14 @@ async fn build(url: &str, request: &Request) -> Result<Rendered, DeliveryError> 
         retryable: false,
         reason: e,
     })?;
-    let report = super::collect::collect(&prometheus, request.period, &request.dimensions)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    let report = super::collect::collect(
+        &prometheus,
+        request.period,
+        &request.dimensions,
+        &request.slos,
+    )
+    .await
+    .map_err(|e| failed(e.to_string()))?;
     let (charts, empty) = chart::charts(&prometheus, &request.period)
         .await
         .map_err(|e| failed(e.to_string()))?;

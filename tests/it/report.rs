@@ -308,6 +308,26 @@ fn the_json_report_equals_promql_and_the_backfilled_history() {
                 .unwrap()
                 .is_empty()
         );
+        // The objectives of the default slos: section (issue 18's report_queries): each
+        // attainment is a share between 0 and 1, and the demo's calls give some.
+        let slo = json["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "slo")
+            .expect("an slo section");
+        let attained: Vec<f64> = slo["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["id"].as_str().unwrap().ends_with(".attainment"))
+            .flat_map(|t| t["rows"].as_array().unwrap().clone())
+            .map(|r| r["value"].as_f64().unwrap())
+            .collect();
+        assert!(
+            !attained.is_empty() && attained.iter().all(|v| (0.0..=1.0).contains(v)),
+            "{attained:?}"
+        );
         assert!(
             !table(&json, "spend.by_model")["rows"]
                 .as_array()
