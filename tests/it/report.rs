@@ -584,11 +584,7 @@ fn an_empty_or_unreachable_prometheus_gives_its_exit_code_and_no_number() {
     );
 
     // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = super::support::free_port();
     let gone = dir.path("gone.md");
     let run = report(
         &format!("http://127.0.0.1:{port}"),

@@ -20,7 +20,10 @@ use super::dashboards::{LOCAL, default_config};
 use super::forward::certificates;
 use super::python_clients::venv_python;
 use super::report::{now, rfc3339};
-use super::support::{Llmwatch, Prometheus, TempDir, binary, http_request, metric_value};
+use super::support::{
+    Llmwatch, Prometheus, TempDir, binary, free_port, http_request, metric_value,
+    spawn_announcing_port,
+};
 
 /// An HTTP sink for incoming webhooks: answers 503 to the first `refuse` requests, then
 /// 200, and keeps every body.
@@ -107,25 +110,14 @@ impl SmtpSink {
     fn start(certs: &TempDir) -> SmtpSink {
         let out = TempDir::new("smtp");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/smtp_sink.py");
-        let mut child = Command::new(venv_python(".venv-smtp", "LLMWATCH_PYTHON_SMTP"))
-            .arg(script)
+        let mut cmd = Command::new(venv_python(".venv-smtp", "LLMWATCH_PYTHON_SMTP"));
+        cmd.arg(script)
             .arg(certs.path("server.pem"))
             .arg(certs.path("server.key"))
             .args(["reports", "s3cret"])
             .arg(&out.0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("smtp sink said {line:?}"));
+            .stderr(Stdio::inherit());
+        let (child, port) = spawn_announcing_port(&mut cmd, "the smtp sink");
         SmtpSink { child, port, out }
     }
 
@@ -390,10 +382,7 @@ reports:
 #[test]
 fn an_unreachable_prometheus_is_a_counted_failure_and_the_pipeline_goes_on() {
     // Nothing listens on a port just released.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let webhook = WebhookSink::start(0);
     let run = MissedRun::new(closed, 1, Path::new("/nonexistent/ca.pem"), &webhook);
     let lw = run.start();

@@ -641,6 +641,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Spawns `cmd` (a test server that prints the port it listens on as its first line of
+/// stdout, and stops when its stdin closes), and returns it with that port.
+pub fn spawn_announcing_port(cmd: &mut Command, what: &str) -> (Child, u16) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} said {line:?}"));
+    (child, port)
+}
+
 /// Percent-encodes a query parameter.
 pub fn url_encode(text: &str) -> String {
     text.bytes()
