@@ -139,6 +139,14 @@ pub async fn run(
     )
     .context("starting pipeline workers")?;
 
+    // Scheduled reports: one task of their own, whose failures are counted, not fatal.
+    let reports = config.reports.clone().map(|r| {
+        crate::report::scheduler::Scheduler::register(
+            r,
+            config.slos.objectives.clone(),
+            &mut registry,
+        )
+    });
     let (receivers_tx, receivers_rx) = watch::channel(false);
     let (admin_tx, admin_rx) = watch::channel(false);
     let admin_state = Arc::new(AdminState {
@@ -215,6 +223,7 @@ pub async fn run(
         }
         debug_assert_eq!(component_type(id), "otlp");
     }
+    let reports_task = reports.map(|r| tokio::spawn(r.run(shutdown_future(&receivers_rx))));
     admin_state.ready.store(true, Ordering::Release);
     tracing::info!(workers = config.service.workers, "ready");
 
@@ -235,6 +244,9 @@ pub async fn run(
     tracing::info!(timeout = ?config.service.shutdown_timeout, "shutting down");
     admin_state.ready.store(false, Ordering::Release);
     let _ = receivers_tx.send(true);
+    if let Some(task) = reports_task {
+        task.abort();
+    }
     let receivers_done = tokio::time::timeout_at(deadline.into(), async {
         while servers.join_next().await.is_some() {}
     })

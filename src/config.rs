@@ -46,6 +46,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Things that are allowed but probably not meant, logged at start.
     pub warnings: Vec<String>,
+    /// Scheduled reports (`reports:`), if any.
+    pub reports: Option<crate::report::config::ReportsConfig>,
     /// The service level objectives (`slos:`), for `llmwatch slo-rules`.
     pub slos: crate::slo::Slos,
 }
@@ -158,6 +160,8 @@ struct RawRoot {
     #[serde(default)]
     exporters: Map<String, Value>,
     service: RawService,
+    #[serde(default)]
+    reports: Option<Value>,
     #[serde(default)]
     slos: Option<Value>,
 }
@@ -336,6 +340,15 @@ impl Config {
             ));
         }
 
+        let reports = root.reports.and_then(|r| {
+            crate::report::config::ReportsConfig::decode(
+                r,
+                &root_path.join("reports"),
+                &mut errors,
+                env,
+            )
+        });
+
         // Two persistent send queues in one directory would read each other's records.
         let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
         for (id, cfg) in &exporters {
@@ -387,6 +400,7 @@ impl Config {
             exporters,
             pipelines,
             warnings,
+            reports,
             slos,
             service: ServiceSettings {
                 queue: root.service.queue,

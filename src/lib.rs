@@ -20,6 +20,7 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod report;
 pub mod slo;
 #[cfg(test)]
 mod testkit;

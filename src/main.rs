@@ -91,6 +91,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Builds a report (a day, a week or a month) from Prometheus: Markdown, HTML, PDF or
+    /// JSON. Exits 3 when the period has no data, 4 when Prometheus cannot be reached.
+    Report(llmwatch::report::Args),
     /// Writes the Prometheus rules (error ratios, burn-rate alerts, error budgets) of the
     /// config's `slos:` section, to stdout or `--out`.
     SloRules {
@@ -266,6 +269,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report(args) => match load(cli.config.as_ref()) {
+            Ok((_, config)) => llmwatch::report::main(args, config.slos.objectives),
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::SloRules { out } => slo_rules(cli.config.as_ref(), out.as_ref()),
         Command::Serve => serve(cli.config.as_ref()),
     }

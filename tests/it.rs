@@ -24,6 +24,8 @@ mod it {
     mod python_clients;
     mod python_emitters;
     mod redaction;
+    mod report;
+    mod report_delivery;
     mod slo;
     mod slo_inhibition;
     mod users_fleet;

@@ -318,7 +318,7 @@ pub(super) const LOCAL: [(&str, &str); 3] = [
     ("LLMWATCH_METRICS_ENDPOINT", "127.0.0.1:0"),
 ];
 
-fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf> {
+pub(super) fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf> {
     let rules = root().join("prometheus/rules");
     let mut files = vec![
         rules.join("llmwatch-recording.yaml"),
