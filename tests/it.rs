@@ -15,6 +15,7 @@ mod it {
     mod forward;
     mod genai;
     mod health;
+    mod hostile_metrics;
     mod lifecycle;
     mod overload;
     mod python_clients;
