@@ -42,6 +42,13 @@ pub trait Exporter: Send + Sync {
         true
     }
 
+    /// Whether `export` returning `Ok` means the batch is durably stored (a persistent
+    /// queue). The pipeline then answers the client only after every durable exporter has
+    /// taken the batch, and refuses with the retryable status when one could not.
+    fn durable(&self) -> bool {
+        false
+    }
+
     /// Writes out anything buffered; called at shutdown.
     fn flush(&self) -> Result<(), ExportError> {
         Ok(())

@@ -217,6 +217,9 @@ pub enum RefusalReason {
     ExporterQueueFull,
     /// llmwatch is shutting down.
     ShuttingDown,
+    /// An exporter with a persistent queue could not append the batch (disk full, I/O
+    /// error), so it was not durably accepted.
+    ExporterUnavailable,
     /// No pipeline is configured for the signal.
     SignalNotConfigured,
 }
@@ -239,6 +242,7 @@ impl RefusalReason {
             RefusalReason::QueueFull => "queue_full",
             RefusalReason::ExporterQueueFull => "exporter_queue_full",
             RefusalReason::ShuttingDown => "shutting_down",
+            RefusalReason::ExporterUnavailable => "exporter_unavailable",
             RefusalReason::SignalNotConfigured => "signal_not_configured",
         }
     }

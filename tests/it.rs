@@ -11,6 +11,7 @@ mod it {
     mod app_metrics;
     mod bad_input;
     mod dashboards;
+    mod durable;
     mod exposition;
     mod forward;
     mod genai;

@@ -62,7 +62,7 @@ fn status_for(refusal: Refusal) -> Status {
     let code = match refusal.reason {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => Code::Unauthenticated,
         RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => Code::ResourceExhausted,
-        RefusalReason::ShuttingDown => Code::Unavailable,
+        RefusalReason::ShuttingDown | RefusalReason::ExporterUnavailable => Code::Unavailable,
         RefusalReason::Internal => Code::Internal,
         RefusalReason::SignalNotConfigured | RefusalReason::UnsupportedEncoding => {
             Code::Unimplemented

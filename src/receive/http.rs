@@ -246,7 +246,9 @@ fn failure(format: Format, refusal: Refusal) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             tonic::Code::ResourceExhausted,
         ),
-        RefusalReason::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        RefusalReason::ShuttingDown | RefusalReason::ExporterUnavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable)
+        }
         RefusalReason::Internal => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
         RefusalReason::SignalNotConfigured => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
         RefusalReason::Malformed
