@@ -284,6 +284,7 @@ fn serve(path: Option<&PathBuf>) -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!(config = %name, "{warning}");
     }
+    llmwatch::receive::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmwatch-io")

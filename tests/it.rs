@@ -10,6 +10,7 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod connections;
     mod dashboards;
     mod durable;
     mod exposition;

@@ -37,6 +37,7 @@ struct HttpState {
     ingest: Arc<Ingest>,
     max_body: usize,
     cors: Cors,
+    limits: super::limits::ListenerLimits,
 }
 
 /// Builds the OTLP/HTTP router.
@@ -45,6 +46,7 @@ pub fn router(config: &HttpConfig, ingest: Arc<Ingest>) -> Router {
         ingest,
         max_body: config.max_request_body_size.as_usize(),
         cors: Cors::new(&config.cors),
+        limits: config.limits(),
     });
     let mut router = Router::new();
     for signal in Signal::ALL {
@@ -71,17 +73,56 @@ pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
-    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
+    let limit = ingest.conn_limit("http", &config.limits());
+    let header_timeout = config.read_header_timeout;
     let app = router(config, ingest);
-    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    Ok((local, async move { serve.await }))
+    Ok((local, serve(listener, limit, app, header_timeout, shutdown)))
+}
+
+/// Accepts connections within `limit` and serves `app` on each until `shutdown`, then
+/// lets the open ones finish. A connection whose request head takes longer than
+/// `header_timeout` is closed and counted.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    limit: super::conn::ConnLimit,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let conn = tokio::select! {
+            () = &mut shutdown => break,
+            conn = limit.accept(&listener) => conn,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(conn), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        let metrics = limit.metrics().clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection.await
+                && error
+                    .downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_timeout)
+            {
+                metrics.refused("http", "header_timeout");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn export(state: Arc<HttpState>, signal: Signal, req: Request<Body>) -> Response {
@@ -143,21 +184,17 @@ async fn receive(
     if declared.is_some_and(|n| n > state.max_body) {
         return Err(too_large());
     }
-    let body = match http_body_util::Limited::new(req.into_body(), state.max_body)
+    let failed = Arc::new(std::sync::OnceLock::new());
+    let body = ingest.body(req.into_body(), &state.limits, Arc::clone(&failed));
+    let body = match http_body_util::Limited::new(body, state.max_body)
         .collect()
         .await
     {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            let message = format!("could not read the whole request body: {e}");
-            return Err(fail(ingest.refuse(
-                signal,
-                transport,
-                RefusalReason::IncompleteBody,
-                message,
-                0,
-            )));
+            let error = failed.get().copied();
+            return Err(fail(ingest.body_refusal(signal, transport, error, &e)));
         }
     };
     let result = ingest
@@ -242,7 +279,10 @@ fn failure(format: Format, refusal: Refusal) -> Response {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => {
             (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated)
         }
-        RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => (
+        RefusalReason::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
+        RefusalReason::QueueFull
+        | RefusalReason::ExporterQueueFull
+        | RefusalReason::ReceiveBudgetFull => (
             StatusCode::SERVICE_UNAVAILABLE,
             tonic::Code::ResourceExhausted,
         ),
