@@ -123,7 +123,8 @@ impl ExporterConfig {
             "debug" => decode_at(value, path, errors).map(ExporterConfig::Debug),
             "nop" => decode_at(value, path, errors).map(ExporterConfig::Nop),
             "otlp" => {
-                let cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
+                let mut cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
+                cfg.normalize();
                 cfg.check(path, errors)
                     .then(|| ExporterConfig::Otlp(Box::new(cfg)))
             }

@@ -10,6 +10,8 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod cli;
+    mod collector_compat;
     mod connections;
     mod dashboards;
     mod durable;

@@ -96,7 +96,9 @@ impl Drop for Tmpfs {
 /// `exporter_unavailable`; what was answered 200 is all on disk and delivered later.
 #[test]
 fn a_full_disk_under_the_queue_refuses_with_the_retryable_status() {
-    let (grpc_port, http_port) = (free_port(), free_port());
+    // Held (never answering) while the disk fills, so no other test takes the port.
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let grpc_port = hold.local_addr().unwrap().port();
     let disk = Tmpfs::mount("512k");
     let queue = format!(
         "{{ directory: \"{}\", max_bytes: 64MiB, fsync: true }}",
@@ -145,7 +147,8 @@ fn a_full_disk_under_the_queue_refuses_with_the_retryable_status() {
     );
     assert!(count >= 2.0, "{count}");
     assert!(!accepted.is_empty(), "the disk took nothing at all");
-    let dest = destination(grpc_port, http_port);
+    drop(hold);
+    let dest = destination(grpc_port, free_port());
     let seen = wait_for_all(
         &dest.dir.path("in.jsonl"),
         &accepted,
