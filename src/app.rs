@@ -157,9 +157,18 @@ pub async fn run(
         })
         .context("no prometheus exporter")?;
     let admin_addr = resolve_endpoint(admin_addr).map_err(anyhow::Error::msg)?;
+    let admin_tls = config.exporters.values().find_map(|cfg| match cfg {
+        ExporterConfig::Prometheus(p) => p.tls.as_ref(),
+        _ => None,
+    });
+    let admin_listener = admin::AdminListener {
+        tls: admin_tls,
+        conns: conn_metrics.clone(),
+    };
     let (local, admin_server) = admin::bind(
         admin_addr,
         Arc::clone(&admin_state),
+        admin_listener,
         shutdown_future(&admin_rx),
     )
     .await

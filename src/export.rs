@@ -114,6 +114,13 @@ impl ExporterConfig {
                     });
                     return None;
                 }
+                if let Some(tls) = &cfg.tls {
+                    let before = errors.len();
+                    tls.check(&format!("{path}.tls"), errors);
+                    if errors.len() > before {
+                        return None;
+                    }
+                }
                 Some(ExporterConfig::Prometheus(cfg))
             }
             "file" => {
@@ -169,6 +176,9 @@ pub struct PrometheusConfig {
     /// How the metrics apps send through a metrics pipeline appear on `/metrics`.
     #[serde(default)]
     pub app_metrics: AppMetricsConfig,
+    /// TLS on the admin port (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(default)]
+    pub tls: Option<crate::receive::tls::ServerTlsConfig>,
 }
 
 impl PrometheusConfig {

@@ -12,6 +12,8 @@ pub mod conn;
 pub mod grpc;
 pub mod http;
 mod limits;
+pub mod serve;
+pub mod tls;
 
 pub use self::limits::raise_fd_limit;
 
@@ -94,6 +96,9 @@ pub struct GrpcConfig {
         deserialize_with = "crate::config::units::deserialize_duration"
     )]
     pub idle_timeout: Duration,
+    /// TLS, and mutual TLS with `client_ca_file`.
+    #[serde(default)]
+    pub tls: Option<tls::ServerTlsConfig>,
 }
 
 impl GrpcConfig {
@@ -161,6 +166,9 @@ pub struct HttpConfig {
         deserialize_with = "crate::config::units::deserialize_duration"
     )]
     pub idle_timeout: Duration,
+    /// TLS, and mutual TLS with `client_ca_file`.
+    #[serde(default)]
+    pub tls: Option<tls::ServerTlsConfig>,
 }
 
 impl HttpConfig {
@@ -259,6 +267,12 @@ impl ReceiverConfig {
                 path: format!("{path}.protocols.http.endpoint"),
                 message,
             });
+        }
+        if let Some(tls) = cfg.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()) {
+            tls.check(&format!("{path}.protocols.grpc.tls"), errors);
+        }
+        if let Some(tls) = cfg.protocols.http.as_ref().and_then(|h| h.tls.as_ref()) {
+            tls.check(&format!("{path}.protocols.http.tls"), errors);
         }
         if let Some(auth) = &cfg.auth {
             auth.check(&format!("{path}.auth"), errors, env);

@@ -24,5 +24,6 @@ mod it {
     mod overload;
     mod python_clients;
     mod redaction;
+    mod tls;
     mod users_fleet;
 }

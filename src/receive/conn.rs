@@ -47,7 +47,7 @@ impl ConnMetrics {
         let m = ConnMetrics::default();
         registry.register(
             "llmwatch_receiver_refused_connections",
-            "Connections a receiver listener closed or failed to take, by reason: max_connections, accept_error (out of file descriptors), header_timeout (slow request head), idle_timeout (nothing sent for idle_timeout)",
+            "Connections a receiver listener closed or failed to take, by reason: max_connections, accept_error (out of file descriptors), header_timeout (slow request head), tls_handshake (failed or slow TLS handshake), idle_timeout (nothing sent for idle_timeout)",
             m.refused.clone(),
         );
         registry.register(
@@ -129,6 +129,11 @@ impl ConnLimit {
     /// The protocol's metrics.
     pub fn metrics(&self) -> &ConnMetrics {
         &self.metrics
+    }
+
+    /// The listener's protocol label.
+    pub fn protocol(&self) -> &'static str {
+        self.protocol
     }
 
     /// Accepts the next connection within the bound.
@@ -223,55 +228,5 @@ impl AsyncWrite for Limited {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
-    }
-}
-
-impl tonic::transport::server::Connected for Limited {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
-    }
-}
-
-/// The accepted connections of a listener as a stream, for tonic.
-pub struct Incoming {
-    listener: TcpListener,
-    limit: ConnLimit,
-    backoff: Option<Pin<Box<Sleep>>>,
-}
-
-impl Incoming {
-    /// Accepts from `listener` within `limit`.
-    pub fn new(listener: TcpListener, limit: ConnLimit) -> Incoming {
-        Incoming {
-            listener,
-            limit,
-            backoff: None,
-        }
-    }
-}
-
-impl futures_core::Stream for Incoming {
-    type Item = std::io::Result<Limited>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        loop {
-            if let Some(sleep) = this.backoff.as_mut() {
-                std::task::ready!(sleep.as_mut().poll(cx));
-                this.backoff = None;
-            }
-            match std::task::ready!(this.listener.poll_accept(cx)) {
-                Ok((tcp, _)) => {
-                    if let Some(conn) = this.limit.admit(tcp) {
-                        return Poll::Ready(Some(Ok(conn)));
-                    }
-                }
-                Err(error) => {
-                    this.limit.accept_failed(&error);
-                    this.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
-                }
-            }
-        }
     }
 }

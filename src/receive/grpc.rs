@@ -380,28 +380,38 @@ pub async fn bind<F: Future<Output = ()> + Send + 'static>(
     shutdown: F,
 ) -> std::io::Result<(
     SocketAddr,
-    impl Future<Output = Result<(), tonic::transport::Error>> + Send + use<F>,
+    impl Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let limits = config.limits();
-    let incoming = super::conn::Incoming::new(listener, ingest.conn_limit("grpc", &limits));
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| super::tls::TlsReloader::new(t, &[b"h2"]).map(Arc::new))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let listener = super::serve::Listener {
+        listener,
+        limit: ingest.conn_limit("grpc", &limits),
+        tls,
+        header_timeout: Duration::from_secs(10),
+        http2_only: Some(super::serve::Http2 {
+            max_concurrent_streams: config.max_concurrent_streams,
+        }),
+    };
     let max = config.max_recv_msg_size.as_usize();
-    let server = tonic::transport::Server::builder()
-        .max_concurrent_streams(config.max_concurrent_streams)
-        .initial_stream_window_size(1 << 20)
-        .initial_connection_window_size(2 << 20)
-        .add_service(OtlpGrpc::<Traces>::new(
-            Arc::clone(&ingest),
-            max,
-            limits.clone(),
-        ))
-        .add_service(OtlpGrpc::<Logs>::new(
-            Arc::clone(&ingest),
-            max,
-            limits.clone(),
-        ))
-        .add_service(OtlpGrpc::<Metrics>::new(ingest, max, limits))
-        .serve_with_incoming_shutdown(incoming, shutdown);
-    Ok((local, server))
+    let routes = tonic::service::Routes::new(OtlpGrpc::<Traces>::new(
+        Arc::clone(&ingest),
+        max,
+        limits.clone(),
+    ))
+    .add_service(OtlpGrpc::<Logs>::new(
+        Arc::clone(&ingest),
+        max,
+        limits.clone(),
+    ))
+    .add_service(OtlpGrpc::<Metrics>::new(ingest, max, limits))
+    .prepare();
+    Ok((local, super::serve::serve(listener, routes, shutdown)))
 }

@@ -75,54 +75,21 @@ pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
 )> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let limit = ingest.conn_limit("http", &config.limits());
-    let header_timeout = config.read_header_timeout;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| super::tls::TlsReloader::new(t, &[b"h2", b"http/1.1"]).map(Arc::new))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let listener = super::serve::Listener {
+        listener,
+        limit: ingest.conn_limit("http", &config.limits()),
+        tls,
+        header_timeout: config.read_header_timeout,
+        http2_only: None,
+    };
     let app = router(config, ingest);
-    Ok((local, serve(listener, limit, app, header_timeout, shutdown)))
-}
-
-/// Accepts connections within `limit` and serves `app` on each until `shutdown`, then
-/// lets the open ones finish. A connection whose request head takes longer than
-/// `header_timeout` is closed and counted.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    limit: super::conn::ConnLimit,
-    app: Router,
-    header_timeout: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    tokio::pin!(shutdown);
-    loop {
-        let conn = tokio::select! {
-            () = &mut shutdown => break,
-            conn = limit.accept(&listener) => conn,
-        };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection(TokioIo::new(conn), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        let metrics = limit.metrics().clone();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await
-                && error
-                    .downcast_ref::<hyper::Error>()
-                    .is_some_and(hyper::Error::is_timeout)
-            {
-                metrics.refused("http", "header_timeout");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    Ok((local, super::serve::serve(listener, app, shutdown)))
 }
 
 async fn export(state: Arc<HttpState>, signal: Signal, req: Request<Body>) -> Response {

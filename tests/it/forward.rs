@@ -497,7 +497,7 @@ fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
 
 /// Makes a CA, a server certificate for localhost and 127.0.0.1, and a client certificate,
 /// with the openssl CLI.
-fn certificates(dir: &TempDir) {
+pub(super) fn certificates(dir: &TempDir) {
     let run = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)
