@@ -131,6 +131,7 @@ fn a_point_with_80k_attributes_is_refused_in_bounded_work() {
         overflow(t, "otlp_too_large") >= 2.0 && t.contains("capped{")
     });
     let spent = cpu_seconds(lw.pid()) - before;
+    println!("{spent:.2} s of llmwatch CPU for two requests with an 80k-attribute point");
     assert!(spent < 3.0, "{spent} s of CPU for two 80k-attribute points");
     assert!(!text.contains("\nwide{"), "the over-wide point was kept");
     let capped = text.lines().find(|l| l.starts_with("capped{")).unwrap();
