@@ -180,3 +180,51 @@ fn slow_uploads_hold_at_most_the_receive_budget() {
     println!("peak RSS {} MiB", rss >> 20);
     assert!(rss < 160 << 20, "peak RSS {} MiB", rss >> 20);
 }
+
+/// The gRPC token is checked before the message is read: a 4 MiB message with a wrong
+/// token against a 1 MiB receive budget is refused as unauthenticated, never as over the
+/// budget, and none of its bytes are counted as received.
+#[test]
+fn grpc_checks_the_token_before_reading_the_body() {
+    let lw = Llmwatch::start_with(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:0" }
+    receive_budget: 1MiB
+    auth: { bearer_tokens: [{ name: app, token_env: LLMWATCH_IT_TOKEN }] }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [prometheus] }
+"#,
+        &[("LLMWATCH_IT_TOKEN", "a-token-of-twenty-chars")],
+        "info",
+    );
+    let body = vec![0x0au8; 4 << 20];
+    let status = block_on(grpc_raw(
+        lw.grpc(),
+        TRACES_PATH,
+        body,
+        false,
+        Some("wrong-token-of-twenty-chars"),
+    ))
+    .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    let m = lw.metrics_text();
+    let refused = |reason| {
+        metric_value(
+            &m,
+            "llmwatch_receiver_refused_requests_total",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(refused("invalid_token"), 1.0);
+    assert_eq!(refused("receive_budget_full"), 0.0);
+    assert_eq!(
+        metric_value(&m, "llmwatch_receiver_received_bytes_total", &[]),
+        0.0
+    );
+}
