@@ -37,6 +37,15 @@ fn refused_connections(lw: &Llmwatch, protocol: &str, reason: &str) -> f64 {
     )
 }
 
+/// `llmwatch_receiver_refused_requests_total{reason}` in a scrape.
+fn refused_requests(metrics: &str, reason: &str) -> f64 {
+    metric_value(
+        metrics,
+        "llmwatch_receiver_refused_requests_total",
+        &[("reason", reason)],
+    )
+}
+
 /// Reads until the server closes the socket (or `limit` passes); true if it closed.
 fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     stream.set_read_timeout(Some(limit)).unwrap();
@@ -158,13 +167,7 @@ fn slow_uploads_hold_at_most_the_receive_budget() {
         .collect();
     let statuses: Vec<Option<u16>> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
     let m = lw.metrics_text();
-    let refused = |reason| {
-        metric_value(
-            &m,
-            "llmwatch_receiver_refused_requests_total",
-            &[("reason", reason)],
-        )
-    };
+    let refused = |reason| refused_requests(&m, reason);
     let (budget, timeout) = (refused("receive_budget_full"), refused("body_timeout"));
     println!("statuses {statuses:?}; receive_budget_full {budget}, body_timeout {timeout}");
     assert_eq!(
@@ -214,13 +217,7 @@ service:
     .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     let m = lw.metrics_text();
-    let refused = |reason| {
-        metric_value(
-            &m,
-            "llmwatch_receiver_refused_requests_total",
-            &[("reason", reason)],
-        )
-    };
+    let refused = |reason| refused_requests(&m, reason);
     assert_eq!(refused("invalid_token"), 1.0);
     assert_eq!(refused("receive_budget_full"), 0.0);
     assert_eq!(
