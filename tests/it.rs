@@ -13,17 +13,24 @@ mod it {
     mod cli;
     mod collector_compat;
     mod connections;
+    mod corpus;
     mod dashboards;
     mod durable;
+    mod emitter_checks;
+    mod emitter_verify;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
     mod hostile_metrics;
+    mod js_clients;
     mod lifecycle;
     mod overload;
     mod python_clients;
+    mod python_emitters;
     mod redaction;
+    mod slo;
+    mod slo_inhibition;
     mod tls;
     mod users_fleet;
 }
