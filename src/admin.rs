@@ -66,17 +66,42 @@ async fn ready(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
+/// How the admin listener is served: TLS when configured, and a bound on connections.
+pub struct AdminListener<'a> {
+    /// `exporters.prometheus.tls`.
+    pub tls: Option<&'a crate::receive::tls::ServerTlsConfig>,
+    /// Where refused connections are counted (protocol `admin`).
+    pub conns: crate::receive::conn::ConnMetrics,
+}
+
+/// Most connections the admin port holds at once: scrapers and probes, not apps.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
+
 /// Binds the admin listener; the returned future serves until `shutdown` resolves.
 pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
     addr: SocketAddr,
     state: Arc<AdminState>,
+    options: AdminListener<'_>,
     shutdown: F,
 ) -> std::io::Result<(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
+    use crate::receive::{conn, serve, tls};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
-    Ok((local, async move { serve.await }))
+    let tls = options
+        .tls
+        .map(|t| tls::TlsReloader::new(t, &[b"h2", b"http/1.1"]).map(Arc::new))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let timeout = std::time::Duration::from_secs(10);
+    let listener = serve::Listener {
+        listener,
+        limit: conn::ConnLimit::new("admin", ADMIN_MAX_CONNECTIONS, 6 * timeout, options.conns),
+        tls,
+        header_timeout: timeout,
+        http2_only: None,
+    };
+    Ok((local, serve::serve(listener, router(state), shutdown)))
 }

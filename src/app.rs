@@ -51,6 +51,7 @@ pub async fn run(
     let mut registry = Registry::default();
     let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
     let metrics = OwnMetrics::register(&mut registry, queue.capacity());
+    let conn_metrics = crate::receive::conn::ConnMetrics::register(&mut registry);
 
     let overflow = crate::genai::metrics::OverflowCounter::default();
     registry.register(
@@ -164,9 +165,18 @@ pub async fn run(
         })
         .context("no prometheus exporter")?;
     let admin_addr = resolve_endpoint(admin_addr).map_err(anyhow::Error::msg)?;
+    let admin_tls = config.exporters.values().find_map(|cfg| match cfg {
+        ExporterConfig::Prometheus(p) => p.tls.as_ref(),
+        _ => None,
+    });
+    let admin_listener = admin::AdminListener {
+        tls: admin_tls,
+        conns: conn_metrics.clone(),
+    };
     let (local, admin_server) = admin::bind(
         admin_addr,
         Arc::clone(&admin_state),
+        admin_listener,
         shutdown_future(&admin_rx),
     )
     .await
@@ -187,14 +197,17 @@ pub async fn run(
             continue;
         }
         let auth = rc.auth.as_ref().map(|a| a.build(env));
-        let ingest = Arc::new(Ingest::new(
-            Arc::clone(&queue),
-            Arc::clone(&metrics),
-            auth,
-            signals,
-            rc.max_decompressed_size.as_usize(),
-            config.service.queue.retry_after,
-        ));
+        let ingest = Arc::new(
+            Ingest::new(
+                Arc::clone(&queue),
+                Arc::clone(&metrics),
+                auth,
+                signals,
+                rc.max_decompressed_size.as_usize(),
+                config.service.queue.retry_after,
+            )
+            .with_receive(rc.receive_budget.0, conn_metrics.clone()),
+        );
         if let Some(gc) = &rc.protocols.grpc {
             let addr = resolve_endpoint(&gc.endpoint).map_err(anyhow::Error::msg)?;
             let (local, server) = grpc::bind(

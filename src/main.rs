@@ -78,9 +78,10 @@ enum Command {
         /// Chat sessions started per second (each has 1 to 4 LLM calls).
         #[arg(long, default_value_t = 5.0)]
         rate: f64,
-        /// Stop after this many seconds; runs until Ctrl-C without it.
-        #[arg(long)]
-        duration: Option<f64>,
+        /// Stop after this long (`20s`, `5m`, `1h30m`, as in the config; a bare number is
+        /// seconds); runs until Ctrl-C without it.
+        #[arg(long, value_parser = cli_duration)]
+        duration: Option<std::time::Duration>,
         /// Seed of the content: the same seed sends the same sessions.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -144,6 +145,15 @@ fn load(path: Option<&PathBuf>) -> Result<(String, Config), String> {
     Config::from_yaml(&text, &env)
         .map(|c| (name.clone(), c))
         .map_err(|e: ConfigErrors| format!("{name}: {e}"))
+}
+
+/// A duration as the config writes it, or a bare number of seconds.
+fn cli_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(std::time::Duration::from_secs_f64(secs)),
+        Ok(_) => Err(format!("invalid duration {s:?}")),
+        Err(_) => llmwatch::config::units::parse_duration(s),
+    }
 }
 
 fn main() -> ExitCode {
@@ -231,7 +241,7 @@ fn main() -> ExitCode {
             quiet,
         } => {
             let positive = |x: f64| x.is_finite() && x > 0.0;
-            if !positive(rate) || duration.is_some_and(|d| !positive(d)) {
+            if !positive(rate) || duration.is_some_and(|d| d.is_zero()) {
                 eprintln!("--rate and --duration must be positive numbers");
                 return ExitCode::FAILURE;
             }
@@ -242,7 +252,7 @@ fn main() -> ExitCode {
                     DemoProtocol::Http => llmwatch::export::otlp::Protocol::HttpProtobuf,
                 },
                 rate,
-                duration: duration.map(std::time::Duration::from_secs_f64),
+                duration,
                 seed,
                 scenario,
                 progress: !quiet,
@@ -326,6 +336,7 @@ fn serve(path: Option<&PathBuf>) -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!(config = %name, "{warning}");
     }
+    llmwatch::receive::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmwatch-io")

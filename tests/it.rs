@@ -10,14 +10,19 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod cli;
+    mod collector_compat;
+    mod connections;
     mod corpus;
     mod dashboards;
+    mod durable;
     mod emitter_checks;
     mod emitter_verify;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
+    mod hostile_metrics;
     mod js_clients;
     mod lifecycle;
     mod overload;
@@ -28,5 +33,6 @@ mod it {
     mod report_delivery;
     mod slo;
     mod slo_inhibition;
+    mod tls;
     mod users_fleet;
 }

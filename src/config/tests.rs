@@ -274,6 +274,52 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
 }
 
 #[test]
+fn otlp_exporter_reads_a_bare_endpoint_and_insecure_as_the_collector_does() {
+    let yaml = |endpoint: &str, tls: &str| {
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:4317" }}
+exporters:
+  prometheus: {{}}
+  otlp: {{ endpoint: "{endpoint}", tls: {tls} }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp, prometheus] }}
+"#
+        )
+    };
+    let endpoint = |endpoint: &str, tls: &str| {
+        let config = crate::config::Config::from_yaml(&yaml(endpoint, tls), &no_env)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        match &config.exporters["otlp"] {
+            crate::export::ExporterConfig::Otlp(c) => c.endpoint.clone(),
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(endpoint("collector:4317", "{}"), "https://collector:4317");
+    assert_eq!(
+        endpoint("collector:4317", "{ insecure: true }"),
+        "http://collector:4317"
+    );
+    assert_eq!(
+        endpoint("http://collector:4317", "{ insecure: true }"),
+        "http://collector:4317"
+    );
+    let errs = errors(
+        &yaml("https://collector:4317", "{ insecure: true }"),
+        &no_env,
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("exporters.otlp.tls.insecure: insecure: true means plain text")),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn otlp_exporter_settings_are_checked_and_credentials_never_echoed() {
     let yaml = r#"
 receivers:
@@ -283,7 +329,7 @@ receivers:
 exporters:
   prometheus: {}
   otlp/a:
-    endpoint: "collector:4317"
+    endpoint: "ftp://collector:4317"
   otlp/b:
     endpoint: "http://collector:4317"
     headers: { authorization: "Bearer s3cret\nvalue" }
@@ -296,7 +342,7 @@ service:
 "#;
     let errs = errors(yaml, &no_env);
     let expect = [
-        "exporters.otlp/a.endpoint: invalid endpoint \"collector:4317\": expected http://host:port",
+        "exporters.otlp/a.endpoint: invalid endpoint \"ftp://collector:4317\": expected http://host:port",
         "exporters.otlp/b.headers.authorization: the value is not a valid header value",
         "exporters.otlp/b.tls: TLS settings need an https:// endpoint",
         "exporters.otlp/b.tls: cert_file and key_file go together",
