@@ -20,5 +20,6 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod semconv;
 #[cfg(test)]
 mod testkit;

@@ -6,7 +6,9 @@
 //! pseudonyms.
 
 mod detect;
+pub(crate) mod phone;
 mod processor;
+mod unescape;
 pub(crate) mod validate;
 
 pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
