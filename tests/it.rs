@@ -17,6 +17,7 @@ mod it {
     mod health;
     mod lifecycle;
     mod overload;
+    mod pii_harness;
     mod python_clients;
     mod redaction;
     mod users_fleet;

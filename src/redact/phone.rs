@@ -55,6 +55,23 @@ const KEYWORDS: &[&str] = &[
     "telepon",
 ];
 
+/// Words that announce a reference number rather than a phone number.
+const NOT_PHONE: &[&str] = &[
+    "inv",
+    "invoice",
+    "order",
+    "ref",
+    "ticket",
+    "tracking",
+    "case #",
+    "rechnung",
+    "facture",
+    "factura",
+    "pedido",
+    "commande",
+    "bestellung",
+];
+
 /// Parses region codes (`US`, `de`) for `phone_regions`.
 pub(crate) fn parse_regions(names: &[String]) -> Result<Vec<Id>, String> {
     names
@@ -104,12 +121,9 @@ fn group_ends(s: &str) -> Vec<usize> {
             digits += 1;
             let last = bytes.get(i + 1).is_none_or(|n| !n.is_ascii_digit());
             if last && digits >= 7 {
-                // A closing parenthesis right after belongs to the number.
-                ends.push(if bytes.get(i + 1) == Some(&b')') {
-                    i + 2
-                } else {
-                    i + 1
-                });
+                // A closing parenthesis right after belongs to the number if it opened one.
+                let closes = bytes.get(i + 1) == Some(&b')') && bytes[..i].contains(&b'(');
+                ends.push(if closes { i + 2 } else { i + 1 });
             }
         }
     }
@@ -124,10 +138,12 @@ fn accept(regions: &[Id], text: &str, range: Range<usize>) -> bool {
     if !(7..=15).contains(&n) || !separated(text, &range) || !balanced(s) {
         return false;
     }
-    if !international && rejected_shape(s, &groups) {
+    if !international
+        && (rejected_shape(s, &groups) || near_keyword(text, range.start, NOT_PHONE, 12))
+    {
         return false;
     }
-    if groups.len() == 1 && !international && !near_keyword(text, range.start, KEYWORDS) {
+    if groups.len() == 1 && !international && !near_keyword(text, range.start, KEYWORDS, 32) {
         // A bare run of digits is an order number as often as a phone number.
         return false;
     }
@@ -158,12 +174,13 @@ fn rejected_shape(s: &str, groups: &[&str]) -> bool {
     let ssn_shape = lens == [3, 2, 4] && one_sep && matches!(seps.first(), Some(b'-' | b' '));
     let dotted_quad =
         lens.len() == 4 && lens.iter().all(|&l| l <= 3) && seps.first() == Some(&b'.');
+    let version = seps.first() == Some(&b'.') && lens.len() >= 3 && lens[0] == 1 && lens[1] <= 2;
     let thousands = lens.len() >= 3
         && lens[0] <= 3
         && lens[1..].iter().all(|&l| l == 3)
         && one_sep
         && matches!(seps.first(), Some(b'.' | b','));
-    ssn_shape || dotted_quad || thousands || is_date(groups, &seps)
+    ssn_shape || dotted_quad || version || thousands || is_date(groups, &seps)
 }
 
 #[cfg(test)]
@@ -219,6 +236,12 @@ mod tests {
             validate(&default_regions(), s, 7..s.len()),
             Some(7..s.len())
         );
+    }
+
+    #[test]
+    fn a_number_in_parentheses_keeps_them_out() {
+        let s = "write it down (+33123478927) please";
+        assert_eq!(validate(&default_regions(), s, 15..28), Some(15..27));
     }
 
     #[test]

@@ -50,9 +50,9 @@ pub(crate) fn is_date(groups: &[&str], seps: &[u8]) -> bool {
     (year(c) && (day_month(a, b) || day_month(b, a))) || (year(a) && day_month(c, b))
 }
 
-/// Whether one of `words` (lowercase) ends at most 32 bytes before `start`, starting a word.
-pub(crate) fn near_keyword(text: &str, start: usize, words: &[&str]) -> bool {
-    let mut from = start.saturating_sub(32);
+/// Whether one of `words` (lowercase) starts a word in the `window` bytes before `start`.
+pub(crate) fn near_keyword(text: &str, start: usize, words: &[&str], window: usize) -> bool {
+    let mut from = start.saturating_sub(window);
     while !text.is_char_boundary(from) {
         from += 1;
     }
@@ -159,7 +159,7 @@ pub(super) fn ssn(text: &str, range: Range<usize>) -> Option<Range<usize>> {
         return None;
     }
     let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
-    let bare = seps.is_empty() && near_keyword(text, range.start, SSN_KEYWORDS);
+    let bare = seps.is_empty() && near_keyword(text, range.start, SSN_KEYWORDS, 32);
     if !bare && (seps.len() != 2 || seps[0] != seps[1]) {
         return None;
     }
