@@ -248,7 +248,7 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
     let with = MINIMAL
         .replace(
             "exporters:\n  prometheus:",
-            "processors:\n  redaction: { user_id_keys: [] }\nexporters:\n  prometheus:",
+            "processors:\n  redaction: { user_id_keys: [], identity_keys: false }\nexporters:\n  prometheus:",
         )
         .replace(
             "traces: { receivers: [otlp], exporters: [prometheus] }",
