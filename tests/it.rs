@@ -20,5 +20,6 @@ mod it {
     mod pii_harness;
     mod python_clients;
     mod redaction;
+    mod redaction_bypass;
     mod users_fleet;
 }

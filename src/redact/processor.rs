@@ -106,6 +106,10 @@ impl Redactor {
             KeyRule::Content
         } else if self.allow.iter().any(|g| g.matches(key)) {
             KeyRule::Allow
+        } else if self.identity_keys && identity_kind(key).is_some() {
+            // A session or conversation id not on the allow list (`ai.settings.context.
+            // sessionId`): pseudonymised like a user id, so conversations still group.
+            KeyRule::UserId
         } else {
             KeyRule::Scan
         }

@@ -1,0 +1,190 @@
+//! Every bypass of issue 13, through the real binary: OTLP/JSON over HTTP in, the file
+//! exporter's output read back. Sentence ends, national phone formats, fields the redactor
+//! once skipped, escaped and percent-encoded values, numbers in JSON content, user ids of
+//! newer emitters and of any type, opaque API keys, and JSON content rewritten byte for
+//! byte except the masked value.
+
+use std::time::{Duration, Instant};
+
+use super::support::{Llmwatch, http_request, lines};
+
+const CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { hash_key_env: LLMWATCH_IT_REDACTION_KEY }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  file: { path: "{dir}/out.jsonl" }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [redaction], exporters: [file] }
+    logs: { receivers: [otlp], processors: [redaction], exporters: [file] }
+    metrics: { receivers: [otlp], processors: [redaction], exporters: [file] }
+"#;
+
+/// Values that must not leave, each as the client wrote it.
+const LEAKS: &[&str] = &[
+    "4111 1111 1111 1111",
+    "415-555-0142",
+    "512-34-6789",
+    "+55 51 99986 7625",
+    "02.14.72.05.80",
+    "0170/8434260",
+    "4155550142",
+    "jane",
+    "example.com",
+    "4111111111111111",
+    "u-7781",
+    "u-7782",
+    "9001",
+    "sess-42-secret",
+    "opaque-key-1234",
+    "ops@corp.test",
+];
+
+fn s(v: &str) -> serde_json::Value {
+    serde_json::json!({ "stringValue": v })
+}
+
+fn kv(k: &str, v: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "key": k, "value": v })
+}
+
+fn traces() -> serde_json::Value {
+    let content = r#"[{"role":"user","z":1,"z":2,"big":12345678901234567890123,"parts":[{"type":"text","content":"mail jane\u0040example.com"}],"card":4111111111111111}]"#;
+    serde_json::json!({ "resourceSpans": [{
+        "resource": { "attributes": [kv("service.name", s("chat"))] },
+        "scopeSpans": [{
+            "scope": { "name": "lib-owner ops@corp.test", "version": "1.0" },
+            "spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "traceState": "vendor=ops@corp.test",
+                "name": "chat", "kind": 1,
+                "startTimeUnixNano": "1764150000000000000", "endTimeUnixNano": "1764150001000000000",
+                "attributes": [
+                    kv("app.note1", s("My card is 4111 1111 1111 1111.")),
+                    kv("app.note2", s("Call me at 415-555-0142. Bye")),
+                    kv("app.note3", s("ssn 512-34-6789.")),
+                    kv("app.note4", s("Tel. +55 51 99986 7625, 02.14.72.05.80 oder 0170/8434260")),
+                    kv("app.note5", s("Phone: 4155550142")),
+                    kv("app.url", s("/signup?email=jane%40example.com")),
+                    kv("app.raw", serde_json::json!({ "bytesValue": "bWFpbCBqYW5lQGV4YW1wbGUuY29t" })),
+                    kv("gen_ai.input.messages", s(content)),
+                    kv("ai.settings.context.userId", s("u-7781")),
+                    kv("ai.settings.context.sessionId", s("sess-42-secret")),
+                    kv("ai.telemetry.metadata.user_id", s("u-7782")),
+                    kv("user.id", serde_json::json!({ "arrayValue": { "values": [s("u-7781"), { "intValue": "9001" }] } })),
+                    kv("enduser.id", serde_json::json!({ "kvlistValue": { "values": [kv("id", s("u-7782"))] } })),
+                    kv("ai.request.headers.x-api-key", s("opaque-key-1234")),
+                    kv("date", s("Due 26.11.2026, v1.2.3, order 2026-11-26, $1,234.56")),
+                ],
+                "events": [{ "timeUnixNano": "1764150000500000000", "name": "sent to jane@example.com" }],
+            }],
+        }],
+    }]})
+}
+
+fn logs() -> serde_json::Value {
+    serde_json::json!({ "resourceLogs": [{
+        "scopeLogs": [{ "logRecords": [{
+            "timeUnixNano": "1764150000000000000",
+            "severityText": "INFO ops@corp.test",
+            "eventName": "login jane@example.com",
+            "body": s("Call me at 415-555-0142. Bye"),
+        }]}],
+    }]})
+}
+
+fn metrics() -> serde_json::Value {
+    let sum = |name: &str, description: &str| {
+        serde_json::json!({
+            "name": name, "description": description, "unit": "1",
+            "sum": { "aggregationTemporality": 2, "isMonotonic": true,
+                     "dataPoints": [{ "asInt": "1", "timeUnixNano": "1764150000000000000" }] },
+        })
+    };
+    serde_json::json!({ "resourceMetrics": [{ "scopeMetrics": [{ "metrics": [
+        sum("signups_jane@example.com", "per user"),
+        sum("signups", "owner ops@corp.test"),
+    ]}]}]})
+}
+
+#[test]
+fn every_bypass_of_issue_13_is_closed() {
+    let lw = Llmwatch::start_with(
+        CONFIG,
+        &[("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789")],
+        "info",
+    );
+    for (path, body) in [
+        ("/v1/traces", traces()),
+        ("/v1/logs", logs()),
+        ("/v1/metrics", metrics()),
+    ] {
+        let r = http_request(
+            lw.http(),
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let out = lw.dir.path("out.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines(&out).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} batches written",
+            lines(&out).len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let written = lines(&out).join("\n");
+    for leak in LEAKS {
+        assert!(
+            !written.contains(leak),
+            "{leak:?} left llmwatch:\n{written}"
+        );
+    }
+    // Dates, versions and prices stay; the metric named after a user is dropped, the
+    // other one stays with its description masked.
+    assert!(
+        written.contains("Due 26.11.2026, v1.2.3, order 2026-11-26, $1,234.56"),
+        "{written}"
+    );
+    assert!(written.contains("\"name\":\"signups\""), "{written}");
+    assert!(written.contains("owner [EMAIL]"), "{written}");
+    // JSON content: only the masked strings change; duplicate keys, order and the big
+    // integer stay as they were sent.
+    let spans = lines(&out)
+        .into_iter()
+        .find(|l| l.contains("resourceSpans"))
+        .unwrap();
+    let spans: serde_json::Value = serde_json::from_str(&spans).unwrap();
+    let attrs = spans["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+        .as_array()
+        .unwrap();
+    let content = attrs
+        .iter()
+        .find(|a| a["key"] == "gen_ai.input.messages")
+        .unwrap()["value"]["stringValue"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        content,
+        r#"[{"role":"user","z":1,"z":2,"big":12345678901234567890123,"parts":[{"type":"text","content":"mail [EMAIL]"}],"card":"[CARD]"}]"#
+    );
+    let session = attrs
+        .iter()
+        .find(|a| a["key"] == "ai.settings.context.sessionId");
+    assert!(
+        session.is_some_and(|a| a["value"]["stringValue"]
+            .as_str()
+            .is_some_and(|v| v.len() == 16)),
+        "{session:?}"
+    );
+}
