@@ -11,6 +11,7 @@ mod counter;
 mod detect;
 mod glob;
 mod json;
+mod key;
 mod optout;
 pub(crate) mod phone;
 mod processor;

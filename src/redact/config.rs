@@ -109,8 +109,11 @@ pub struct RedactionConfig {
     /// The environment variable holding the hashing key (at least 16 bytes).
     #[serde(default = "RedactionConfig::default_key_env")]
     pub hash_key_env: String,
-    /// Use a fixed, public development key when none is set. Pseudonyms made with it can be
-    /// reversed by anyone who guesses the ids: never in production.
+    /// A file holding the hashing key (at least 16 bytes): how a fleet shares one key.
+    #[serde(default)]
+    pub hash_key_file: Option<std::path::PathBuf>,
+    /// Use a fixed, public development key when none is set, instead of generating one.
+    /// Pseudonyms made with it can be reversed by anyone who guesses the ids: tests only.
     #[serde(default)]
     pub insecure_dev_key: bool,
 }
@@ -338,18 +341,13 @@ impl RedactionConfig {
                 errors.push((format!("actions.{name}"), "not a detector name".to_owned()));
             }
         }
-        if self.needs_key() && !self.insecure_dev_key {
-            match env(&self.hash_key_env) {
-                None => errors.push((
-                    "hash_key_env".to_owned(),
-                    format!(
-                        "hashing is on (user ids or a hash action) but {} is not set; set it to a secret of at least 16 bytes, or set insecure_dev_key: true for development only",
-                        self.hash_key_env
-                    ),
-                )),
-                Some(k) if k.len() < 16 => errors.push(("hash_key_env".to_owned(), format!("the key in {} is shorter than 16 bytes", self.hash_key_env))),
-                Some(_) => {}
-            }
+        if let Some(k) = env(&self.hash_key_env)
+            && k.len() < 16
+        {
+            errors.push((
+                "hash_key_env".to_owned(),
+                format!("the key in {} is shorter than 16 bytes", self.hash_key_env),
+            ));
         }
         errors
     }
@@ -372,15 +370,10 @@ impl RedactionConfig {
         let scanner = Scanner::with_patterns(&detectors, &patterns)
             .map_err(|e| e.to_string())?
             .with_phone_regions(super::phone::parse_regions(&self.phone_regions)?);
-        let material = match env(&self.hash_key_env) {
-            Some(k) => k,
-            None if self.insecure_dev_key || !self.needs_key() => {
-                if self.needs_key() {
-                    tracing::warn!(env = %self.hash_key_env, "redaction is hashing with the public development key; pseudonyms are reversible");
-                }
-                "llmwatch insecure development key".to_owned()
-            }
-            None => return Err(format!("{} is not set", self.hash_key_env)),
+        let material = if self.needs_key() {
+            super::key::material(self, env)?
+        } else {
+            Vec::new()
         };
         Ok(Redactor {
             scanner,
@@ -406,7 +399,7 @@ impl RedactionConfig {
             content: self.content,
             content_keys: self.content_keys.iter().map(|g| Glob::new(g)).collect(),
             content_events: self.content_events.clone(),
-            key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", material.as_bytes()),
+            key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", &material),
             counter: counter.family(),
             rules: Default::default(),
         })

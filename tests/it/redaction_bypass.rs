@@ -188,3 +188,89 @@ fn every_bypass_of_issue_13_is_closed() {
         "{session:?}"
     );
 }
+
+const KEYLESS: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { hash_key_env: LLMWATCH_IT_UNSET_KEY }
+exporters:
+  prometheus: { endpoint: "127.0.0.1:0" }
+  file: { path: "{dir}/out.jsonl" }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [redaction], exporters: [file] }
+"#;
+
+/// Sends one span with `user.id` and returns its pseudonym as written.
+fn pseudonym_of(lw: &Llmwatch, user: &str) -> String {
+    let body = serde_json::json!({ "resourceSpans": [{ "scopeSpans": [{ "spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+        "name": "chat", "kind": 1,
+        "startTimeUnixNano": "1764150000000000000", "endTimeUnixNano": "1764150001000000000",
+        "attributes": [kv("user.id", s(user))],
+    }]}]}]});
+    let r = http_request(
+        lw.http(),
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = lw.dir.path("out.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines(&out).is_empty() {
+        assert!(Instant::now() < deadline, "nothing written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let v: serde_json::Value = serde_json::from_str(&lines(&out)[0]).unwrap();
+    let value = &v["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"][0]["value"]["stringValue"];
+    value.as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_key_generated_at_first_start_is_secret_logged_and_reused_on_restart() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let state = super::support::TempDir::new("state");
+    let state_dir = state.path("");
+    let env = [("LLMWATCH_STATE_DIR", state_dir.to_str().unwrap())];
+    let mut first = Llmwatch::start_with(KEYLESS, &env, "info");
+    let a = pseudonym_of(&first, "customer-42");
+    let key = state.path("redaction.key");
+    assert!(
+        first.logs().contains(&key.display().to_string()),
+        "the key's path is logged"
+    );
+    assert!(first.logs().contains("redaction key generated"));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap().len(),
+        64,
+        "32 bytes, hex"
+    );
+    first.terminate(Duration::from_secs(10));
+    let second = Llmwatch::start_with(KEYLESS, &env, "info");
+    assert!(second.logs().contains("redaction key loaded"));
+    assert_eq!(
+        pseudonym_of(&second, "customer-42"),
+        a,
+        "pseudonyms survive a restart"
+    );
+    assert_ne!(a, "customer-42");
+    // The public development key is never used without the explicit opt-in: its pseudonym
+    // of the same id differs.
+    let public = blake3::keyed_hash(
+        &blake3::derive_key(
+            "llmwatch redaction 2026-11 pseudonyms",
+            b"llmwatch insecure development key",
+        ),
+        b"customer-42",
+    );
+    assert!(!public.to_hex().starts_with(&a));
+}

@@ -299,13 +299,17 @@ fn counts_by_detector_and_location() {
 }
 
 #[test]
-fn hashing_without_a_key_refuses_to_start_unless_insecure() {
+fn a_short_key_is_refused_and_rotating_the_key_changes_every_pseudonym() {
     let cfg: RedactionConfig = serde_saphyr::from_str("action: mask").unwrap();
-    let problems = cfg.check(&|_| None);
+    let problems = cfg.check(&|_| Some("short".into()));
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems[0].1.contains("LLMWATCH_REDACTION_KEY is not set"),
+        problems[0].1.contains("shorter than 16 bytes"),
         "{problems:?}"
+    );
+    assert!(
+        cfg.check(&|_| None).is_empty(),
+        "a missing key is generated"
     );
     assert!(
         cfg.check(&|_| Some("0123456789abcdef0123".into()))
