@@ -400,7 +400,16 @@ impl Scanner {
                     break;
                 };
                 let confirmed = if detector == Detector::Phone {
-                    super::phone::validate(&self.regions, text, m.range())
+                    // A candidate that a finding starting no later overlaps would lose to it
+                    // (`resolve_overlaps`): card and IBAN digits skip the costly metadata.
+                    let covered = out[first..]
+                        .iter()
+                        .any(|f| f.range.start <= m.start() && f.range.end > m.start());
+                    if covered {
+                        None
+                    } else {
+                        super::phone::validate(&self.regions, text, m.range())
+                    }
                 } else {
                     validate(text, m.range())
                 };
