@@ -46,6 +46,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Things that are allowed but probably not meant, logged at start.
     pub warnings: Vec<String>,
+    /// The service level objectives (`slos:`), for `llmwatch slo-rules`.
+    pub slos: crate::slo::Slos,
 }
 
 /// One `service.pipelines` entry, with its references checked.
@@ -156,6 +158,8 @@ struct RawRoot {
     #[serde(default)]
     exporters: Map<String, Value>,
     service: RawService,
+    #[serde(default)]
+    slos: Option<Value>,
 }
 
 fn default_workers() -> usize {
@@ -308,6 +312,8 @@ impl Config {
             ExporterConfig::decode,
         );
 
+        let slos =
+            crate::slo::Slos::decode(root.slos, &root_path.join("slos"), &processors, &mut errors);
         let service_path = root_path.join("service");
         let pipelines = check_pipelines(
             root.service.pipelines,
@@ -381,6 +387,7 @@ impl Config {
             exporters,
             pipelines,
             warnings,
+            slos,
             service: ServiceSettings {
                 queue: root.service.queue,
                 workers,

@@ -21,5 +21,6 @@ pub mod pipeline;
 pub mod receive;
 pub mod redact;
 pub mod semconv;
+pub mod slo;
 #[cfg(test)]
 mod testkit;

@@ -91,6 +91,13 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Writes the Prometheus rules (error ratios, burn-rate alerts, error budgets) of the
+    /// config's `slos:` section, to stdout or `--out`.
+    SloRules {
+        /// Output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]
     BenchRequest {
@@ -259,6 +266,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::SloRules { out } => slo_rules(cli.config.as_ref(), out.as_ref()),
         Command::Serve => serve(cli.config.as_ref()),
     }
 }
@@ -270,6 +278,30 @@ enum DemoProtocol {
     Grpc,
     /// OTLP/HTTP with protobuf.
     Http,
+}
+
+fn slo_rules(path: Option<&PathBuf>, out: Option<&PathBuf>) -> ExitCode {
+    let rules = match load(path) {
+        Ok((_, config)) => llmwatch::slo::render_rules(&config.slos.objectives),
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match out {
+        Some(file) => std::fs::write(file, &rules)
+            .map_err(|e| format!("cannot write {}: {e}", file.display())),
+        // The rules are the command's output, so they go to stdout.
+        None => std::io::Write::write_all(&mut std::io::stdout(), rules.as_bytes())
+            .map_err(|e| format!("cannot write the rules: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn serve(path: Option<&PathBuf>) -> ExitCode {

@@ -10,16 +10,23 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod corpus;
     mod dashboards;
+    mod emitter_checks;
+    mod emitter_verify;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
+    mod js_clients;
     mod lifecycle;
     mod overload;
     mod pii_harness;
     mod python_clients;
+    mod python_emitters;
     mod redaction;
     mod redaction_bypass;
+    mod slo;
+    mod slo_inhibition;
     mod users_fleet;
 }

@@ -531,11 +531,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(tool("LLMWATCH_PROMETHEUS", "prometheus"))
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -597,6 +593,16 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for tools that take a port, not a
+/// listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Percent-encodes a query parameter.
