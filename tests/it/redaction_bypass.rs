@@ -34,6 +34,8 @@ const LEAKS: &[&str] = &[
     "02.14.72.05.80",
     "0170/8434260",
     "4155550142",
+    "98765 43210",
+    "0651 2345678",
     "jane",
     "example.com",
     "4111111111111111",
@@ -70,6 +72,8 @@ fn traces() -> serde_json::Value {
                     kv("app.note3", s("ssn 512-34-6789.")),
                     kv("app.note4", s("Tel. +55 51 99986 7625, 02.14.72.05.80 oder 0170/8434260")),
                     kv("app.note5", s("Phone: 4155550142")),
+                    kv("app.note6", s("India: +91 98765 43210; Österreich: 0651 2345678!")),
+                    kv("app.customer.user_id", serde_json::json!({ "intValue": "9001" })),
                     kv("app.url", s("/signup?email=jane%40example.com")),
                     kv("app.raw", serde_json::json!({ "bytesValue": "bWFpbCBqYW5lQGV4YW1wbGUuY29t" })),
                     kv("gen_ai.input.messages", s(content)),
@@ -79,7 +83,7 @@ fn traces() -> serde_json::Value {
                     kv("user.id", serde_json::json!({ "arrayValue": { "values": [s("u-7781"), { "intValue": "9001" }] } })),
                     kv("enduser.id", serde_json::json!({ "kvlistValue": { "values": [kv("id", s("u-7782"))] } })),
                     kv("ai.request.headers.x-api-key", s("opaque-key-1234")),
-                    kv("date", s("Due 26.11.2026, v1.2.3, order 2026-11-26, $1,234.56")),
+                    kv("date", s("Due 26.11.2026, v1.2.3, order 2026-11-26, $1,234.56, ref 000-12-3456 and 666-12-3456")),
                 ],
                 "events": [{ "timeUnixNano": "1764150000500000000", "name": "sent to jane@example.com" }],
             }],
@@ -109,6 +113,8 @@ fn metrics() -> serde_json::Value {
     serde_json::json!({ "resourceMetrics": [{ "scopeMetrics": [{ "metrics": [
         sum("signups_jane@example.com", "per user"),
         sum("signups", "owner ops@corp.test"),
+        serde_json::json!({ "name": "logins", "unit": "{jane@example.com}",
+            "gauge": { "dataPoints": [{ "asInt": "1", "timeUnixNano": "1764150000000000000" }] } }),
     ]}]}]})
 }
 

@@ -929,3 +929,31 @@ fn every_field_of_a_batch_is_scanned() {
     assert!(out.contains("\"ok\""), "{out}");
     assert_eq!(counts[&("dropped_metric", "metric_name")], 1);
 }
+
+#[test]
+fn phone_regions_are_checked_and_decide_national_formats() {
+    let bad: RedactionConfig = serde_saphyr::from_str("phone_regions: [US, XX]").unwrap();
+    let problems = bad.check(&|_| None);
+    assert!(
+        problems
+            .iter()
+            .any(|(at, m)| at == "phone_regions" && m.contains("\"XX\"")),
+        "{problems:?}"
+    );
+    let national = "Tel. 0170 8434260";
+    let mut s = national.to_owned();
+    redactor("phone_regions: [US]").redact_string(
+        &mut s,
+        "span",
+        &mut Counts::new(),
+        &mut Vec::new(),
+    );
+    assert_eq!(s, national, "a German national number is not a US one");
+    redactor("phone_regions: [de]").redact_string(
+        &mut s,
+        "span",
+        &mut Counts::new(),
+        &mut Vec::new(),
+    );
+    assert_eq!(s, "Tel. [PHONE]");
+}
