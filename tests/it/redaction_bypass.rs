@@ -22,7 +22,7 @@ service:
   pipelines:
     traces: { receivers: [otlp], processors: [redaction], exporters: [file] }
     logs: { receivers: [otlp], processors: [redaction], exporters: [file] }
-    metrics: { receivers: [otlp], processors: [redaction], exporters: [file] }
+    metrics: { receivers: [otlp], processors: [redaction], exporters: [file, prometheus] }
 "#;
 
 /// Values that must not leave, each as the client wrote it.
@@ -107,7 +107,8 @@ fn metrics() -> serde_json::Value {
         serde_json::json!({
             "name": name, "description": description, "unit": "1",
             "sum": { "aggregationTemporality": 2, "isMonotonic": true,
-                     "dataPoints": [{ "asInt": "1", "timeUnixNano": "1764150000000000000" }] },
+                     "dataPoints": [{ "asInt": "1", "timeUnixNano": "1764150000000000000",
+                                  "attributes": [kv("owner", s("ops@corp.test"))] }] },
         })
     };
     serde_json::json!({ "resourceMetrics": [{ "scopeMetrics": [{ "metrics": [
@@ -164,6 +165,15 @@ fn every_bypass_of_issue_13_is_closed() {
     );
     assert!(written.contains("\"name\":\"signups\""), "{written}");
     assert!(written.contains("owner [EMAIL]"), "{written}");
+    // Nor on /metrics: the description is served as HELP, attributes as labels.
+    let exposition = lw.metrics_when(Duration::from_secs(20), |t| t.contains("signups"));
+    for leak in LEAKS {
+        assert!(
+            !exposition.contains(leak),
+            "{leak:?} on /metrics:\n{exposition}"
+        );
+    }
+    assert!(exposition.contains("owner [EMAIL]"), "{exposition}");
     // JSON content: only the masked strings change; duplicate keys, order and the big
     // integer stay as they were sent.
     let spans = lines(&out)
