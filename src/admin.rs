@@ -25,12 +25,44 @@ pub struct AdminState {
     pub ready: AtomicBool,
     /// Apps' own metrics, appended to the registry's.
     pub app_metrics: Option<Arc<crate::metrics::otlp::AppMetrics>>,
+    /// Bearer tokens `/metrics` and `/admin/*` require, when configured.
+    pub auth: Option<crate::receive::auth::Auth>,
+    /// `llmwatch_admin_refused_requests_total`: requests refused for want of a token.
+    pub refused: prometheus_client::metrics::counter::Counter,
+}
+
+/// Refuses a request to a protected endpoint without a configured token: 401 with a
+/// `WWW-Authenticate: Bearer` challenge, counted.
+async fn authenticate(
+    State(state): State<Arc<AdminState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(auth) = &state.auth {
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        if auth.check(header).is_err() {
+            state.refused.inc();
+            let mut response =
+                (StatusCode::UNAUTHORIZED, "a bearer token is required\n").into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 /// Builds the admin router.
 pub fn router(state: Arc<AdminState>) -> Router {
+    let protected = Router::new().route("/metrics", get(metrics)).route_layer(
+        axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate),
+    );
     Router::new()
-        .route("/metrics", get(metrics))
+        .merge(protected)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(state)

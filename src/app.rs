@@ -35,6 +35,36 @@ pub enum Outcome {
     },
 }
 
+/// The prometheus exporter's optional `auth` for `/metrics` and `/admin/*`, checked, and
+/// the counter of the requests it refuses.
+fn admin_auth(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    registry: &mut Registry,
+) -> anyhow::Result<(
+    Option<crate::receive::auth::Auth>,
+    prometheus_client::metrics::counter::Counter,
+)> {
+    let refused = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "llmwatch_admin_refused_requests",
+        "Requests to /metrics or /admin/* refused for a missing or wrong bearer token",
+        refused.clone(),
+    );
+    let Some((id, auth)) = config.exporters.iter().find_map(|(id, cfg)| match cfg {
+        ExporterConfig::Prometheus(p) => p.auth.as_ref().map(|a| (id, a)),
+        _ => None,
+    }) else {
+        return Ok((None, refused));
+    };
+    let mut errors = Vec::new();
+    auth.check(&format!("exporters.{id}.auth"), &mut errors, env);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{}: {}", e.path, e.message);
+    }
+    Ok((Some(auth.build(env)), refused))
+}
+
 fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {
@@ -141,10 +171,13 @@ pub async fn run(
 
     let (receivers_tx, receivers_rx) = watch::channel(false);
     let (admin_tx, admin_rx) = watch::channel(false);
+    let (admin_auth, refused) = admin_auth(&config, env, &mut registry)?;
     let admin_state = Arc::new(AdminState {
         registry: Arc::new(registry),
         ready: AtomicBool::new(false),
         app_metrics,
+        auth: admin_auth,
+        refused,
     });
 
     let admin_addr = config

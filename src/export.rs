@@ -161,6 +161,10 @@ pub struct PrometheusConfig {
     /// How the metrics apps send through a metrics pipeline appear on `/metrics`.
     #[serde(default)]
     pub app_metrics: AppMetricsConfig,
+    /// Optional bearer-token authentication of `/metrics` and `/admin/*`, configured like
+    /// the receivers' (`/healthz` and `/readyz` stay open).
+    #[serde(default)]
+    pub auth: Option<crate::receive::auth::AuthConfig>,
 }
 
 impl PrometheusConfig {

@@ -290,3 +290,61 @@ fn a_key_generated_at_first_start_is_secret_logged_and_reused_on_restart() {
     );
     assert!(!public.to_hex().starts_with(&a));
 }
+
+const GUARDED: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { hash_key_env: LLMWATCH_IT_REDACTION_KEY }
+exporters:
+  prometheus:
+    endpoint: "127.0.0.1:0"
+    auth: { bearer_tokens: [{ name: prometheus, token_env: LLMWATCH_IT_SCRAPE_TOKEN }] }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [redaction], exporters: [prometheus] }
+"#;
+
+#[test]
+fn metrics_can_require_a_bearer_token_and_refusals_are_counted() {
+    let token = "scrape-token-0123456789";
+    let lw = Llmwatch::start_with(
+        GUARDED,
+        &[
+            ("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789"),
+            ("LLMWATCH_IT_SCRAPE_TOKEN", token),
+        ],
+        "info",
+    );
+    let bearer = format!("Bearer {token}");
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer wrong-token-0123456789")],
+    ] {
+        let r = http_request(lw.admin, "GET", "/metrics", &headers, b"");
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    assert_eq!(
+        http_request(lw.admin, "GET", "/healthz", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        http_request(lw.admin, "GET", "/readyz", &[], b"").status,
+        200
+    );
+    let r = http_request(
+        lw.admin,
+        "GET",
+        "/metrics",
+        &[("authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        super::support::metric_value(&r.text(), "llmwatch_admin_refused_requests_total", &[]),
+        2.0
+    );
+}
