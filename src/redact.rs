@@ -23,7 +23,7 @@ mod walk;
 pub use self::config::{Action, ContentPolicy, PatternConfig, RedactionConfig};
 pub use self::counter::RedactionCounter;
 pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
-pub use self::processor::Redactor;
+pub use self::processor::{Pseudonymiser, Redactor};
 
 /// Replaces each finding in `text` by its detector's placeholder. Returns `None`, and
 /// allocates nothing, when there is nothing to replace.

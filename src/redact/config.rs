@@ -118,6 +118,9 @@ pub struct RedactionConfig {
     pub insecure_dev_key: bool,
 }
 
+/// The BLAKE3 key-derivation context of pseudonyms.
+const PSEUDONYM_CONTEXT: &str = "llmwatch redaction 2026-11 pseudonyms";
+
 impl RedactionConfig {
     fn yes() -> bool {
         true
@@ -352,6 +355,18 @@ impl RedactionConfig {
         errors
     }
 
+    /// The pseudonyms this config's processor gives, for `POST /admin/forget`.
+    pub fn pseudonymiser(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<super::processor::Pseudonymiser, String> {
+        let material = super::key::material(self, env)?;
+        Ok(super::processor::Pseudonymiser(blake3::derive_key(
+            PSEUDONYM_CONTEXT,
+            &material,
+        )))
+    }
+
     /// Builds the processor, counting into `counter`.
     pub fn build(
         &self,
@@ -399,7 +414,7 @@ impl RedactionConfig {
             content: self.content,
             content_keys: self.content_keys.iter().map(|g| Glob::new(g)).collect(),
             content_events: self.content_events.clone(),
-            key: blake3::derive_key("llmwatch redaction 2026-11 pseudonyms", &material),
+            key: blake3::derive_key(PSEUDONYM_CONTEXT, &material),
             counter: counter.family(),
             rules: Default::default(),
         })

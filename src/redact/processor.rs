@@ -118,14 +118,7 @@ impl Redactor {
     /// The keyed pseudonym of `value`: 16 hex digits of keyed BLAKE3. The analytics stages
     /// count users by it.
     pub fn pseudonym(&self, value: &str) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let hash = blake3::keyed_hash(&self.key, value.as_bytes());
-        let mut out = String::with_capacity(16);
-        for b in &hash.as_bytes()[..8] {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        out
+        pseudonym(&self.key, value)
     }
 
     /// The replacement of `text` with `findings` masked; with `edits`, the JSON plan of
@@ -294,6 +287,29 @@ impl Redactor {
             }
         });
         attrs.extend(metadata);
+    }
+}
+
+/// 16 hex digits of keyed BLAKE3 of `value`.
+fn pseudonym(key: &[u8; 32], value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = blake3::keyed_hash(key, value.as_bytes());
+    let mut out = String::with_capacity(16);
+    for b in &hash.as_bytes()[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// The pseudonyms of a redaction processor's key, without its detectors: what
+/// `POST /admin/forget` hashes a raw user id with.
+pub struct Pseudonymiser(pub(super) [u8; 32]);
+
+impl Pseudonymiser {
+    /// The pseudonym the redaction processor gives `value`.
+    pub fn pseudonym(&self, value: &str) -> String {
+        pseudonym(&self.0, value)
     }
 }
 

@@ -348,3 +348,112 @@ fn metrics_can_require_a_bearer_token_and_refusals_are_counted() {
         2.0
     );
 }
+
+const FORGETFUL: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      http: { endpoint: "127.0.0.1:0" }
+processors:
+  redaction: { hash_key_env: LLMWATCH_IT_REDACTION_KEY }
+  genai: {}
+  chat_analytics: {}
+exporters:
+  prometheus:
+    endpoint: "127.0.0.1:0"
+    auth: { bearer_tokens: [{ name: ops, token_env: LLMWATCH_IT_SCRAPE_TOKEN }] }
+service:
+  pipelines:
+    traces: { receivers: [otlp], processors: [redaction, genai, chat_analytics], exporters: [prometheus] }
+"#;
+
+#[test]
+fn forgetting_a_user_removes_its_pseudonym_from_the_top_users() {
+    let token = "admin-token-0123456789";
+    let lw = Llmwatch::start_with(
+        FORGETFUL,
+        &[
+            ("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789"),
+            ("LLMWATCH_IT_SCRAPE_TOKEN", token),
+        ],
+        "info",
+    );
+    let bearer = format!("Bearer {token}");
+    let int = |n: &str| serde_json::json!({ "intValue": n });
+    let body = serde_json::json!({ "resourceSpans": [{
+        "resource": { "attributes": [kv("service.name", s("chat"))] },
+        "scopeSpans": [{ "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "name": "chat gpt-4o", "kind": 3,
+            "startTimeUnixNano": "1764150000000000000", "endTimeUnixNano": "1764150001000000000",
+            "attributes": [
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.provider.name", s("openai")),
+                kv("gen_ai.request.model", s("gpt-4o")),
+                kv("gen_ai.response.model", s("gpt-4o")),
+                kv("gen_ai.usage.input_tokens", int("1000")),
+                kv("gen_ai.usage.output_tokens", int("500")),
+                kv("user.id", s("customer-42")),
+            ],
+        }]}],
+    }]});
+    let r = http_request(
+        lw.http(),
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let scrape = || {
+        let r = http_request(
+            lw.admin,
+            "GET",
+            "/metrics",
+            &[("authorization", &bearer)],
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        r.text()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        let text = scrape();
+        if text.contains("chat_top_user_cost_usd{") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no top user:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let r = http_request(lw.admin, "POST", "/admin/forget", &[], b"customer-42");
+    assert_eq!(r.status, 401, "forgetting needs the token");
+    let r = http_request(
+        lw.admin,
+        "POST",
+        "/admin/forget",
+        &[("authorization", &bearer)],
+        b"customer-42",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let pseudonym = answer["pseudonym"].as_str().unwrap().to_owned();
+    assert!(answer["removed"].as_u64().unwrap() >= 1, "{answer}");
+    assert!(
+        before.contains(&format!("user=\"{pseudonym}\"")),
+        "{before}"
+    );
+    let text = scrape();
+    assert!(
+        !text.contains(&pseudonym),
+        "{pseudonym} still on /metrics:\n{text}"
+    );
+    assert!(!text.contains("customer-42"));
+    assert_eq!(
+        super::support::metric_value(&text, "llmwatch_forgotten_users_total", &[]),
+        1.0
+    );
+    assert!(
+        !lw.logs().contains("customer-42"),
+        "the raw id is never logged"
+    );
+}
