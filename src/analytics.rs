@@ -644,6 +644,20 @@ impl Analytics {
         Ok(())
     }
 
+    /// Forgets a pseudonymous user's funnel progress (its top-user costs live in
+    /// [`state::Shared::forget`]). HyperLogLog registers cannot forget one user; they age out with their window.
+    /// Returns the entries removed.
+    pub fn forget(&self, pseudonym: &str) -> usize {
+        let user = hll::hash(pseudonym);
+        let mut progress = self
+            .funnel_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = progress.len();
+        progress.retain(|(_, u), _| *u != user);
+        before - progress.len()
+    }
+
     /// Writes the sketches to the state file, atomically (a temporary file, then rename).
     pub fn save(&self) -> Result<(), String> {
         let Some(path) = &self.config.state_file else {

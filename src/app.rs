@@ -35,6 +35,60 @@ pub enum Outcome {
     },
 }
 
+/// The prometheus exporter's optional `auth` for `/metrics` and `/admin/*`, checked, and
+/// the counter of the requests it refuses.
+fn admin_auth(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    registry: &mut Registry,
+) -> anyhow::Result<(
+    Option<crate::receive::auth::Auth>,
+    prometheus_client::metrics::counter::Counter,
+)> {
+    let refused = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "llmwatch_admin_refused_requests",
+        "Requests to /metrics or /admin/* refused for a missing or wrong bearer token",
+        refused.clone(),
+    );
+    let Some((id, auth)) = config.exporters.iter().find_map(|(id, cfg)| match cfg {
+        ExporterConfig::Prometheus(p) => p.auth.as_ref().map(|a| (id, a)),
+        _ => None,
+    }) else {
+        return Ok((None, refused));
+    };
+    let mut errors = Vec::new();
+    auth.check(&format!("exporters.{id}.auth"), &mut errors, env);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{}: {}", e.path, e.message);
+    }
+    Ok((Some(auth.build(env)), refused))
+}
+
+/// `POST /admin/forget`'s work: the first redaction processor's pseudonym of a raw id,
+/// removed from the top users and the funnel progress.
+fn forgetter(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    ctx: &ProcessorContext<'_>,
+) -> Result<Option<admin::Forget>, String> {
+    let Some(redaction) = config.processors.values().find_map(|p| match p {
+        crate::pipeline::ProcessorConfig::Redaction(c) => Some(c),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let pseudonymiser = redaction.pseudonymiser(env)?;
+    let chat = Arc::clone(&ctx.chat);
+    let analytics = ctx.analytics.clone();
+    Ok(Some(Arc::new(move |id: &str| {
+        let pseudonym = pseudonymiser.pseudonym(id);
+        let removed =
+            chat.forget(&pseudonym) + analytics.0.get().map_or(0, |a| a.forget(&pseudonym));
+        (pseudonym, removed)
+    })))
+}
+
 fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {
@@ -150,10 +204,22 @@ pub async fn run(
     });
     let (receivers_tx, receivers_rx) = watch::channel(false);
     let (admin_tx, admin_rx) = watch::channel(false);
+    let (admin_auth, refused) = admin_auth(&config, env, &mut registry)?;
+    let forgotten = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "llmwatch_forgotten_users",
+        "Users forgotten by POST /admin/forget",
+        forgotten.clone(),
+    );
+    let forget = forgetter(&config, env, &ctx).map_err(anyhow::Error::msg)?;
     let admin_state = Arc::new(AdminState {
         registry: Arc::new(registry),
         ready: AtomicBool::new(false),
         app_metrics,
+        auth: admin_auth,
+        refused,
+        forget,
+        forgotten,
     });
 
     let admin_addr = config

@@ -179,6 +179,10 @@ pub struct PrometheusConfig {
     /// TLS on the admin port (`/metrics`, `/healthz`, `/readyz`).
     #[serde(default)]
     pub tls: Option<crate::receive::tls::ServerTlsConfig>,
+    /// Optional bearer-token authentication of `/metrics` and `/admin/*`, configured like
+    /// the receivers' (`/healthz` and `/readyz` stay open).
+    #[serde(default)]
+    pub auth: Option<crate::receive::auth::AuthConfig>,
 }
 
 impl PrometheusConfig {

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod receive;
 pub mod redact;
 pub mod report;
+pub mod semconv;
 pub mod slo;
 #[cfg(test)]
 mod testkit;

@@ -26,11 +26,13 @@ mod it {
     mod js_clients;
     mod lifecycle;
     mod overload;
+    mod pii_harness;
     mod python_clients;
     mod python_emitters;
     mod redaction;
     mod report;
     mod report_delivery;
+    mod redaction_bypass;
     mod slo;
     mod slo_inhibition;
     mod tls;

@@ -50,22 +50,10 @@ fn shipped_default_parses() {
 }
 
 #[test]
-fn the_default_refuses_to_start_without_a_key_when_told_to_be_strict() {
-    let strict = |n: &str| (n == "LLMWATCH_INSECURE_DEV_KEY").then(|| "false".to_owned());
-    let errs = match Config::embedded(&strict) {
-        Ok(_) => panic!("started without a key"),
-        Err(e) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    };
-    assert!(
-        errs[0].starts_with("processors.redaction.hash_key_env: hashing is on"),
-        "{errs:?}"
-    );
-    let keyed = |n: &str| match n {
-        "LLMWATCH_INSECURE_DEV_KEY" => Some("false".to_owned()),
-        "LLMWATCH_REDACTION_KEY" => Some("a-real-secret-0123456789".to_owned()),
-        _ => None,
-    };
-    Config::embedded(&keyed).unwrap();
+fn the_default_starts_without_a_key_and_never_uses_the_public_one() {
+    let config = Config::embedded(&|_| None).unwrap();
+    assert!(!DEFAULT_CONFIG_YAML.contains("insecure_dev_key"));
+    assert!(config.processors.keys().any(|id| id == "redaction"));
 }
 
 #[test]
@@ -248,7 +236,7 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
     let with = MINIMAL
         .replace(
             "exporters:\n  prometheus:",
-            "processors:\n  redaction: { user_id_keys: [] }\nexporters:\n  prometheus:",
+            "processors:\n  redaction: { user_id_keys: [], identity_keys: false }\nexporters:\n  prometheus:",
         )
         .replace(
             "traces: { receivers: [otlp], exporters: [prometheus] }",

@@ -84,6 +84,8 @@ impl Llmwatch {
         }
         cmd.args(["--log-format", "json", "--log-level", log_level]);
         cmd.env_remove("RUST_LOG");
+        // The redaction key generated at first start goes to the test's own directory.
+        cmd.env("LLMWATCH_STATE_DIR", &dir.0);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -1,0 +1,3 @@
+//! Semantic-convention tables shared by the stages.
+
+pub mod identity;
