@@ -30,9 +30,9 @@ mod it {
     mod python_clients;
     mod python_emitters;
     mod redaction;
+    mod redaction_bypass;
     mod report;
     mod report_delivery;
-    mod redaction_bypass;
     mod slo;
     mod slo_inhibition;
     mod tls;
