@@ -7,19 +7,21 @@
 //! the extra dimensions the config lists, each with a value limit: free text never
 //! becomes a label.
 
+pub mod dedupe;
 pub mod extract;
 pub mod keys;
+pub mod matches;
 pub mod metrics;
 pub mod price;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde::Deserialize;
 
+use self::dedupe::{Dedupe, DedupeCounter, Verdict};
 use self::extract::Call;
 use self::metrics::{LlmMetrics, LlmMetricsSlot, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
@@ -276,7 +278,7 @@ impl GenaiConfig {
         Ok(GenaiProcessor {
             metrics,
             prices: self.price_table(),
-            matched: Default::default(),
+            matched: matches::Matches::default(),
             prefer_reported: self.prefer_reported_cost,
             dimensions: self
                 .dimensions
@@ -301,148 +303,16 @@ pub struct GenaiShared {
     dedupe: Arc<Dedupe>,
 }
 
+impl GenaiShared {
+    /// `llmwatch_genai_deduplicated_total{rule}`, to register.
+    pub fn deduplicated(&self) -> DedupeCounter {
+        self.dedupe.counter()
+    }
+}
+
 struct Dimension {
     attribute: String,
     values: metrics::ValueLimit,
-}
-
-/// Calls already counted, so that a second description of one call is not counted
-/// again. Two generations of bounded maps: when the current one fills, it becomes the
-/// previous one and the oldest generation is forgotten.
-#[derive(Default)]
-pub struct Dedupe {
-    state: Mutex<DedupeState>,
-}
-
-#[derive(Default)]
-struct DedupeState {
-    current: Generation,
-    previous: Generation,
-}
-
-#[derive(Default)]
-struct Generation {
-    response_ids: HashSet<String>,
-    /// (trace id, span id) of counted calls, and (trace id, parent span id) of counted
-    /// calls, each with the call's fingerprint.
-    spans: HashMap<Vec<u8>, Fingerprint>,
-    parents: HashMap<Vec<u8>, Fingerprint>,
-}
-
-/// Calls remembered per generation.
-const DEDUPE_GENERATION: usize = 50_000;
-
-#[derive(Clone, Debug, PartialEq)]
-struct Fingerprint {
-    model: String,
-    input: Option<u64>,
-    output: Option<u64>,
-    failed: bool,
-    from_event: bool,
-}
-
-impl Fingerprint {
-    fn of(call: &Call) -> Fingerprint {
-        Fingerprint {
-            model: call.model().to_ascii_lowercase(),
-            input: call.usage.input.or(call.usage.uncached_input),
-            output: call.usage.output,
-            failed: call.error.is_some(),
-            from_event: call.from_event,
-        }
-    }
-
-    /// The same call: equal usage and outcome, and one model name extends the other
-    /// (`gpt-4o` requested, `gpt-4o-2024-08-06` answered).
-    fn same_call(&self, other: &Fingerprint) -> bool {
-        self.input == other.input
-            && self.output == other.output
-            && self.failed == other.failed
-            && (self.model.starts_with(&other.model) || other.model.starts_with(&self.model))
-    }
-}
-
-fn span_key(trace: &[u8], span: &[u8]) -> Option<Vec<u8>> {
-    (!trace.is_empty() && !span.is_empty() && span.iter().any(|b| *b != 0))
-        .then(|| [trace, span].concat())
-}
-
-impl Dedupe {
-    /// Whether `call` was counted already; if not, remembers it as counted.
-    ///
-    /// The rules: the same `gen_ai.response.id`; the same span (a span and the
-    /// `operation.details` event logged in it); or a parent and its child span with the
-    /// same model and usage (an SDK span inside a framework span).
-    fn seen(&self, call: &Call) -> Verdict {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let own = span_key(&call.trace_id, &call.span_id);
-        // This span was counted already: from its own operation.details event, which
-        // lacks the span's timing, or as a span.
-        let DedupeState { current, previous } = &mut *state;
-        for g in [current, previous] {
-            if let Some(f) = own.as_ref().and_then(|k| g.spans.get_mut(k)) {
-                if f.from_event && !call.from_event {
-                    f.from_event = false;
-                    return Verdict::TimingOnly;
-                }
-                return Verdict::Duplicate;
-            }
-        }
-        fn gens(s: &DedupeState) -> [&Generation; 2] {
-            [&s.current, &s.previous]
-        }
-        if let Some(id) = &call.response_id
-            && gens(&state).iter().any(|g| g.response_ids.contains(id))
-        {
-            return Verdict::Duplicate;
-        }
-        let fp = Fingerprint::of(call);
-        let parent = span_key(&call.trace_id, &call.parent_span_id);
-        let nested = |map: &HashMap<Vec<u8>, Fingerprint>, key: &Option<Vec<u8>>| {
-            key.as_ref()
-                .and_then(|k| map.get(k))
-                .is_some_and(|f| f.same_call(&fp))
-        };
-        for g in gens(&state) {
-            // Its parent was counted with the same model and usage, or one of its children.
-            if nested(&g.spans, &parent) || nested(&g.parents, &own) {
-                return Verdict::Duplicate;
-            }
-        }
-        let mut forgotten = None;
-        if state.current.spans.len() >= DEDUPE_GENERATION
-            || state.current.response_ids.len() >= DEDUPE_GENERATION
-        {
-            let current = std::mem::take(&mut state.current);
-            forgotten = Some(std::mem::replace(&mut state.previous, current));
-        }
-        let g = &mut state.current;
-        if let Some(id) = &call.response_id {
-            g.response_ids.insert(id.clone());
-        }
-        if let Some(k) = own {
-            g.spans.insert(k, fp.clone());
-        }
-        if let Some(k) = parent {
-            g.parents.insert(k, fp);
-        }
-        // Freeing a generation takes milliseconds: not while other workers wait.
-        drop(state);
-        drop(forgotten);
-        Verdict::New
-    }
-}
-
-/// What to record of a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    /// Everything: it was not counted before.
-    New,
-    /// Nothing: it was counted before.
-    Duplicate,
-    /// Only its duration and time to first token: the span of a call counted from its
-    /// log event, which has neither.
-    TimingOnly,
 }
 
 /// What `llmwatch price` prints: the names tried, the match, the price and the cost of
@@ -492,9 +362,8 @@ pub fn explain_price(
 pub struct GenaiProcessor {
     metrics: Arc<LlmMetrics>,
     prices: PriceTable,
-    /// Table keys by provider and model name as reported: names repeat in every span, so
-    /// matching runs once per name. Bounded, like the redaction processor's key rules.
-    matched: std::sync::RwLock<HashMap<String, MatchesOfProvider, FixedState>>,
+    /// Table keys by provider and model name as reported.
+    matched: matches::Matches,
     prefer_reported: bool,
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
@@ -562,7 +431,7 @@ impl GenaiProcessor {
             (out, n)
         }
         match verdict {
-            Verdict::Duplicate => return,
+            Verdict::Duplicate(_) => return,
             Verdict::TimingOnly => return self.record_timing(call, &base, now),
             Verdict::New => {}
         }
@@ -646,9 +515,6 @@ impl GenaiProcessor {
     }
 }
 
-/// Table keys by model name as reported, for one provider.
-type MatchesOfProvider = HashMap<String, Option<String>, FixedState>;
-
 impl GenaiProcessor {
     /// Feeds each call's cost to the top users, and its tokens, cost and outcome to its
     /// conversation.
@@ -658,35 +524,13 @@ impl GenaiProcessor {
     }
 }
 
-/// Most model names whose match is remembered.
-const MATCH_CACHE_NAMES: usize = 4096;
-
 impl GenaiProcessor {
     /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
     fn price(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Price> {
-        let cached = self
+        let key = self
             .matched
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(provider)
-            .and_then(|m| m.get(model))
-            .cloned();
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = self.prices.resolve(model, provider);
-                let mut matched = self.matched.write().unwrap_or_else(PoisonError::into_inner);
-                let names: usize = matched.values().map(HashMap::len).sum();
-                if names < MATCH_CACHE_NAMES {
-                    matched
-                        .entry(provider.to_owned())
-                        .or_default()
-                        .insert(model.to_owned(), key.clone());
-                }
-                key
-            }
-        };
-        Some(self.prices.price_at(&key?, end_unix_nano)?.0)
+            .get_or_resolve(provider, model, || self.prices.resolve(model, provider))?;
+        Some(self.prices.price_at(&key, end_unix_nano)?.0)
     }
 
     fn record_timing(&self, call: &Call, base: &[&str; 3], now: u64) {
