@@ -22,13 +22,13 @@ use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
 use self::hll::Hll;
-use crate::genai::extract::service_name;
+use crate::derive::{Facts, Identity, LlmCall};
 use crate::metrics::bounded::{
     DimensionConfig, Family, Histogram, OTHER, OverflowCounter, ValueLimit, label_value,
 };
-use crate::model::attrs::{first as find, get as attr, text};
-use crate::model::{Batch, Payload};
-use crate::pipeline::{ProcessError, Processor};
+use crate::model::Batch;
+use crate::model::attrs::first as find;
+use crate::pipeline::{ProcessError, Processor, Recorder};
 
 /// One catalogued event.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -301,7 +301,7 @@ impl AnalyticsConfig {
         }
         let state = Arc::clone(
             slot.0
-                .get_or_init(|| Arc::new(Analytics::new(self, Arc::clone(shared)))),
+                .get_or_init(|| Arc::new(Analytics::new(self, Arc::clone(shared), overflow))),
         );
         if state.config != *self {
             return Err(
@@ -395,6 +395,8 @@ pub struct Analytics {
     funnel_progress: Mutex<HashMap<(usize, u64), Progress, FixedState>>,
     funnel_steps: Family<Counter>,
     funnel_duration: Family<Histogram>,
+    /// `llmwatch_metric_overflow_total`, for the conversation families recorded at settle.
+    overflow: OverflowCounter,
     last_settle: Mutex<Instant>,
     last_save: Mutex<Instant>,
     started: Instant,
@@ -444,7 +446,11 @@ const CONVERSATION_BUCKETS: [(&str, &str, &[f64]); 4] = [
 ];
 
 impl Analytics {
-    fn new(config: &AnalyticsConfig, shared: Arc<state::Shared>) -> Analytics {
+    fn new(
+        config: &AnalyticsConfig,
+        shared: Arc<state::Shared>,
+        overflow: &OverflowCounter,
+    ) -> Analytics {
         let limit = config.series_limit;
         let keep = ["event", "rating", "outcome"];
         let events = config
@@ -572,6 +578,7 @@ impl Analytics {
                     )
                 },
             ),
+            overflow: overflow.clone(),
             last_settle: Mutex::new(Instant::now()),
             last_save: Mutex::new(Instant::now()),
             started: Instant::now(),
@@ -591,16 +598,16 @@ impl Analytics {
             }
             *last = Instant::now();
         }
-        let of = OverflowCounter::default();
+        let of = &self.overflow;
         let now = self.now();
         for e in self.shared.take_ended() {
             let c = &e.conversation;
-            self.conversations.with(&[e.outcome], now, &of, |x| {
+            self.conversations.with(&[e.outcome], now, of, |x| {
                 x.inc();
             });
             if e.outcome == "abandoned" {
                 let event = c.last_event.as_deref().unwrap_or("none");
-                self.dropoff.with(&[event], now, &of, |x| {
+                self.dropoff.with(&[event], now, of, |x| {
                     x.inc();
                 });
             }
@@ -612,7 +619,7 @@ impl Analytics {
                 c.last.duration_since(c.started).as_secs_f64(),
             ];
             for ((_, family), v) in self.conversation_histograms.iter().zip(values) {
-                family.with(&[e.outcome], now, &of, |h| h.observe(v, None, None));
+                family.with(&[e.outcome], now, of, |h| h.observe(v, None, None));
             }
         }
     }
@@ -795,29 +802,6 @@ pub struct AnalyticsProcessor {
     overflow: OverflowCounter,
 }
 
-/// The conversation-id keys of every convention.
-const CONVERSATION_KEYS: &[&str] = &[
-    "gen_ai.conversation.id",
-    "session.id",
-    "langfuse.session.id",
-    "traceloop.association.properties.session_id",
-    "ai.telemetry.metadata.sessionId",
-];
-
-/// The user-id keys, as the redaction processor pseudonymises them.
-const USER_KEYS: &[&str] = &[
-    "user.id",
-    "enduser.id",
-    "enduser.pseudo.id",
-    "langfuse.user.id",
-    "gen_ai.user",
-    "gen_ai.request.user",
-    "llm.user",
-    "traceloop.association.properties.user_id",
-    "ai.telemetry.metadata.userId",
-    "litellm.end_user.id",
-];
-
 /// A feedback rating as positive, negative or neutral: thumbs (`up`, `👍`, `1`, `-1`,
 /// `0`), words (`positive`, `good`, `helpful`, …) or 2-to-5 stars (4 and 5 positive, 2
 /// negative, 3 neutral).
@@ -841,7 +825,7 @@ fn rating(raw: &str) -> &'static str {
 
 impl AnalyticsProcessor {
     /// One product event, seen as a span event or a log event.
-    fn event(&self, name: &str, layers: &[&[KeyValue]], service: &str) {
+    fn event(&self, name: &str, layers: &[&[KeyValue]], service: &str, who: &Identity<'_>) {
         let s = &self.state;
         if let Some((dims, family)) = s.events.get(name) {
             let mut values: Vec<String> = vec![label_value(service).into_owned(), name.to_owned()];
@@ -855,12 +839,11 @@ impl AnalyticsProcessor {
                 c.inc();
             });
         }
-        self.funnels(name, layers);
-        let conversation = find(layers, CONVERSATION_KEYS);
-        if let Some(id) = conversation
+        self.funnels(name, who);
+        if let Some(id) = who.thread()
             && s.events.contains_key(name)
         {
-            let tracked = s.shared.conversation(&id, |c| {
+            let tracked = s.shared.conversation(id, |c| {
                 match name {
                     "message_sent" => {
                         c.messages += 1;
@@ -902,7 +885,7 @@ impl AnalyticsProcessor {
 
     /// Funnel progress: a user reaches a step when its event arrives after every earlier
     /// step, within the funnel window; each step is counted once per user and window.
-    fn funnels(&self, name: &str, layers: &[&[KeyValue]]) {
+    fn funnels(&self, name: &str, who: &Identity<'_>) {
         let s = &self.state;
         let c = &s.config;
         let hits: Vec<(usize, usize)> = c
@@ -920,10 +903,10 @@ impl AnalyticsProcessor {
         if hits.is_empty() {
             return;
         }
-        let Some(user) = find(layers, USER_KEYS) else {
+        let Some(user) = who.user.as_deref() else {
             return;
         };
-        let user = hll::hash(&user);
+        let user = hll::hash(user);
         let now = unix_now();
         for (f, step) in hits {
             let funnel = &c.funnels[f];
@@ -1000,7 +983,13 @@ impl AnalyticsProcessor {
     }
 
     /// Intents and users of one span or log record.
-    fn item(&self, attrs: &[KeyValue], resource: &[KeyValue], failed: bool, event: Option<&str>) {
+    fn item(
+        &self,
+        (attrs, resource): (&[KeyValue], &[KeyValue]),
+        who: &Identity<'_>,
+        failed: bool,
+        event: Option<&str>,
+    ) {
         let s = &self.state;
         let c = &s.config;
         let layers = [attrs, resource];
@@ -1016,9 +1005,9 @@ impl AnalyticsProcessor {
             let confidence = find(&[attrs], &[&format!("{}.confidence", c.intent_attribute)])
                 .and_then(|v| v.parse::<f64>().ok());
             // The same intent twice in a row in one conversation: the user had to repeat.
-            let repeated = find(&layers, CONVERSATION_KEYS).is_some_and(|id| {
+            let repeated = who.thread().is_some_and(|id| {
                 let mut repeated = false;
-                s.shared.conversation(&id, |conv| {
+                s.shared.conversation(id, |conv| {
                     repeated = conv.last_intent.as_deref() == Some(intent.as_str());
                     conv.last_intent = Some(intent.clone());
                 });
@@ -1036,7 +1025,7 @@ impl AnalyticsProcessor {
                     c.inc();
                 });
         }
-        if let Some(user) = find(&layers, USER_KEYS) {
+        if let Some(user) = who.user.as_deref() {
             let guest = find(&layers, &[c.guest_attribute.as_str()])
                 .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
             let mut segments = vec![
@@ -1059,7 +1048,7 @@ impl AnalyticsProcessor {
                     .admit(label_value(&tier).into_owned(), &self.overflow);
                 segments.push(format!("tier:{tier}"));
             }
-            s.add_user(&user, &segments);
+            s.add_user(user, &segments);
         }
     }
 
@@ -1080,60 +1069,73 @@ impl AnalyticsProcessor {
     }
 }
 
-fn event_name_of(rec: &opentelemetry_proto::tonic::logs::v1::LogRecord) -> Option<String> {
-    if rec.event_name.is_empty() {
-        attr(&rec.attributes, "event.name").and_then(text)
-    } else {
-        Some(rec.event_name.clone())
+impl AnalyticsProcessor {
+    /// A call the `genai` recorder counted earlier in the pipeline: its cost goes to its
+    /// user, and its tokens, cost and outcome to its conversation.
+    fn call(&self, c: &LlmCall) {
+        let Some(counted) = c.counted else {
+            return;
+        };
+        let shared = &self.state.shared;
+        if let Some(user) = &c.call.user {
+            shared.add_cost(user, counted.cost_usd);
+        }
+        if let Some(session) = &c.call.session {
+            let tracked = shared.conversation(session, |conv| {
+                conv.calls += 1;
+                conv.tokens += counted.tokens;
+                conv.cost += counted.cost_usd;
+                conv.last_call_failed = counted.failed;
+                conv.answered |= !counted.failed;
+            });
+            if !tracked {
+                self.overflow.inc("chat_conversations");
+            }
+        }
+    }
+}
+
+impl Recorder for AnalyticsProcessor {
+    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
+        use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+        // Calls first, as when `genai` fed the conversations before this processor ran.
+        let spans = facts.spans.iter().filter_map(|f| f.call.as_ref());
+        for c in spans.chain(facts.logs.iter().filter_map(|f| f.call.as_ref())) {
+            self.call(c);
+        }
+        for f in &facts.spans {
+            let span = f.span;
+            for e in &f.events {
+                let layers = [&e.event.attributes[..], &span.attributes, f.resource];
+                self.event(&e.event.name, &layers, f.service, &e.identity);
+            }
+            let failed = span
+                .status
+                .as_ref()
+                .is_some_and(|s| s.code == StatusCode::Error as i32);
+            self.item((&span.attributes, f.resource), &f.identity, failed, None);
+        }
+        for f in &facts.logs {
+            let rec = f.record;
+            if let Some(name) = f.event {
+                self.event(name, &[&rec.attributes, f.resource], f.service, &f.identity);
+            }
+            let failed = rec.severity_number >= 17;
+            self.item((&rec.attributes, f.resource), &f.identity, failed, f.event);
+        }
+        self.state.settle(false);
+        self.maybe_save();
+        Ok(())
     }
 }
 
 impl Processor for AnalyticsProcessor {
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
-        use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-        match &batch.payload {
-            Payload::Traces(req) => {
-                for rs in &req.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = service_name(resource);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        for e in &span.events {
-                            self.event(
-                                &e.name,
-                                &[&e.attributes, &span.attributes, resource],
-                                service,
-                            );
-                        }
-                        let failed = span
-                            .status
-                            .as_ref()
-                            .is_some_and(|s| s.code == StatusCode::Error as i32);
-                        self.item(&span.attributes, resource, failed, None);
-                    }
-                }
-            }
-            Payload::Logs(req) => {
-                for rl in &req.resource_logs {
-                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = service_name(resource);
-                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                        if let Some(name) = event_name_of(rec) {
-                            self.event(&name, &[&rec.attributes, resource], service);
-                        }
-                        self.item(
-                            &rec.attributes,
-                            resource,
-                            rec.severity_number >= 17,
-                            event_name_of(rec).as_deref(),
-                        );
-                    }
-                }
-            }
-            Payload::Metrics(_) => {}
-        }
-        self.state.settle(false);
-        self.maybe_save();
-        Ok(())
+        Recorder::record(self, &mut crate::derive::derive(batch))
+    }
+
+    fn recorder(&self) -> Option<&dyn Recorder> {
+        Some(self)
     }
 
     fn flush(&self) -> Result<(), ProcessError> {

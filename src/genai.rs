@@ -8,8 +8,6 @@
 //! becomes a label.
 
 pub mod dedupe;
-pub mod extract;
-pub mod keys;
 pub mod matches;
 pub mod metrics;
 pub mod price;
@@ -22,11 +20,12 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde::Deserialize;
 
 use self::dedupe::{Dedupe, DedupeCounter, Verdict};
-use self::extract::Call;
 use self::metrics::{LlmMetrics, LlmMetricsSlot, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
-use crate::model::{Batch, Payload};
-use crate::pipeline::{ProcessError, Processor};
+use crate::derive::llm::{self as extract, Call};
+use crate::derive::{Counted, Facts};
+use crate::model::Batch;
+use crate::pipeline::{ProcessError, Processor, Recorder};
 
 pub use crate::metrics::bounded::DimensionConfig;
 
@@ -290,7 +289,6 @@ impl GenaiConfig {
                 .collect(),
             dedupe: self.dedupe.then(|| Arc::clone(&shared.dedupe)),
             overflow: overflow.clone(),
-            chat: None,
         })
     }
 }
@@ -368,8 +366,6 @@ pub struct GenaiProcessor {
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
     overflow: OverflowCounter,
-    /// Top users and conversations, when product analytics are configured.
-    chat: Option<Arc<crate::analytics::state::Shared>>,
 }
 
 fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
@@ -393,8 +389,9 @@ impl GenaiProcessor {
             .collect()
     }
 
-    /// Records one call.
-    pub fn record(&self, call: &Call, dims: &[String]) {
+    /// Records one call; returns what was counted of it, `None` when it was merged into
+    /// a call counted before.
+    pub fn record(&self, call: &Call, dims: &[String]) -> Option<Counted> {
         let verdict = match &self.dedupe {
             Some(d) => d.seen(call),
             None => Verdict::New,
@@ -431,8 +428,11 @@ impl GenaiProcessor {
             (out, n)
         }
         match verdict {
-            Verdict::Duplicate(_) => return,
-            Verdict::TimingOnly => return self.record_timing(call, &base, now),
+            Verdict::Duplicate(_) => return None,
+            Verdict::TimingOnly => {
+                self.record_timing(call, &base, now);
+                return None;
+            }
             Verdict::New => {}
         }
         let outcome = if call.error.is_some() {
@@ -466,25 +466,6 @@ impl GenaiProcessor {
             (Some(r), None) => Some((r, "reported")),
             (None, None) => None,
         };
-        if let Some(chat) = self.chat.as_ref().filter(|c| c.is_active()) {
-            let usd = cost.map_or(0.0, |(usd, _)| usd);
-            if let Some(user) = &call.user {
-                chat.add_cost(user, usd);
-            }
-            if let Some(session) = &call.session {
-                let failed = call.error.is_some();
-                let tracked = chat.conversation(session, |c| {
-                    c.calls += 1;
-                    c.tokens += tokens.total();
-                    c.cost += usd;
-                    c.last_call_failed = failed;
-                    c.answered |= !failed;
-                });
-                if !tracked {
-                    of.inc("chat_conversations");
-                }
-            }
-        }
         match cost {
             Some((usd, source)) => {
                 let (labels, len) = with_dims(&base, &[source], dims);
@@ -512,15 +493,11 @@ impl GenaiProcessor {
                     c.inc();
                 });
         }
-    }
-}
-
-impl GenaiProcessor {
-    /// Feeds each call's cost to the top users, and its tokens, cost and outcome to its
-    /// conversation.
-    pub fn with_chat(mut self, chat: Arc<crate::analytics::state::Shared>) -> GenaiProcessor {
-        self.chat = Some(chat);
-        self
+        Some(Counted {
+            cost_usd: cost.map_or(0.0, |(usd, _)| usd),
+            tokens: tokens.total(),
+            failed: call.error.is_some(),
+        })
     }
 }
 
@@ -549,36 +526,31 @@ impl GenaiProcessor {
     }
 }
 
-impl Processor for GenaiProcessor {
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
-        match &batch.payload {
-            Payload::Traces(req) => {
-                for rs in &req.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = extract::service_name(resource);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        if let Some(call) = extract::from_span(span, resource, service) {
-                            let dims = self.dimension_values(&span.attributes, resource);
-                            self.record(&call, &dims);
-                        }
-                    }
-                }
+impl Recorder for GenaiProcessor {
+    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
+        for f in &mut facts.spans {
+            if let Some(c) = &mut f.call {
+                let dims = self.dimension_values(&f.span.attributes, f.resource);
+                c.counted = GenaiProcessor::record(self, &c.call, &dims);
             }
-            Payload::Logs(req) => {
-                for rl in &req.resource_logs {
-                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = extract::service_name(resource);
-                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                        if let Some(call) = extract::from_log(rec, resource, service) {
-                            let dims = self.dimension_values(&rec.attributes, resource);
-                            self.record(&call, &dims);
-                        }
-                    }
-                }
+        }
+        for f in &mut facts.logs {
+            if let Some(c) = &mut f.call {
+                let dims = self.dimension_values(&f.record.attributes, f.resource);
+                c.counted = GenaiProcessor::record(self, &c.call, &dims);
             }
-            Payload::Metrics(_) => {}
         }
         Ok(())
+    }
+}
+
+impl Processor for GenaiProcessor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        Recorder::record(self, &mut crate::derive::derive(batch))
+    }
+
+    fn recorder(&self) -> Option<&dyn Recorder> {
+        Some(self)
     }
 }
 

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -25,13 +24,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Unit;
 use serde::Deserialize;
 
-use crate::genai::extract::{error_class, http_class, service_name};
+use crate::derive::llm::{error_class, http_class, unix_nanos};
+use crate::derive::{Facts, LogFacts, SpanFacts};
 use crate::metrics::bounded::{
     Family, Histogram, OverflowCounter, Thresholds, TraceExemplar, label_value,
 };
+use crate::model::Batch;
 use crate::model::attrs::{self, get as attr, number, text};
-use crate::model::{Batch, Payload};
-use crate::pipeline::{ProcessError, Processor};
+use crate::model::glob::glob;
+use crate::pipeline::{ProcessError, Processor, Recorder};
+use crate::semconv::events::{CONNECT_EVENTS, EXCEPTION_EVENT, EXCEPTION_TYPE, WEB_VITAL_EVENT};
 
 /// A third-party platform, recognised by the host a client span called.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -309,13 +311,6 @@ struct Tokens {
 
 /// The windows of `integration_tokens_expiring`.
 const EXPIRY_WINDOWS: [(&str, f64); 3] = [("expired", 0.0), ("1d", 86_400.0), ("7d", 604_800.0)];
-
-/// The product events of platform connections, and their `outcome` label.
-const CONNECT_EVENTS: [(&str, &str); 3] = [
-    ("platform_connect_initiated", "initiated"),
-    ("platform_connected", "connected"),
-    ("platform_connection_failed", "failed"),
-];
 
 /// Web vitals, their families and bucket boundaries (seconds, or unitless for CLS).
 const WEB_VITALS: [(&str, &str, Option<Unit>, &[f64]); 5] = [
@@ -671,19 +666,6 @@ pub fn normalise_operation(name: &str) -> String {
     out
 }
 
-fn glob(pattern: &str, value: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == value,
-        Some((head, rest)) => {
-            value.starts_with(head)
-                && match rest.strip_suffix('*') {
-                    Some(mid) => value[head.len()..].contains(mid),
-                    None => value[head.len()..].ends_with(rest),
-                }
-        }
-    }
-}
-
 /// What one span tells.
 struct Classified {
     component: &'static str,
@@ -720,11 +702,12 @@ impl HealthProcessor {
             .map(|rule| rule.name.clone())
     }
 
-    fn classify(&self, span: &Span, resource: &[KeyValue], service: &str) -> Option<Classified> {
+    fn classify(&self, f: &SpanFacts<'_>) -> Option<Classified> {
+        let (span, resource, service) = (f.span, f.resource, f.service);
         let a = &span.attributes[..];
         let method = lookup(a, &[], &["http.request.method", "http.method"]);
         let kind = span.kind;
-        if let Some(op) = crate::genai::extract::span_call_operation(span, resource) {
+        if let Some(op) = f.call.as_ref().map(|c| c.call.operation.as_str()) {
             return Some(Classified {
                 component: "ai",
                 operation: op.to_owned(),
@@ -817,8 +800,8 @@ impl HealthProcessor {
             .or_else(|| {
                 span.events
                     .iter()
-                    .find(|e| e.name == "exception")
-                    .and_then(|e| attr(&e.attributes, "exception.type").and_then(text))
+                    .find(|e| e.name == EXCEPTION_EVENT)
+                    .and_then(|e| attr(&e.attributes, EXCEPTION_TYPE).and_then(text))
                     .map(|t| error_class(&t))
             })
             .or_else(|| {
@@ -851,12 +834,13 @@ impl HealthProcessor {
             .map(|r| r.name.as_str())
     }
 
-    fn record_span(&self, span: &Span, resource: &[KeyValue], service: &str) {
+    fn record_span(&self, f: &SpanFacts<'_>) {
+        let (span, resource, service) = (f.span, f.resource, f.service);
         let m = &self.metrics;
         let of = &self.overflow;
         let now = m.now();
         for event in &span.events {
-            if event.name == "browser.web_vital" {
+            if event.name == WEB_VITAL_EVENT {
                 self.record_web_vital(&event.attributes, None, service);
             }
             if let Some((_, outcome)) = CONNECT_EVENTS.iter().find(|(n, _)| *n == event.name) {
@@ -867,7 +851,7 @@ impl HealthProcessor {
         if self.record_web_vital_span(span, service) {
             return;
         }
-        let Some(c) = self.classify(span, resource, service) else {
+        let Some(c) = self.classify(f) else {
             return;
         };
         let svc = label_value(service);
@@ -1008,7 +992,7 @@ impl HealthProcessor {
         use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as N;
         for rm in &req.resource_metrics {
             let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            let service = service_name(resource);
+            let service = crate::derive::service_name(resource);
             for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
                 let lower = m.name.to_ascii_lowercase();
                 let short = [
@@ -1086,11 +1070,7 @@ impl HealthProcessor {
         let Some(expires) = attr(attrs, "integration.token.expires_at")
             .or_else(|| attr(outer, "integration.token.expires_at"))
             .and_then(|v| {
-                number(v).or_else(|| {
-                    text(v)
-                        .and_then(|t| crate::genai::extract::unix_nanos(&t))
-                        .map(|n| n as f64 / 1e9)
-                })
+                number(v).or_else(|| text(v).and_then(|t| unix_nanos(&t)).map(|n| n as f64 / 1e9))
             })
         else {
             return;
@@ -1128,21 +1108,14 @@ impl HealthProcessor {
         tokens.expiry.insert(key, expires);
     }
 
-    fn record_log(&self, rec: &LogRecord, service: &str) {
+    fn record_log(&self, f: &LogFacts<'_>) {
+        let (rec, service, event) = (f.record, f.service, f.event);
         let m = &self.metrics;
         let now = m.now();
-        let event = if rec.event_name.is_empty() {
-            attr(&rec.attributes, "event.name").and_then(text)
-        } else {
-            Some(rec.event_name.clone())
-        };
-        if event.as_deref() == Some("browser.web_vital") {
+        if event == Some(WEB_VITAL_EVENT) {
             self.record_web_vital(&rec.attributes, rec.body.as_ref(), service);
         }
-        if let Some((_, outcome)) = CONNECT_EVENTS
-            .iter()
-            .find(|(n, _)| Some(*n) == event.as_deref())
-        {
+        if let Some((_, outcome)) = CONNECT_EVENTS.iter().find(|(n, _)| Some(*n) == event) {
             self.record_connect(outcome, &rec.attributes, &[]);
         }
         if event.is_some() {
@@ -1181,30 +1154,28 @@ impl HealthProcessor {
     }
 }
 
-impl Processor for HealthProcessor {
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
-        match &batch.payload {
-            Payload::Traces(req) => {
-                for rs in &req.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = service_name(resource);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        self.record_span(span, resource, service);
-                    }
-                }
-            }
-            Payload::Logs(req) => {
-                for rl in &req.resource_logs {
-                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = service_name(resource);
-                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                        self.record_log(rec, service);
-                    }
-                }
-            }
-            Payload::Metrics(req) => self.record_web_vital_metrics(req),
+impl Recorder for HealthProcessor {
+    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
+        for f in &facts.spans {
+            self.record_span(f);
+        }
+        for f in &facts.logs {
+            self.record_log(f);
+        }
+        if let Some(req) = facts.metrics {
+            self.record_web_vital_metrics(req);
         }
         Ok(())
+    }
+}
+
+impl Processor for HealthProcessor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        Recorder::record(self, &mut crate::derive::derive(batch))
+    }
+
+    fn recorder(&self) -> Option<&dyn Recorder> {
+        Some(self)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod derive;
 pub mod export;
 pub mod genai;
 pub mod health;
@@ -20,5 +21,6 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod semconv;
 #[cfg(test)]
 mod testkit;

@@ -171,7 +171,7 @@ fn main() -> ExitCode {
                 _ => None,
             });
             let table = genai.unwrap_or_default().price_table();
-            let usage = llmwatch::genai::extract::RawUsage {
+            let usage = llmwatch::derive::llm::RawUsage {
                 input: Some(input),
                 output: Some(output),
                 cache_read: Some(cache_read),

@@ -32,6 +32,7 @@ use self::warn_limit::WarnLimit;
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
+use crate::derive::{Facts, derive};
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
@@ -138,7 +139,7 @@ pub struct ProcessorContext<'a> {
     pub health: crate::health::HealthMetricsSlot,
     /// Where the `chat_analytics` state lives once that processor is built.
     pub analytics: crate::analytics::AnalyticsSlot,
-    /// Top users and conversations, which `genai` feeds and `chat_analytics` reports.
+    /// Top users and conversations of the `chat_analytics` processors.
     pub chat: Arc<crate::analytics::state::Shared>,
 }
 
@@ -204,10 +205,12 @@ impl ProcessorConfig {
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {
             ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => Ok(Arc::new(
-                cfg.build(&ctx.llm, &ctx.genai, &ctx.overflow, &ctx.thresholds)?
-                    .with_chat(Arc::clone(&ctx.chat)),
-            )),
+            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
+                &ctx.llm,
+                &ctx.genai,
+                &ctx.overflow,
+                &ctx.thresholds,
+            )?)),
             ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
                 &ctx.health,
                 &ctx.overflow,
@@ -227,10 +230,25 @@ pub trait Processor: Send + Sync {
     /// Processes one batch. An error keeps the batch from every exporter.
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
 
+    /// The processor as a recorder of derived facts, if it is one: the pipeline then
+    /// derives the facts of a batch once for every recorder in a row, instead of calling
+    /// [`Processor::process`].
+    fn recorder(&self) -> Option<&dyn Recorder> {
+        None
+    }
+
     /// Saves what must outlive the process; called once at shutdown.
     fn flush(&self) -> Result<(), ProcessError> {
         Ok(())
     }
+}
+
+/// A processor that reads the batch only through its derived facts (see
+/// [`crate::derive`]). It may write into the facts what recorders after it read (the
+/// `genai` recorder writes each call's verdict and cost).
+pub trait Recorder: Send + Sync {
+    /// Records the facts of one batch.
+    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError>;
 }
 
 /// A processor could not handle a batch.
@@ -331,16 +349,51 @@ impl Pipelines {
         self.metrics.batch_processed(signal, started.elapsed());
     }
 
-    fn run(&self, pipeline: &Pipeline, mut batch: Batch) {
-        for (id, processor) in &pipeline.processors {
-            if let Err(error) = processor.process(&mut batch) {
-                if let Some(suppressed) = self.should_warn(id) {
-                    tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items = batch.items, suppressed, "dropping batch: processor failed");
-                }
-                self.metrics
-                    .processor_dropped(id, pipeline.signal, batch.items);
-                return;
+    /// Runs the processors in order: a rewriting processor gets the batch, and each run of
+    /// recorders shares one derivation of its facts.
+    fn process(&self, pipeline: &Pipeline, batch: &mut Batch) -> Result<(), ProcessError> {
+        let processors = &pipeline.processors;
+        let mut i = 0;
+        while i < processors.len() {
+            if processors[i].1.recorder().is_none() {
+                let (id, processor) = &processors[i];
+                processor
+                    .process(batch)
+                    .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
+                i += 1;
+                continue;
             }
+            let mut facts = derive(batch);
+            while let Some((id, recorder)) = processors
+                .get(i)
+                .and_then(|(id, p)| Some((id, p.recorder()?)))
+            {
+                recorder
+                    .record(&mut facts)
+                    .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn processor_failed(
+        &self,
+        pipeline: &Pipeline,
+        id: &str,
+        items: u64,
+        error: ProcessError,
+    ) -> ProcessError {
+        if let Some(suppressed) = self.should_warn(id) {
+            tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items, suppressed, "dropping batch: processor failed");
+        }
+        self.metrics.processor_dropped(id, pipeline.signal, items);
+        error
+    }
+
+    fn run(&self, pipeline: &Pipeline, mut batch: Batch) {
+        if self.process(pipeline, &mut batch).is_err() {
+            return;
         }
         let items = batch.payload.item_count();
         for (id, exporter) in &pipeline.exporters {

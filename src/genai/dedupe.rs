@@ -21,7 +21,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as PromFamily;
 
-use super::extract::Call;
+use crate::derive::llm::Call;
 
 /// Shards of the record; a power of two.
 const SHARDS: usize = 8;
@@ -327,7 +327,7 @@ mod tests {
             } else {
                 vec![parent; 8]
             },
-            usage: super::super::extract::RawUsage {
+            usage: crate::derive::llm::RawUsage {
                 input: Some(10),
                 output: Some(5),
                 ..Default::default()

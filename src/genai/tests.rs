@@ -4,8 +4,8 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use prometheus_client::registry::Registry;
 
-use super::extract::{Tokens, error_class};
 use super::*;
+use crate::derive::llm::{self as extract, Tokens, error_class};
 use crate::metrics::exposition::{Format, render};
 use crate::testkit::{i, kv, s};
 

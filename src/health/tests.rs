@@ -1,4 +1,6 @@
+use crate::model::Payload;
 use opentelemetry_proto::tonic::common::v1::KeyValueList;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Status, span};
 use prometheus_client::registry::Registry;
