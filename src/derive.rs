@@ -9,8 +9,10 @@
 //! trace) are resolved by the `genai` recorder, which writes its verdict and the call's
 //! cost into the fact, so that recorders later in the pipeline read them in order.
 
+pub mod app;
 pub mod identity;
 pub mod llm;
+pub mod web;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -19,10 +21,12 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 
+pub use self::app::{AppOp, OpKind};
 pub use self::identity::Identity;
 pub use self::llm::Call;
+pub use self::web::WebVital;
 use crate::model::{Batch, Payload};
-use crate::semconv::events::{SERVICE_NAME, UNKNOWN_SERVICE, event_name};
+use crate::semconv::events::{SERVICE_NAME, UNKNOWN_SERVICE, WEB_VITAL_EVENT, event_name};
 
 /// What the `genai` recorder made of a call: written into the fact, read by the recorders
 /// after it in the pipeline.
@@ -69,8 +73,15 @@ pub struct SpanFacts<'a> {
     pub identity: Identity<'a>,
     /// The LLM call it describes, if any.
     pub call: Option<LlmCall>,
+    /// The application operation it is.
+    pub op: AppOp,
     /// Its events.
     pub events: Vec<SpanEvent<'a>>,
+    /// Web vitals from its `browser.web_vital` events, and from itself when it is a
+    /// web-vital span.
+    pub vitals: Vec<WebVital>,
+    /// It is a web-vital span (named after the vital, with its value), not an operation.
+    pub vital_span: bool,
 }
 
 /// The facts of one log record.
@@ -88,6 +99,8 @@ pub struct LogFacts<'a> {
     pub identity: Identity<'a>,
     /// The LLM call it describes, if any.
     pub call: Option<LlmCall>,
+    /// The web vital of a `browser.web_vital` event.
+    pub vital: Option<WebVital>,
 }
 
 /// Everything derived from one batch.
@@ -97,8 +110,10 @@ pub struct Facts<'a> {
     pub spans: Vec<SpanFacts<'a>>,
     /// Per log record, in batch order.
     pub logs: Vec<LogFacts<'a>>,
-    /// A metrics batch, read as is (web vitals reported as metrics).
+    /// A metrics batch, read as is.
     pub metrics: Option<&'a ExportMetricsServiceRequest>,
+    /// Web vitals reported as metrics, with their service.
+    pub metric_vitals: Vec<(&'a str, WebVital)>,
 }
 
 /// `service.name` of a resource, or `unknown_service` as the SDKs default it.
@@ -120,7 +135,12 @@ pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> S
         call,
         counted: None,
     });
-    let events = span
+    let op = app::from_span(
+        span,
+        resource,
+        call.as_ref().map(|c| c.call.operation.as_str()),
+    );
+    let events: Vec<SpanEvent<'a>> = span
         .events
         .iter()
         .map(|event| SpanEvent {
@@ -128,13 +148,23 @@ pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> S
             identity: Identity::of(&[&event.attributes, &span.attributes, resource]),
         })
         .collect();
+    let mut vitals: Vec<WebVital> = events
+        .iter()
+        .filter(|e| e.event.name == WEB_VITAL_EVENT)
+        .filter_map(|e| web::from_event(&e.event.attributes, None))
+        .collect();
+    let own = web::from_span(span);
+    vitals.extend(own.clone().flatten());
     SpanFacts {
         span,
         resource,
         service,
         identity,
         call,
+        op,
         events,
+        vitals,
+        vital_span: own.is_some(),
     }
 }
 
@@ -148,6 +178,9 @@ pub fn log<'a>(record: &'a LogRecord, resource: &'a [KeyValue], service: &'a str
             call,
             counted: None,
         });
+    let vital = (event == Some(WEB_VITAL_EVENT))
+        .then(|| web::from_event(&record.attributes, record.body.as_ref()))
+        .flatten();
     LogFacts {
         record,
         resource,
@@ -155,6 +188,7 @@ pub fn log<'a>(record: &'a LogRecord, resource: &'a [KeyValue], service: &'a str
         event,
         identity,
         call,
+        vital,
     }
 }
 
@@ -186,7 +220,13 @@ pub fn derive(batch: &Batch) -> Facts<'_> {
                 );
             }
         }
-        Payload::Metrics(req) => facts.metrics = Some(req),
+        Payload::Metrics(req) => {
+            facts.metrics = Some(req);
+            facts.metric_vitals = web::from_metrics(req)
+                .into_iter()
+                .map(|(resource, v)| (service_name(resource), v))
+                .collect();
+        }
     }
     facts
 }

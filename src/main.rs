@@ -100,6 +100,10 @@ enum Command {
         /// Frame it as a gRPC message (for h2load).
         #[arg(long)]
         grpc_frame: bool,
+        /// The chatbot mix (LLM, HTTP, database, server and internal spans) instead of
+        /// LLM spans only.
+        #[arg(long)]
+        chatbot: bool,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -192,9 +196,15 @@ fn main() -> ExitCode {
         Command::BenchRequest {
             spans,
             grpc_frame,
+            chatbot,
             out,
         } => {
-            let body = llmwatch::bench::reference_traces(spans, 42).encode_to_vec();
+            let body = if chatbot {
+                llmwatch::bench::chatbot_traces(spans, 42)
+            } else {
+                llmwatch::bench::reference_traces(spans, 42)
+            }
+            .encode_to_vec();
             let body = if grpc_frame {
                 llmwatch::bench::grpc_frame(&body)
             } else {
