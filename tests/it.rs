@@ -10,14 +10,19 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod corpus;
     mod dashboards;
+    mod emitter_checks;
+    mod emitter_verify;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
+    mod js_clients;
     mod lifecycle;
     mod overload;
     mod python_clients;
+    mod python_emitters;
     mod redaction;
     mod users_fleet;
 }
