@@ -123,6 +123,8 @@ pub const KEYS: &[Key] = &[
     key("llm.token_count.prompt", Input),
     key("ai.usage.inputTokens", Input),
     key("ai.usage.promptTokens", Input),
+    // The AI SDK's embedding spans (`ai.embed.doEmbed`, `ai.embedMany.doEmbed`): all input.
+    key("ai.usage.tokens", Input),
     key("ai.usage.inputTokenDetails.noCacheTokens", UncachedInput),
     key("gen_ai.usage.output_tokens", Output),
     key("gen_ai.usage.completion_tokens", Output),
