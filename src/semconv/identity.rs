@@ -28,6 +28,7 @@ pub fn identity_kind(key: &str) -> Option<IdentityKind> {
         "langfuse.trace.metadata.langfuse_user_id",
         "langfuse.observation.metadata.langfuse_user_id",
         "ai.telemetry.metadata.userId",
+        "ai.settings.context.userId",
         "litellm.end_user.id",
         "metadata.user_api_key_end_user_id",
         "metadata.user_api_key_user_id",
@@ -39,6 +40,7 @@ pub fn identity_kind(key: &str) -> Option<IdentityKind> {
         "langfuse.session.id",
         "traceloop.association.properties.session_id",
         "ai.telemetry.metadata.sessionId",
+        "ai.settings.context.sessionId",
     ];
     const CONVERSATION: &[&str] = &["gen_ai.conversation.id"];
     let is = |keys: &[&str]| keys.iter().any(|k| k.eq_ignore_ascii_case(key));
