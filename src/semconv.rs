@@ -10,4 +10,5 @@ pub mod app;
 pub mod events;
 pub mod genai;
 pub mod identity;
+pub mod outcome;
 pub mod web;

@@ -13,6 +13,7 @@ use crate::semconv::events::{
     CALL_EVENTS, CHOICE_EVENT, COMPLETION_START_TIME, EXCEPTION_EVENT, EXCEPTION_TYPE,
     FIRST_TOKEN_EVENTS,
 };
+use crate::semconv::outcome;
 use crate::semconv::genai::{self as keys, Field, INDEX, Key, USAGE_JSON_KEYS};
 
 /// Token counts of one call, as disjoint categories: their sum is every token billed.
@@ -134,7 +135,7 @@ pub struct Call {
     pub ttft: Option<f64>,
     /// Streamed response.
     pub streaming: bool,
-    /// Finish reasons, lowercased.
+    /// Finish reasons, lowercased, in the OTel spelling where one exists.
     pub finish_reasons: Vec<String>,
     /// Low-cardinality error class, when the call failed.
     pub error: Option<String>,
@@ -325,6 +326,7 @@ fn finish_reasons(v: &AnyValue) -> Vec<String> {
     .into_iter()
     .map(|r| r.trim().to_ascii_lowercase())
     .filter(|r| !r.is_empty())
+    .map(|r| outcome::finish_reason(&r).to_owned())
     .collect()
 }
 

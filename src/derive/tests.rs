@@ -226,6 +226,12 @@ fn expected_from_old(
     {
         call.user = kv.value.as_ref().and_then(crate::model::attrs::text);
     }
+    // issue 15: finish reasons in the OTel spelling.
+    call.finish_reasons = call
+        .finish_reasons
+        .iter()
+        .map(|r| crate::semconv::outcome::finish_reason(r).to_owned())
+        .collect();
     format!("{:?}", Some(call))
 }
 
