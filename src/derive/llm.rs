@@ -10,8 +10,8 @@ use super::identity::Identity;
 use crate::model::attrs;
 pub use crate::model::time::unix_nanos;
 use crate::semconv::events::{
-    CALL_EVENTS, CHOICE_EVENT, COMPLETION_START_TIME, EXCEPTION_EVENT, EXCEPTION_TYPE,
-    FIRST_TOKEN_EVENTS,
+    CALL_EVENTS, CHOICE_EVENT, COMPLETION_START_TIME, EXCEPTION_EVENT, EXCEPTION_MESSAGE,
+    EXCEPTION_TYPE, FIRST_TOKEN_EVENTS,
 };
 use crate::semconv::outcome;
 use crate::semconv::genai::{self as keys, Field, INDEX, Key, USAGE_JSON_KEYS};
@@ -500,7 +500,7 @@ pub fn from_span_with(
             .as_ref()
             .is_some_and(|s| s.code == StatusCode::Error as i32)
     {
-        call.error = Some(exception_class(span).unwrap_or_else(|| "error".to_owned()));
+        call.error = Some(failure_class(span));
     }
     if call.ttft.is_none() {
         call.ttft = span_ttft(span);
@@ -521,6 +521,32 @@ pub fn exception_class(span: &Span) -> Option<String> {
         .and_then(|e| attrs::get(&e.attributes, EXCEPTION_TYPE))
         .and_then(string)
         .map(|t| error_class(&t))
+}
+
+/// The error class of a failed span without `error.type` or an HTTP status: its
+/// exception's class, unless that names no failure (`AI_APICallError`), in which case
+/// the exception's message (else the span status message) tells the class when it can.
+pub fn failure_class(span: &Span) -> String {
+    let exception = span.events.iter().find(|e| e.name == EXCEPTION_EVENT);
+    let class = exception
+        .and_then(|e| attrs::get(&e.attributes, EXCEPTION_TYPE))
+        .and_then(string)
+        .map(|t| error_class(&t));
+    if let Some(c) = &class
+        && !outcome::is_generic_error(c)
+    {
+        return c.clone();
+    }
+    let message = exception
+        .and_then(|e| attrs::get(&e.attributes, EXCEPTION_MESSAGE))
+        .and_then(string)
+        .or_else(|| span.status.as_ref().map(|s| s.message.clone()));
+    message
+        .as_deref()
+        .and_then(outcome::error_from_message)
+        .map(str::to_owned)
+        .or(class)
+        .unwrap_or_else(|| "error".to_owned())
 }
 
 /// Time to first token from what a span records besides attributes: Langfuse's completion

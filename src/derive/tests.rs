@@ -391,3 +391,7 @@ fn doubles_are_text_like_every_other_scalar() {
     assert_eq!(call.response_id.as_deref(), Some("1.5"));
     assert_eq!(old::from_span(&span, &[], "svc").unwrap().response_id, None);
 }
+
+/// What the JavaScript emitters put on the wire (issue 15).
+#[path = "tests/emitters.rs"]
+mod emitters;

@@ -39,6 +39,8 @@ pub const FIRST_TOKEN_EVENTS: &[&str] = &[
 pub const EXCEPTION_EVENT: &str = "exception";
 /// The class of an exception event.
 pub const EXCEPTION_TYPE: &str = "exception.type";
+/// The message of an exception event.
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
 
 /// The browser web-vital event.
 pub const WEB_VITAL_EVENT: &str = "browser.web_vital";
