@@ -156,7 +156,20 @@ impl Fingerprint {
         self.input == other.input
             && self.output == other.output
             && self.failed == other.failed
-            && (self.model().starts_with(other.model()) || other.model().starts_with(self.model()))
+            && self.same_model(other)
+    }
+
+    fn same_model(&self, other: &Fingerprint) -> bool {
+        self.model().starts_with(other.model()) || other.model().starts_with(self.model())
+    }
+
+    /// An operation span without usage around `child`, a call of the same model and
+    /// outcome (AI SDK 7's `embeddings` span around the one with the usage).
+    fn wraps(&self, child: &Fingerprint) -> bool {
+        self.input == u64::MAX
+            && self.output == u64::MAX
+            && self.failed == child.failed
+            && self.same_model(child)
     }
 }
 
@@ -281,11 +294,16 @@ impl Dedupe {
             key.and_then(|k| map.get(&k))
                 .is_some_and(|f| f.same_call(&fp))
         };
-        // Its parent was counted with the same model and usage, or one of its children.
-        if gens
-            .iter()
-            .any(|g| nested(&g.spans, keys.parent) || nested(&g.parents, keys.own))
-        {
+        // Its parent was counted with the same model and usage, or one of its children,
+        // or it has no usage and one of its children of the same model was counted.
+        let wrapper = |g: &Generation| {
+            keys.own
+                .and_then(|k| g.parents.get(&k))
+                .is_some_and(|child| fp.wraps(child))
+        };
+        if gens.iter().any(|g| {
+            nested(&g.spans, keys.parent) || nested(&g.parents, keys.own) || wrapper(g)
+        }) {
             return Verdict::Duplicate(Rule::ParentChild);
         }
         let forgotten = current
@@ -370,6 +388,29 @@ mod tests {
         assert_eq!(d.seen(&call(3, 1, 0, None, "gpt-4o")), Verdict::New);
         assert_eq!(d.counter().get(Rule::SameSpan), 1);
         assert_eq!(d.counter().get(Rule::ParentChild), 1);
+    }
+
+    #[test]
+    fn an_operation_span_without_usage_merges_into_its_child_with_usage() {
+        // AI SDK 7: `embeddings` (no usage) around `embeddings` (8 input tokens); the
+        // child ends, and is exported, first.
+        let d = Dedupe::default();
+        let mut child = call(1, 2, 1, None, "text-embedding-3-small");
+        child.usage.output = None;
+        assert_eq!(d.seen(&child), Verdict::New);
+        let mut parent = call(1, 1, 0, None, "text-embedding-3-small");
+        parent.usage = crate::derive::llm::RawUsage::default();
+        assert_eq!(d.seen(&parent), Verdict::Duplicate(Rule::ParentChild));
+        // A usage-less call whose child is another model, or failed, is a call of its own.
+        let mut other = call(2, 2, 1, None, "gpt-4o");
+        assert_eq!(d.seen(&other), Verdict::New);
+        other.error = Some("rate_limited".to_owned());
+        other.span_id = vec![3; 8];
+        other.parent_span_id = vec![2; 8];
+        assert_eq!(d.seen(&other), Verdict::New);
+        let mut lone = call(2, 1, 0, None, "text-embedding-3-small");
+        lone.usage = crate::derive::llm::RawUsage::default();
+        assert_eq!(d.seen(&lone), Verdict::New);
     }
 
     #[test]
