@@ -7,6 +7,10 @@
 //! one emitter fails here in seconds. The checks recorded as `wrong` are the open defects
 //! (issue 15), kept for the fix to assert: `LLMWATCH_CORPUS_ALL=1` asserts them too, and
 //! lists those still wrong. Timestamps move to now, durations unchanged.
+//!
+//! When a fix makes a `wrong` check hold, `LLMWATCH_CORPUS_UPDATE=1` records it as
+//! `correct` (with the value observed in the replay), so that the plain run asserts it
+//! from then on; it never changes an expected value, and never records a check as wrong.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -125,14 +129,25 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
     let text = drained(&lw);
     let mut failures = Vec::new();
     let mut correct = 0;
-    for v in expected["checks"].as_array().unwrap() {
+    let update = std::env::var_os("LLMWATCH_CORPUS_UPDATE").is_some();
+    let mut expected = expected;
+    let mut fixed = 0;
+    for v in expected["checks"].as_array_mut().unwrap() {
         let was_correct = v["status"] == "correct";
-        if !was_correct && !all {
+        if !was_correct && !all && !update {
             continue;
         }
         let c = check_of(v);
         let got = emitter_checks::observed(&text, &c);
-        if !emitter_checks::matches(&c, got) {
+        let holds = emitter_checks::matches(&c, got);
+        if update && holds && !was_correct {
+            *v = emitter_checks::to_json(&c, &text, None);
+            fixed += 1;
+        }
+        if !was_correct && !all {
+            continue;
+        }
+        if !holds {
             let how = if was_correct {
                 "regressed"
             } else {
@@ -144,6 +159,13 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
             ));
         }
         correct += usize::from(was_correct);
+    }
+    if fixed > 0 {
+        let path = dir.join("expected.json");
+        let mut json = serde_json::to_string_pretty(&expected).unwrap();
+        json.push('\n');
+        std::fs::write(&path, json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        eprintln!("{name}: {fixed} checks now correct, recorded");
     }
     (correct, failures)
 }
