@@ -13,8 +13,8 @@ use crate::semconv::events::{
     CALL_EVENTS, CHOICE_EVENT, COMPLETION_START_TIME, EXCEPTION_EVENT, EXCEPTION_MESSAGE,
     EXCEPTION_TYPE, FIRST_TOKEN_EVENTS,
 };
-use crate::semconv::outcome;
 use crate::semconv::genai::{self as keys, Field, INDEX, Key, USAGE_JSON_KEYS};
+use crate::semconv::outcome;
 
 /// Token counts of one call, as disjoint categories: their sum is every token billed.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

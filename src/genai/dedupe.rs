@@ -301,9 +301,10 @@ impl Dedupe {
                 .and_then(|k| g.parents.get(&k))
                 .is_some_and(|child| fp.wraps(child))
         };
-        if gens.iter().any(|g| {
-            nested(&g.spans, keys.parent) || nested(&g.parents, keys.own) || wrapper(g)
-        }) {
+        if gens
+            .iter()
+            .any(|g| nested(&g.spans, keys.parent) || nested(&g.parents, keys.own) || wrapper(g))
+        {
             return Verdict::Duplicate(Rule::ParentChild);
         }
         let forgotten = current

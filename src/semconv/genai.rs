@@ -161,7 +161,10 @@ pub const KEYS: &[Key] = &[
     key("ai.usage.reasoningTokens", Reasoning),
     key("langfuse.observation.usage_details", UsageJson),
     // Timing and streaming.
-    key("gen_ai.client.operation.time_to_first_chunk", TimeToFirstToken),
+    key(
+        "gen_ai.client.operation.time_to_first_chunk",
+        TimeToFirstToken,
+    ),
     key("gen_ai.response.time_to_first_chunk", TimeToFirstToken),
     ms("ai.response.msToFirstChunk"),
     ms("ai.stream.msToFirstChunk"),

@@ -16,9 +16,7 @@ pub fn finish_reason(lowercase: &str) -> &str {
         "max_tokens" | "max-tokens" | "max_output_tokens" | "length" | "model_length" => "length",
         "content-filter" | "content_filter" | "safety" | "recitation" | "blocklist"
         | "prohibited_content" | "spii" => "content_filter",
-        "end_turn" | "stop_sequence" | "eos" | "stop" | "complete" | "finish_reason_stop" => {
-            "stop"
-        }
+        "end_turn" | "stop_sequence" | "eos" | "stop" | "complete" | "finish_reason_stop" => "stop",
         other => other,
     }
 }

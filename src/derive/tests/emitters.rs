@@ -137,7 +137,11 @@ fn a_generic_api_error_takes_its_class_from_the_message() {
         ),
         ("AI_APICallError", "something odd", "AI_APICallError"),
         // A class that names the failure wins over the message.
-        ("openai.RateLimitError", "The server had an error", "RateLimitError"),
+        (
+            "openai.RateLimitError",
+            "The server had an error",
+            "RateLimitError",
+        ),
     ];
     for (class, message, expected) in cases {
         let span = failed(ai6_generate("fail"), class, message);
