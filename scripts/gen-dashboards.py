@@ -291,6 +291,9 @@ cost = dashboard(
         panel("table", "Models with no price", "Models whose tokens the price table cannot price, with the tokens used in the range: their cost is missing, never counted as $0. Run `llmwatch price MODEL`.",
               [(f'sum by (provider, model) (increase({q("llm_unpriced_tokens_total")}[$__range])) > 0 or on() vector(0)', "")],
               unit="short", w=8, thresholds=steps(GREEN, (1, RED))),
+        panel("table", "Calls without usage", "Successful calls that reported no token count, by service and model: each is counted at $0, so the cost above is short by what they used. A streamed chat without stream_options.include_usage is the usual cause.",
+              [(f'sum by (service, model) (increase({q("llm_calls_without_usage_total")}[$__range])) > 0 or on() vector(0)', "")],
+              unit="short", w=8, thresholds=steps(GREEN, (1, YELLOW))),
     ],
     time_from="now-24h",
 )

@@ -444,6 +444,12 @@ impl GenaiProcessor {
         m.requests.with(&labels[..len], now, of, |c| {
             c.inc();
         });
+        if call.error.is_none() && call.usage.is_empty() {
+            let (labels, len) = with_dims(&base, &[&operation], &[]);
+            m.without_usage.with(&labels[..len], now, of, |c| {
+                c.inc();
+            });
+        }
         let tokens = call.usage.tokens();
         for (kind, n) in tokens.by_type() {
             if n > 0 {

@@ -36,6 +36,8 @@ pub struct LlmMetrics {
     pub finish_reasons: Family<Counter>,
     /// `llm_cache_savings_usd_total`.
     pub cache_savings: Family<FloatCounter>,
+    /// `llm_calls_without_usage_total`.
+    pub without_usage: Family<Counter>,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
     /// Seconds a series may stay idle.
@@ -140,6 +142,15 @@ impl LlmMetrics {
                 limit,
                 FloatCounter::default,
             ),
+            without_usage: Family::new(
+                "llm_calls_without_usage",
+                "Successful LLM calls that reported no token count (a stream without include_usage, an emitter that drops usage): counted at $0.",
+                None,
+                with(&["service", "provider", "model", "operation"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
             budgets: Vec::new(),
             ttl,
             started: Instant::now(),
@@ -164,6 +175,7 @@ impl LlmMetrics {
         self.unpriced.expire(oldest);
         self.finish_reasons.expire(oldest);
         self.cache_savings.expire(oldest);
+        self.without_usage.expire(oldest);
     }
 }
 
@@ -186,6 +198,8 @@ impl Collector for LlmMetrics {
         self.finish_reasons
             .encode(&mut encoder, MetricType::Counter)?;
         self.cache_savings
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.without_usage
             .encode(&mut encoder, MetricType::Counter)?;
         if !self.budgets.is_empty() {
             let mut m = encoder.encode_descriptor(

@@ -828,3 +828,41 @@ fn cache_reads_record_what_they_saved_against_the_uncached_price() {
     .unwrap_or_else(|| panic!("no savings in {text}"));
     assert!((saved - 600.0 * 0.075 / 1e6).abs() < 1e-15, "{saved}");
 }
+
+#[test]
+fn successful_calls_without_usage_are_counted() {
+    // issue 15: a stream without include_usage was a $0 success and nothing showed it.
+    let (p, registry, _) = processor("{}");
+    let mut bare = span_with(
+        "chat gpt-4o",
+        vec![
+            kv("gen_ai.operation.name", s("chat")),
+            kv("gen_ai.provider.name", s("openai")),
+            kv("gen_ai.request.model", s("gpt-4o")),
+        ],
+    );
+    let mut failed = bare.clone();
+    failed.span_id = vec![9; 8];
+    failed.status = Some(Status {
+        code: opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32,
+        ..Default::default()
+    });
+    bare.span_id = vec![8; 8];
+    p.process(&mut traces(
+        vec![bare, failed, chat(1, 0, "gpt-4o", 10, 5)],
+        vec![],
+    ))
+    .unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let series = r#"llm_calls_without_usage_total{service="unknown_service",provider="openai",model="gpt-4o",operation="chat"}"#;
+    // The failed call and the call with usage are not counted.
+    assert_eq!(sample(&text, series), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_requests_total{service="unknown_service",provider="openai",model="gpt-4o",operation="chat",outcome="success"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+}

@@ -350,7 +350,8 @@ fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf> {
 
 /// Panels whose queries end in `or on() vector(0)`: they show 0 when the event never
 /// happened, and the demo has no incident that makes them happen.
-const ZERO_WHEN_NOTHING_HAPPENED: [&str; 4] = [
+const ZERO_WHEN_NOTHING_HAPPENED: [&str; 5] = [
+    "Calls without usage",
     "Exports by exporter",
     "Forwarding retries and drops",
     "Series folded into other",
