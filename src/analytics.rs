@@ -6,6 +6,7 @@
 //! and telemetry opted out of analytics has no user id left to count.
 
 pub mod hll;
+pub mod inherit;
 pub mod state;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,7 +23,7 @@ use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 
 use self::hll::Hll;
-use crate::derive::{Facts, Identity, LlmCall};
+use crate::derive::{Counted, Facts, Identity};
 use crate::metrics::bounded::{
     DimensionConfig, Family, Histogram, OTHER, OverflowCounter, ValueLimit, label_value,
 };
@@ -117,6 +118,10 @@ pub struct AnalyticsConfig {
         deserialize_with = "crate::config::units::deserialize_duration"
     )]
     pub funnel_window: Duration,
+    /// Calls without a user or session take their nearest ancestor's (README: "Identity
+    /// from the enclosing span").
+    #[serde(default)]
+    pub identity_inheritance: crate::derive::inherit::InheritConfig,
 }
 
 /// One funnel.
@@ -242,7 +247,7 @@ impl AnalyticsConfig {
 
     /// Problems, as (key, message).
     pub fn check(&self) -> Vec<(String, String)> {
-        let mut errors = Vec::new();
+        let mut errors = self.identity_inheritance.check();
         // From 7 bits (m = 128) on, one alpha formula holds, which the recording rules use.
         if !(7..=16).contains(&self.hll_precision) {
             errors.push(("hll_precision".to_owned(), "must be 7 to 16".to_owned()));
@@ -400,6 +405,8 @@ pub struct Analytics {
     last_settle: Mutex<Instant>,
     last_save: Mutex<Instant>,
     started: Instant,
+    /// Identity from the enclosing span.
+    inheriting: inherit::Inheriting,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -582,6 +589,7 @@ impl Analytics {
             last_settle: Mutex::new(Instant::now()),
             last_save: Mutex::new(Instant::now()),
             started: Instant::now(),
+            inheriting: inherit::Inheriting::new(&config.identity_inheritance),
         }
     }
 
@@ -726,6 +734,7 @@ impl Collector for Analytics {
             MetricType::Gauge,
         )?;
         m.encode_gauge(&(open as i64))?;
+        self.inheriting.encode(&mut encoder)?;
         let top = self.shared.top_users();
         if !top.is_empty() {
             let mut m = encoder.encode_descriptor(
@@ -1071,16 +1080,14 @@ impl AnalyticsProcessor {
 
 impl AnalyticsProcessor {
     /// A call the `genai` recorder counted earlier in the pipeline: its cost goes to its
-    /// user, and its tokens, cost and outcome to its conversation.
-    fn call(&self, c: &LlmCall) {
-        let Some(counted) = c.counted else {
-            return;
-        };
+    /// user, and its tokens, cost and outcome to its conversation (its own, else its
+    /// nearest ancestor's: see [`inherit`]).
+    fn call(&self, who: &crate::derive::inherit::Who, counted: Counted) {
         let shared = &self.state.shared;
-        if let Some(user) = &c.call.user {
+        if let Some(user) = &who.user {
             shared.add_cost(user, counted.cost_usd);
         }
-        if let Some(session) = &c.call.session {
+        if let Some(session) = &who.session {
             let tracked = shared.conversation(session, |conv| {
                 conv.calls += 1;
                 conv.tokens += counted.tokens;
@@ -1099,9 +1106,8 @@ impl Recorder for AnalyticsProcessor {
     fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
         use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
         // Calls first, as when `genai` fed the conversations before this processor ran.
-        let spans = facts.spans.iter().filter_map(|f| f.call.as_ref());
-        for c in spans.chain(facts.logs.iter().filter_map(|f| f.call.as_ref())) {
-            self.call(c);
+        for (who, counted) in self.state.inheriting.calls(facts) {
+            self.call(&who, counted);
         }
         for f in &facts.spans {
             let span = f.span;
@@ -1139,6 +1145,9 @@ impl Processor for AnalyticsProcessor {
     }
 
     fn flush(&self) -> Result<(), ProcessError> {
+        for (who, counted) in self.state.inheriting.settle(true) {
+            self.call(&who, counted);
+        }
         self.state.save().map_err(ProcessError)
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod identity;
+pub mod inherit;
 pub mod llm;
 pub mod web;
 

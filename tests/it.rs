@@ -18,6 +18,7 @@ mod it {
     mod forward;
     mod genai;
     mod health;
+    mod identity_inheritance;
     mod js_clients;
     mod lifecycle;
     mod overload;
