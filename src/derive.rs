@@ -9,6 +9,7 @@
 //! trace) are resolved by the `genai` recorder, which writes its verdict and the call's
 //! cost into the fact, so that recorders later in the pipeline read them in order.
 
+pub mod agent;
 pub mod app;
 pub mod identity;
 pub mod inherit;
@@ -74,6 +75,8 @@ pub struct SpanFacts<'a> {
     pub identity: Identity<'a>,
     /// The LLM call it describes, if any.
     pub call: Option<LlmCall>,
+    /// The tool call or agent invocation it is, if any.
+    pub agent: Option<agent::AgentOp>,
     /// The application operation it is.
     pub op: AppOp,
     /// Its events.
@@ -162,6 +165,7 @@ pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> S
         service,
         identity,
         call,
+        agent: agent::from_span(span),
         op,
         events,
         vitals,

@@ -7,6 +7,7 @@
 //! the extra dimensions the config lists, each with a value limit: free text never
 //! becomes a label.
 
+pub mod agents;
 pub mod dedupe;
 pub mod matches;
 pub mod metrics;
@@ -535,6 +536,15 @@ impl GenaiProcessor {
 impl Recorder for GenaiProcessor {
     fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
         for f in &mut facts.spans {
+            if let Some(op) = &f.agent {
+                agents::record(
+                    &self.metrics,
+                    f.service,
+                    op,
+                    &f.span.trace_id,
+                    &self.overflow,
+                );
+            }
             if let Some(c) = &mut f.call {
                 let dims = self.dimension_values(&f.span.attributes, f.resource);
                 c.counted = GenaiProcessor::record(self, &c.call, &dims);

@@ -6,6 +6,7 @@
 //! This module holds names and their precedence only; [`crate::derive`] reads the wire
 //! with them. It imports nothing of the crate.
 
+pub mod agents;
 pub mod app;
 pub mod events;
 pub mod genai;

@@ -38,6 +38,18 @@ pub struct LlmMetrics {
     pub cache_savings: Family<FloatCounter>,
     /// `llm_calls_without_usage_total`.
     pub without_usage: Family<Counter>,
+    /// `llm_tool_calls_total`.
+    pub tool_calls: Family<Counter>,
+    /// `llm_tool_call_duration_seconds`.
+    pub tool_duration: Family<Histogram>,
+    /// `llm_agent_invocations_total`.
+    pub agent_invocations: Family<Counter>,
+    /// `llm_agent_duration_seconds`.
+    pub agent_duration: Family<Histogram>,
+    /// The tool names kept as labels.
+    pub tool_names: ValueLimit,
+    /// The agent and workflow names kept as labels.
+    pub agent_names: ValueLimit,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
     /// Seconds a series may stay idle.
@@ -151,6 +163,44 @@ impl LlmMetrics {
                 limit,
                 Counter::default,
             ),
+            tool_calls: Family::new(
+                "llm_tool_calls",
+                "Tool calls (execute_tool, MCP tools/call, the AI SDK's ai.toolCall), by tool and outcome.",
+                None,
+                with(&["service", "tool", "outcome"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            tool_duration: Family::new(
+                "llm_tool_call_duration",
+                "Duration of tool calls.",
+                Some(Unit::Seconds),
+                with(&["service", "tool"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            agent_invocations: Family::new(
+                "llm_agent_invocations",
+                "Agent and workflow invocations (invoke_agent, invoke_workflow), by kind, name and outcome.",
+                None,
+                with(&["service", "kind", "agent", "outcome"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            agent_duration: Family::new(
+                "llm_agent_duration",
+                "Duration of agent and workflow invocations.",
+                Some(Unit::Seconds),
+                with(&["service", "kind", "agent"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            tool_names: ValueLimit::new("llm_tool_names", super::agents::MAX_NAMES),
+            agent_names: ValueLimit::new("llm_agent_names", super::agents::MAX_NAMES),
             budgets: Vec::new(),
             ttl,
             started: Instant::now(),
@@ -176,6 +226,10 @@ impl LlmMetrics {
         self.finish_reasons.expire(oldest);
         self.cache_savings.expire(oldest);
         self.without_usage.expire(oldest);
+        self.tool_calls.expire(oldest);
+        self.tool_duration.expire(oldest);
+        self.agent_invocations.expire(oldest);
+        self.agent_duration.expire(oldest);
     }
 }
 
@@ -201,6 +255,13 @@ impl Collector for LlmMetrics {
             .encode(&mut encoder, MetricType::Counter)?;
         self.without_usage
             .encode(&mut encoder, MetricType::Counter)?;
+        self.tool_calls.encode(&mut encoder, MetricType::Counter)?;
+        self.tool_duration
+            .encode(&mut encoder, MetricType::Histogram)?;
+        self.agent_invocations
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.agent_duration
+            .encode(&mut encoder, MetricType::Histogram)?;
         if !self.budgets.is_empty() {
             let mut m = encoder.encode_descriptor(
                 "llm_budget_usd",

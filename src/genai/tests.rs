@@ -866,3 +866,44 @@ fn successful_calls_without_usage_are_counted() {
         "{text}"
     );
 }
+
+#[test]
+fn tool_and_agent_names_past_their_limit_become_other() {
+    let (p, registry, overflow) = processor("{}");
+    let tool = |i: usize| {
+        span_with(
+            "execute_tool",
+            vec![
+                kv("gen_ai.operation.name", s("execute_tool")),
+                kv("gen_ai.tool.name", s(&format!("tool-{i}"))),
+            ],
+        )
+    };
+    let spans: Vec<Span> = (0..agents::MAX_NAMES + 5).map(tool).collect();
+    p.process(&mut traces(spans, vec![])).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let series = |name: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"llm_tool_calls_total{{service="unknown_service",tool="{name}",outcome="success"}}"#
+            ),
+        )
+    };
+    assert_eq!(series("tool-0"), Some(1.0), "{text}");
+    assert_eq!(series("other"), Some(5.0), "{text}");
+    let folded = overflow
+        .0
+        .get_or_create(&crate::metrics::bounded::OverflowLabels::for_family(
+            "llm_tool_names",
+        ))
+        .get();
+    assert_eq!(folded, 5);
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_tool_call_duration_seconds_count{service="unknown_service",tool="tool-0"}"#
+        ),
+        Some(1.0)
+    );
+}

@@ -127,7 +127,7 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         assert_eq!(r.status, 200, "{name}: {path} refused: {}", r.text());
     }
     let text = drained(&lw);
-    let mut failures = Vec::new();
+    let mut failures = agent_failures(&name, &dir.join("wire.jsonl"), &text);
     let mut correct = 0;
     let update = std::env::var_os("LLMWATCH_CORPUS_UPDATE").is_some();
     let mut expected = expected;
@@ -168,6 +168,72 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         eprintln!("{name}: {fixed} checks now correct, recorded");
     }
     (correct, failures)
+}
+
+/// A string attribute of an OTLP/JSON span.
+fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?["value"]["stringValue"]
+        .as_str()
+}
+
+/// Tool calls and agent invocations (issue 15, item 3), counted from the wire as the
+/// emitters document them (`execute_tool` and `invoke_agent` spans, the AI SDK's
+/// `ai.toolCall`), by service, family and outcome, against what llmwatch reports.
+fn agent_failures(name: &str, wire: &Path, text: &str) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut expected: BTreeMap<(String, &str, &str), f64> = BTreeMap::new();
+    for line in lines(wire) {
+        let request: Value = serde_json::from_str(&line).unwrap();
+        for rs in request["resourceSpans"].as_array().into_iter().flatten() {
+            let service = attr(&rs["resource"], "service.name").unwrap_or_default();
+            for span in rs["scopeSpans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten())
+            {
+                let family = match (attr(span, "gen_ai.operation.name"), span["name"].as_str()) {
+                    (Some("execute_tool"), _) | (None, Some("ai.toolCall")) => {
+                        "llm_tool_calls_total"
+                    }
+                    (Some("invoke_agent"), _) => "llm_agent_invocations_total",
+                    _ => continue,
+                };
+                let outcome = if span["status"]["code"] == 2 {
+                    "error"
+                } else {
+                    "success"
+                };
+                *expected
+                    .entry((service.to_owned(), family, outcome))
+                    .or_default() += 1.0;
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    let services: std::collections::BTreeSet<String> =
+        expected.keys().map(|k| k.0.clone()).collect();
+    for service in services {
+        for family in ["llm_tool_calls_total", "llm_agent_invocations_total"] {
+            for outcome in ["success", "error"] {
+                let want = expected
+                    .get(&(service.clone(), family, outcome))
+                    .copied()
+                    .unwrap_or(0.0);
+                let labels = [("service", service.as_str()), ("outcome", outcome)];
+                let got = super::support::metric_value(text, family, &labels);
+                if got != want {
+                    failures.push(format!(
+                        "{name}: {family}{{service={service},outcome={outcome}}}: expected {want}, got {got}"
+                    ));
+                }
+            }
+        }
+    }
+    failures
 }
 
 #[test]

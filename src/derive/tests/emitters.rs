@@ -173,3 +173,101 @@ fn ai_sdk_7_runtime_context_is_the_user_and_session() {
     assert_eq!(id.user.as_deref(), Some("user-js-1"));
     assert_eq!(id.thread(), Some("session-js-1"));
 }
+
+#[test]
+fn tool_calls_and_agent_invocations_in_every_convention() {
+    use crate::derive::agent::{self, AgentKind};
+    let cases = [
+        (
+            span(
+                "execute_tool weather",
+                vec![
+                    s("gen_ai.operation.name", "execute_tool"),
+                    s("gen_ai.tool.name", "weather"),
+                ],
+            ),
+            AgentKind::Tool,
+            "weather",
+        ),
+        (
+            span("ai.toolCall", vec![s("ai.toolCall.name", "weather")]),
+            AgentKind::Tool,
+            "weather",
+        ),
+        (
+            span(
+                "tools/call get_page",
+                vec![
+                    s("mcp.method.name", "tools/call"),
+                    s("gen_ai.tool.name", "get_page"),
+                ],
+            ),
+            AgentKind::Tool,
+            "get_page",
+        ),
+        (
+            span(
+                "search.tool",
+                vec![
+                    s("traceloop.span.kind", "tool"),
+                    s("traceloop.entity.name", "search"),
+                ],
+            ),
+            AgentKind::Tool,
+            "search",
+        ),
+        (
+            span("lookup", vec![s("openinference.span.kind", "TOOL")]),
+            AgentKind::Tool,
+            "unknown",
+        ),
+        (
+            span(
+                "invoke_agent chat",
+                vec![
+                    s("gen_ai.operation.name", "invoke_agent"),
+                    s("gen_ai.agent.name", "chat"),
+                ],
+            ),
+            AgentKind::Agent,
+            "chat",
+        ),
+        (
+            span(
+                "invoke_workflow triage",
+                vec![
+                    s("gen_ai.operation.name", "invoke_workflow"),
+                    s("gen_ai.workflow.name", "triage"),
+                ],
+            ),
+            AgentKind::Workflow,
+            "triage",
+        ),
+    ];
+    for (span, kind, name) in cases {
+        let op = agent::from_span(&span).unwrap_or_else(|| panic!("{}", span.name));
+        assert_eq!((op.kind, op.name.as_str()), (kind, name), "{}", span.name);
+        assert_eq!(op.duration, Some(0.5));
+        assert!(!op.failed);
+        // Neither is an LLM call.
+        assert!(llm::from_span(&span, &[], "svc").is_none(), "{}", span.name);
+    }
+    let failed = failed(
+        span(
+            "execute_tool weather",
+            vec![s("gen_ai.operation.name", "execute_tool")],
+        ),
+        "Error",
+        "boom",
+    );
+    assert!(agent::from_span(&failed).unwrap().failed);
+    // LLM calls, steps and chains are neither.
+    for attrs in [
+        vec![s("gen_ai.operation.name", "chat")],
+        vec![s("gen_ai.operation.name", "agent_step")],
+        vec![s("openinference.span.kind", "CHAIN")],
+        vec![s("traceloop.span.kind", "llm")],
+    ] {
+        assert!(agent::from_span(&span("x", attrs)).is_none());
+    }
+}
