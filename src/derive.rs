@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod app;
+pub mod evaluation;
 pub mod identity;
 pub mod inherit;
 pub mod llm;

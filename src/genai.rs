@@ -9,6 +9,7 @@
 
 pub mod agents;
 pub mod dedupe;
+pub mod evaluations;
 pub mod matches;
 pub mod metrics;
 pub mod price;
@@ -27,6 +28,7 @@ use crate::derive::llm::{self as extract, Call};
 use crate::derive::{Counted, Facts};
 use crate::model::Batch;
 use crate::pipeline::{ProcessError, Processor, Recorder};
+use crate::semconv::evaluation::EVALUATION_EVENT;
 
 pub use crate::metrics::bounded::DimensionConfig;
 
@@ -545,12 +547,20 @@ impl Recorder for GenaiProcessor {
                     &self.overflow,
                 );
             }
+            for e in f.events.iter().filter(|e| e.event.name == EVALUATION_EVENT) {
+                let result = crate::derive::evaluation::from_attributes(&e.event.attributes);
+                evaluations::record(&self.metrics, f.service, &result, &self.overflow);
+            }
             if let Some(c) = &mut f.call {
                 let dims = self.dimension_values(&f.span.attributes, f.resource);
                 c.counted = GenaiProcessor::record(self, &c.call, &dims);
             }
         }
         for f in &mut facts.logs {
+            if f.event == Some(EVALUATION_EVENT) {
+                let result = crate::derive::evaluation::from_attributes(&f.record.attributes);
+                evaluations::record(&self.metrics, f.service, &result, &self.overflow);
+            }
             if let Some(c) = &mut f.call {
                 let dims = self.dimension_values(&f.record.attributes, f.resource);
                 c.counted = GenaiProcessor::record(self, &c.call, &dims);

@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod app;
+pub mod evaluation;
 pub mod events;
 pub mod genai;
 pub mod identity;

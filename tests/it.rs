@@ -14,6 +14,7 @@ mod it {
     mod dashboards;
     mod emitter_checks;
     mod emitter_verify;
+    mod evaluations;
     mod exposition;
     mod forward;
     mod genai;

@@ -46,6 +46,14 @@ pub struct LlmMetrics {
     pub agent_invocations: Family<Counter>,
     /// `llm_agent_duration_seconds`.
     pub agent_duration: Family<Histogram>,
+    /// `llm_evaluations_total`.
+    pub evaluations: Family<Counter>,
+    /// `llm_evaluation_score`.
+    pub evaluation_score: Family<Histogram>,
+    /// The evaluation names kept as labels.
+    pub evaluation_names: ValueLimit,
+    /// The evaluation score labels kept as labels.
+    pub evaluation_labels: ValueLimit,
     /// The tool names kept as labels.
     pub tool_names: ValueLimit,
     /// The agent and workflow names kept as labels.
@@ -199,6 +207,32 @@ impl LlmMetrics {
                 limit,
                 histogram,
             ),
+            evaluations: Family::new(
+                "llm_evaluations",
+                "Evaluation results (gen_ai.evaluation.result events) by evaluation and score label (none without one).",
+                None,
+                with(&["service", "evaluation", "label"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            evaluation_score: Family::new(
+                "llm_evaluation_score",
+                "Scores of evaluation results by evaluation.",
+                None,
+                with(&["service", "evaluation"], &[]),
+                &keep,
+                limit,
+                || Histogram::new(super::evaluations::SCORE_BUCKETS.into_iter()),
+            ),
+            evaluation_names: ValueLimit::new(
+                "llm_evaluation_names",
+                super::evaluations::MAX_NAMES,
+            ),
+            evaluation_labels: ValueLimit::new(
+                "llm_evaluation_labels",
+                super::evaluations::MAX_LABELS,
+            ),
             tool_names: ValueLimit::new("llm_tool_names", super::agents::MAX_NAMES),
             agent_names: ValueLimit::new("llm_agent_names", super::agents::MAX_NAMES),
             budgets: Vec::new(),
@@ -227,6 +261,8 @@ impl LlmMetrics {
         self.cache_savings.expire(oldest);
         self.without_usage.expire(oldest);
         self.tool_calls.expire(oldest);
+        self.evaluations.expire(oldest);
+        self.evaluation_score.expire(oldest);
         self.tool_duration.expire(oldest);
         self.agent_invocations.expire(oldest);
         self.agent_duration.expire(oldest);
@@ -256,6 +292,9 @@ impl Collector for LlmMetrics {
         self.without_usage
             .encode(&mut encoder, MetricType::Counter)?;
         self.tool_calls.encode(&mut encoder, MetricType::Counter)?;
+        self.evaluations.encode(&mut encoder, MetricType::Counter)?;
+        self.evaluation_score
+            .encode(&mut encoder, MetricType::Histogram)?;
         self.tool_duration
             .encode(&mut encoder, MetricType::Histogram)?;
         self.agent_invocations

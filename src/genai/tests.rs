@@ -907,3 +907,89 @@ fn tool_and_agent_names_past_their_limit_become_other() {
         Some(1.0)
     );
 }
+
+#[test]
+fn evaluation_results_become_a_score_histogram_and_label_counts() {
+    let (p, registry, _) = processor("{}");
+    let eval = |attrs: Vec<KeyValue>| LogRecord {
+        event_name: "gen_ai.evaluation.result".to_owned(),
+        attributes: attrs,
+        ..Default::default()
+    };
+    p.process(&mut logs(vec![
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", Value::DoubleValue(0.85)),
+            kv("gen_ai.evaluation.score.label", s("relevant")),
+        ]),
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", s("0.25")),
+            kv("gen_ai.evaluation.score.label", s("irrelevant")),
+        ]),
+        // A label without a score, a score that is no number, no name.
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Toxicity")),
+            kv("gen_ai.evaluation.score.label", s("pass")),
+        ]),
+        eval(vec![kv("gen_ai.evaluation.score.value", s("n/a"))]),
+    ]))
+    .unwrap();
+    // As a span event too.
+    let mut sp = span_with("answer", vec![]);
+    sp.events.push(span::Event {
+        name: "gen_ai.evaluation.result".to_owned(),
+        attributes: vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", i(1)),
+        ],
+        ..Default::default()
+    });
+    p.process(&mut traces(vec![sp], vec![])).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let svc = r#"service="unknown_service""#;
+    for (series, n) in [
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="relevant"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="irrelevant"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="none"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Toxicity",label="pass"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="unknown",label="none"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_count{{{svc},evaluation="Relevance"}}"#),
+            3.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_sum{{{svc},evaluation="Relevance"}}"#),
+            2.1,
+        ),
+        (
+            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.3"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.9"}}"#),
+            2.0,
+        ),
+    ] {
+        let got = sample(&text, &series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+        assert!((got - n).abs() < 1e-9, "{series}: {got}");
+    }
+    assert!(!text.contains(
+        r#"llm_evaluation_score_count{service="unknown_service",evaluation="Toxicity"}"#
+    ));
+}
