@@ -87,7 +87,7 @@ pub async fn run(
     let genai = crate::genai::GenaiShared::default();
     registry.register(
         "llmwatch_genai_deduplicated",
-        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child).",
+        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
         genai.deduplicated().0,
     );
     let ctx = ProcessorContext {

@@ -12,6 +12,7 @@ pub mod dedupe;
 pub mod evaluations;
 pub mod matches;
 pub mod metrics;
+pub mod nested_tools;
 pub mod price;
 
 use std::collections::HashSet;
@@ -19,11 +20,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Deserialize;
 
 use self::dedupe::{Dedupe, DedupeCounter, Verdict};
 use self::metrics::{LlmMetrics, LlmMetricsSlot, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
+use crate::derive::agent::{AgentKind, AgentOp};
 use crate::derive::llm::{self as extract, Call};
 use crate::derive::{Counted, Facts};
 use crate::model::Batch;
@@ -512,6 +515,19 @@ impl GenaiProcessor {
 
 impl GenaiProcessor {
     /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
+    /// Whether `op` is not to be counted: an MCP transport span, or a tool span nested
+    /// in one of the same tool counted before (unless `dedupe: false`).
+    fn nested_tool(&self, span: &Span, service: &str, op: &AgentOp) -> bool {
+        if op.kind != AgentKind::Tool {
+            return false;
+        }
+        let nested = self
+            .dedupe
+            .as_ref()
+            .is_some_and(|d| d.tool(span, service, &op.name, !op.transport));
+        op.transport || nested
+    }
+
     fn price(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Price> {
         let key = self
             .matched
@@ -538,7 +554,9 @@ impl GenaiProcessor {
 impl Recorder for GenaiProcessor {
     fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
         for f in &mut facts.spans {
-            if let Some(op) = &f.agent {
+            if let Some(op) = &f.agent
+                && !self.nested_tool(f.span, f.service, op)
+            {
                 agents::record(
                     &self.metrics,
                     f.service,

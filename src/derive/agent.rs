@@ -22,6 +22,11 @@ pub struct AgentOp {
     pub duration: Option<f64>,
     /// It failed: an error status or an `error.type`.
     pub failed: bool,
+    /// An MCP `tools/call` span that names no tool in `gen_ai.tool.name` (the `mcp` SDK's
+    /// transport span, `MCP send tools/call {name}`, which misses tool errors too): not a
+    /// call of its own, it only links the spans of one call (its `name` is taken from the
+    /// span name).
+    pub transport: bool,
 }
 
 fn text(span: &Span, key: &str) -> Option<String> {
@@ -46,6 +51,13 @@ fn kind(span: &Span) -> Option<AgentKind> {
     })
 }
 
+/// The target of an MCP span name, `{method} {target}`, after the method `tools/call`.
+fn mcp_target(span: &Span) -> Option<String> {
+    let (_, target) = span.name.split_once(MCP_TOOL_CALL)?;
+    let target = target.trim();
+    (!target.is_empty()).then(|| target.to_owned())
+}
+
 /// The tool call or agent invocation `span` is, if any.
 pub fn from_span(span: &Span) -> Option<AgentOp> {
     let kind = kind(span)?;
@@ -54,9 +66,12 @@ pub fn from_span(span: &Span) -> Option<AgentOp> {
     } else {
         AGENT_NAME_KEYS
     };
-    let name = keys
-        .iter()
-        .find_map(|k| text(span, k))
+    let named = keys.iter().find_map(|k| text(span, k));
+    let transport = named.is_none()
+        && text(span, MCP_METHOD).as_deref() == Some(MCP_TOOL_CALL)
+        && text(span, "gen_ai.operation.name").is_none();
+    let name = named
+        .or_else(|| transport.then(|| mcp_target(span)).flatten())
         .unwrap_or_else(|| "unknown".to_owned());
     let failed = span
         .status
@@ -71,5 +86,6 @@ pub fn from_span(span: &Span) -> Option<AgentOp> {
         name,
         duration,
         failed,
+        transport,
     })
 }

@@ -21,6 +21,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as PromFamily;
 
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::nested_tools::NestedTools;
 use crate::derive::llm::Call;
 
 /// Shards of the record; a power of two.
@@ -57,6 +60,9 @@ pub enum Rule {
     /// A parent and its child span with the same model and usage (an SDK span inside a
     /// framework span).
     ParentChild,
+    /// A tool span directly inside or around a span of the same tool
+    /// ([`super::nested_tools`]).
+    NestedTool,
 }
 
 impl Rule {
@@ -66,6 +72,7 @@ impl Rule {
             Rule::ResponseId => "response_id",
             Rule::SameSpan => "same_span",
             Rule::ParentChild => "parent_child",
+            Rule::NestedTool => "nested_tool",
         }
     }
 }
@@ -218,6 +225,7 @@ pub struct Dedupe {
     shards: [Mutex<Shard>; SHARDS],
     hasher: RandomState,
     merged: DedupeCounter,
+    tools: NestedTools,
 }
 
 impl Default for Dedupe {
@@ -226,11 +234,12 @@ impl Default for Dedupe {
             shards: std::array::from_fn(|_| Mutex::default()),
             hasher: RandomState::default(),
             merged: DedupeCounter::default(),
+            tools: NestedTools::default(),
         }
     }
 }
 
-fn is_id(id: &[u8]) -> bool {
+pub(crate) fn is_id(id: &[u8]) -> bool {
     !id.is_empty() && id.iter().any(|b| *b != 0)
 }
 
@@ -252,6 +261,17 @@ impl Dedupe {
                 .filter(|id| !id.is_empty())
                 .map(|id| self.hasher.hash_one((1u8, &call.trace_id, id))),
         }
+    }
+
+    /// Whether the tool span `span` (tool `name` of `service`) repeats a tool call seen
+    /// in its trace ([`NestedTools`]). A repeat that would have been counted (`counted`)
+    /// is counted under [`Rule::NestedTool`].
+    pub fn tool(&self, span: &Span, service: &str, name: &str, counted: bool) -> bool {
+        let nested = self.tools.nested(span, service, name, !counted);
+        if nested && counted {
+            self.merged.inc(Rule::NestedTool);
+        }
+        nested
     }
 
     /// Whether `call` was counted already; if not, remembers it as counted. Every merge

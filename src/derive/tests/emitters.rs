@@ -248,7 +248,7 @@ fn tool_calls_and_agent_invocations_in_every_convention() {
         let op = agent::from_span(&span).unwrap_or_else(|| panic!("{}", span.name));
         assert_eq!((op.kind, op.name.as_str()), (kind, name), "{}", span.name);
         assert_eq!(op.duration, Some(0.5));
-        assert!(!op.failed);
+        assert!(!op.failed && !op.transport);
         // Neither is an LLM call.
         assert!(llm::from_span(&span, &[], "svc").is_none(), "{}", span.name);
     }
@@ -261,6 +261,34 @@ fn tool_calls_and_agent_invocations_in_every_convention() {
         "boom",
     );
     assert!(agent::from_span(&failed).unwrap().failed);
+    // The `mcp` SDK's client transport span names the tool only in its span name: it
+    // links the spans of one call and is not counted itself; the server's span is.
+    let send = span(
+        "MCP send tools/call get_page",
+        vec![s("mcp.method.name", "tools/call")],
+    );
+    let op = agent::from_span(&send).unwrap();
+    assert_eq!(
+        (op.kind, op.name.as_str(), op.transport),
+        (AgentKind::Tool, "get_page", true)
+    );
+    let served = span(
+        "tools/call get_page",
+        vec![
+            s("mcp.method.name", "tools/call"),
+            s("gen_ai.operation.name", "execute_tool"),
+            s("gen_ai.tool.name", "get_page"),
+        ],
+    );
+    assert!(!agent::from_span(&served).unwrap().transport);
+    // Other MCP methods are neither.
+    assert!(
+        agent::from_span(&span(
+            "tools/list",
+            vec![s("mcp.method.name", "tools/list")]
+        ))
+        .is_none()
+    );
     // LLM calls, steps and chains are neither.
     for attrs in [
         vec![s("gen_ai.operation.name", "chat")],
