@@ -22,6 +22,7 @@ mod it {
     mod identity_inheritance;
     mod js_clients;
     mod lifecycle;
+    mod mcp_tools;
     mod overload;
     mod python_clients;
     mod python_emitters;
