@@ -385,3 +385,52 @@ fn doubles_are_text_like_every_other_scalar() {
     assert_eq!(call.response_id.as_deref(), Some("1.5"));
     assert_eq!(old::from_span(&span, &[], "svc").unwrap().response_id, None);
 }
+
+#[test]
+fn identity_keys_match_in_any_case_and_nothing_else_does() {
+    for (key, kind) in [
+        ("user.id", IdentityKind::User),
+        ("ai.telemetry.metadata.userId", IdentityKind::User),
+        ("AI.TELEMETRY.METADATA.USERID", IdentityKind::User),
+        (
+            "langfuse.observation.metadata.langfuse_user_id",
+            IdentityKind::User,
+        ),
+        ("Session.Id", IdentityKind::Session),
+        ("ai.telemetry.metadata.sessionId", IdentityKind::Session),
+        ("gen_ai.conversation.id", IdentityKind::Conversation),
+    ] {
+        assert_eq!(identity_kind(key), Some(kind), "{key}");
+    }
+    for key in [
+        "user",
+        "user.idx",
+        "x.user.id",
+        "gen_ai.usage.input_tokens",
+        "",
+        "USER.ID.X",
+    ] {
+        assert_eq!(identity_kind(key), None, "{key}");
+    }
+    assert_eq!(identity_kind(&"U".repeat(200)), None);
+}
+
+#[test]
+fn an_event_identity_within_its_span_is_the_layered_reading() {
+    let s = |v: &str| Value::StringValue(v.to_owned());
+    let event = [kv("session.id", s("s-e"))];
+    let span = [
+        kv("user.id", s("u-s")),
+        kv("gen_ai.conversation.id", s("c-s")),
+    ];
+    let resource = [kv("enduser.id", s("u-r")), kv("session.id", s("s-r"))];
+    let outer = Identity::of(&[&span, &resource]);
+    assert_eq!(
+        Identity::of(&[&event]).within(&outer),
+        Identity::of(&[&event, &span, &resource])
+    );
+    assert_eq!(
+        Identity::of(&[]).within(&outer),
+        Identity::of(&[&span, &resource])
+    );
+}
