@@ -512,3 +512,31 @@ fn conversations_take_llm_calls_only_from_facts_in_pipeline_order() {
     Recorder::record(&analytics, &mut facts).unwrap();
     assert_eq!(chat.open_conversations(), 1);
 }
+
+/// Issue 14: users under the Langfuse metadata and LiteLLM keys were priced in top users
+/// (the genai table knew them) but never counted as unique users (the analytics table did
+/// not); `user_id` was pseudonymised by the redaction processor and read by nobody.
+#[test]
+fn users_under_every_emitters_key_are_unique_users() {
+    let (p, r) = processor("{}");
+    let keys = [
+        "langfuse.trace.metadata.langfuse_user_id",
+        "langfuse.observation.metadata.langfuse_user_id",
+        "metadata.user_api_key_end_user_id",
+        "metadata.user_api_key_user_id",
+        "user_id",
+        "session.user_id",
+    ];
+    let records = (0..600)
+        .map(|i| {
+            let key = keys[i % keys.len()];
+            event("message_sent", vec![kv(key, &format!("pseudo-{i:05}"))])
+        })
+        .collect();
+    p.process(&mut logs(records)).unwrap();
+    let text = scrape(&r);
+    let e = value(&text, r#"chat_users_estimate{window="1d",segment="all"}"#)
+        .unwrap_or_else(|| panic!("no estimate:\n{text}"));
+    let bound = 3.0 * 1.04 / 32.0 * 600.0;
+    assert!((e - 600.0).abs() <= bound, "{e} vs 600\n{text}");
+}
