@@ -19,11 +19,11 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 pub use self::config::{AnalyticsConfig, EventConfig, FunnelConfig};
 pub use self::families::{Analytics, WINDOWS};
 use self::families::{Progress, unix_now};
+use crate::component::{ProcessError, Processor, Recorder};
 use crate::derive::{Facts, Identity, LlmCall};
 use crate::metrics::bounded::{OTHER, OverflowCounter, label_value};
 use crate::model::Batch;
 use crate::model::attrs::first as find;
-use crate::pipeline::{ProcessError, Processor, Recorder};
 
 /// Where the shared analytics state lives once a processor is built.
 pub type AnalyticsSlot = crate::metrics::bounded::Slot<Analytics>;

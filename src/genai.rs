@@ -21,10 +21,10 @@ pub use self::config::{BudgetConfig, GenaiConfig, GenaiShared, PriceConfig};
 use self::dedupe::{Dedupe, Verdict};
 use self::metrics::{LlmMetrics, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
+use crate::component::{ProcessError, Processor, Recorder};
 use crate::derive::llm::{self as extract, Call};
 use crate::derive::{Counted, Facts};
 use crate::model::Batch;
-use crate::pipeline::{ProcessError, Processor, Recorder};
 
 pub use crate::metrics::bounded::DimensionConfig;
 

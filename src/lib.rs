@@ -9,6 +9,7 @@ pub mod admin;
 pub mod analytics;
 pub mod app;
 pub mod bench;
+pub mod component;
 pub mod config;
 pub mod decode;
 pub mod demo;

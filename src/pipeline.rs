@@ -29,10 +29,11 @@ use bytes::Bytes;
 
 pub use self::queue::{BoundedQueue, PushError, QueueLevel};
 use self::warn_limit::WarnLimit;
+pub use crate::component::{ProcessError, Processor, Recorder};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
-use crate::derive::{Facts, derive};
+use crate::derive::derive;
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
@@ -224,37 +225,6 @@ impl ProcessorConfig {
         }
     }
 }
-
-/// A stage that rewrites batches in place.
-pub trait Processor: Send + Sync {
-    /// Processes one batch. An error keeps the batch from every exporter.
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
-
-    /// The processor as a recorder of derived facts, if it is one: the pipeline then
-    /// derives the facts of a batch once for every recorder in a row, instead of calling
-    /// [`Processor::process`].
-    fn recorder(&self) -> Option<&dyn Recorder> {
-        None
-    }
-
-    /// Saves what must outlive the process; called once at shutdown.
-    fn flush(&self) -> Result<(), ProcessError> {
-        Ok(())
-    }
-}
-
-/// A processor that reads the batch only through its derived facts (see
-/// [`crate::derive`]). It may write into the facts what recorders after it read (the
-/// `genai` recorder writes each call's verdict and cost).
-pub trait Recorder: Send + Sync {
-    /// Records the facts of one batch.
-    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError>;
-}
-
-/// A processor could not handle a batch.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProcessError(pub String);
 
 /// One configured pipeline, built.
 pub struct Pipeline {

@@ -53,7 +53,7 @@ pub struct AnalyticsConfig {
     /// How often the state file is written while running.
     #[serde(
         default = "AnalyticsConfig::default_save_interval",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub save_interval: Duration,
     /// The attribute holding the intent of a message.
@@ -83,7 +83,7 @@ pub struct AnalyticsConfig {
     /// A conversation without activity for this long has ended.
     #[serde(
         default = "AnalyticsConfig::default_conversation_idle",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub conversation_idle: Duration,
     /// Funnels: ordered event names that a user goes through.
@@ -96,7 +96,7 @@ pub struct AnalyticsConfig {
     /// A user's progress through a funnel starts over this long after its first step.
     #[serde(
         default = "AnalyticsConfig::default_funnel_window",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub funnel_window: Duration,
 }

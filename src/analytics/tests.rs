@@ -1,5 +1,5 @@
+use crate::component::Recorder;
 use crate::model::Payload;
-use crate::pipeline::Recorder;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prometheus_client::registry::Registry;
 

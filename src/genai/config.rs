@@ -62,7 +62,7 @@ pub struct GenaiConfig {
     /// Series idle this long disappear from `/metrics`.
     #[serde(
         default = "GenaiConfig::default_series_ttl",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub series_ttl: Duration,
     /// Prices that add to or override the embedded table.
