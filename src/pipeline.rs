@@ -14,7 +14,7 @@
 //! Workers are plain threads, one per core by default, so processing uses every core
 //! without blocking the async runtime that serves the sockets.
 
-pub mod queue;
+pub use crate::component::queue;
 mod warn_limit;
 
 use std::collections::HashMap;
@@ -27,8 +27,8 @@ use serde_json::Value;
 
 use bytes::Bytes;
 
-pub use self::queue::{BoundedQueue, PushError, QueueLevel};
 use self::warn_limit::WarnLimit;
+pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
 pub use crate::component::{ProcessError, Processor, Recorder};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
