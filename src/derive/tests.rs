@@ -24,6 +24,8 @@ mod keys;
 #[path = "tests/old_extract.rs"]
 mod old;
 
+mod corpus;
+
 mod price {
     pub(super) use crate::model::time::parse_day;
 }
