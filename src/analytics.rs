@@ -301,6 +301,22 @@ impl AnalyticsProcessor {
     }
 }
 
+impl Analytics {
+    /// Forgets a pseudonymous user's funnel progress (its top-user costs live in
+    /// [`state::Shared::forget`]). HyperLogLog registers cannot forget one user; they age
+    /// out with their window. Returns the entries removed.
+    pub fn forget(&self, pseudonym: &str) -> usize {
+        let user = hll::hash(pseudonym);
+        let mut progress = self
+            .funnel_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = progress.len();
+        progress.retain(|(_, u), _| *u != user);
+        before - progress.len()
+    }
+}
+
 impl AnalyticsProcessor {
     /// A call the `genai` recorder counted earlier in the pipeline: its cost goes to its
     /// user, and its tokens, cost and outcome to its conversation.

@@ -22,6 +22,8 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod report;
 pub mod semconv;
+pub mod slo;
 #[cfg(test)]
 mod testkit;

@@ -540,3 +540,25 @@ fn users_under_every_emitters_key_are_unique_users() {
     let bound = 3.0 * 1.04 / 32.0 * 600.0;
     assert!((e - 600.0).abs() <= bound, "{e} vs 600\n{text}");
 }
+
+#[test]
+fn a_forgotten_user_loses_its_funnel_progress() {
+    let (p, r) = processor("funnels: [{name: connect, steps: [chat_opened, platform_connected]}]");
+    let opened = || event("chat_opened", vec![kv("user.id", "u2")]);
+    p.process(&mut logs(vec![opened()])).unwrap();
+    p.process(&mut logs(vec![opened()])).unwrap();
+    let series = r#"chat_funnel_step_total{funnel="connect",step="chat_opened"}"#;
+    assert_eq!(
+        value(&scrape(&r), series),
+        Some(1.0),
+        "a repeated step counts once"
+    );
+    assert_eq!(p.state.forget("u2"), 1);
+    assert_eq!(p.state.forget("u2"), 0);
+    p.process(&mut logs(vec![opened()])).unwrap();
+    assert_eq!(
+        value(&scrape(&r), series),
+        Some(2.0),
+        "forgotten, the user starts the funnel anew"
+    );
+}

@@ -34,16 +34,25 @@ fn kv(key: &str, value: Value) -> KeyValue {
     crate::model::attrs::kv(key, value)
 }
 
-/// Keys the old `genai` table did not know as user ids, although the redaction
-/// processor pseudonymised them: users under them were priced nowhere (issue 14).
-const NEW_USER_KEYS: &[&str] = &["user_id", "session.user_id"];
+/// Some of the keys the old `genai` table did not know as user, session or conversation
+/// ids, although the redaction processor pseudonymised them: users under them were priced
+/// nowhere (issue 14). AI SDK 7's context keys, an unlisted emitter's (the pattern rule).
+const NEW_IDENTITY_KEYS: &[&str] = &[
+    "user_id",
+    "session.user_id",
+    "ai.settings.context.userId",
+    "ai.settings.context.sessionId",
+    "ai.telemetry.metadata.user_id",
+    "acme.user.id",
+    "app.session_id",
+];
 
 /// Every key of the old table, the identity keys, and a few keys nobody reads.
 fn all_keys() -> Vec<&'static str> {
     keys::KEYS
         .iter()
         .map(|k| k.name)
-        .chain(NEW_USER_KEYS.iter().copied())
+        .chain(NEW_IDENTITY_KEYS.iter().copied())
         .chain(["http.route", "app.feature", "db.system"])
         .collect()
 }
@@ -209,10 +218,35 @@ fn span_strategy() -> impl Strategy<Value = (Span, Vec<KeyValue>)> {
         })
 }
 
-/// What the old extraction yields once the named bugs are fixed: users under keys the
-/// redaction processor pseudonymised but the `genai` table missed are users. With at
-/// most one user key per layer, the innermost layer with one decides: a key the old
-/// table knew gives the old answer, a new key gives its value.
+/// Whether the old table read `key` as the identity `kind` (conversations were sessions).
+fn old_knows(key: &str, kind: IdentityKind) -> bool {
+    keys::INDEX.get(key).is_some_and(|(k, _)| match kind {
+        IdentityKind::User => k.field == keys::Field::User,
+        IdentityKind::Session | IdentityKind::Conversation => k.field == keys::Field::Session,
+    })
+}
+
+/// The key and value an identity of `kinds` is read from, as [`Identity::of`] reads it:
+/// the innermost layer with one; in it, the first non-empty value of the first kind.
+fn deciding<'a>(layers: &[&'a [KeyValue]], kinds: &[IdentityKind]) -> Option<&'a KeyValue> {
+    layers.iter().find_map(|layer| {
+        kinds.iter().find_map(|kind| {
+            layer.iter().find(|kv| {
+                identity_kind(&kv.key) == Some(*kind)
+                    && kv
+                        .value
+                        .as_ref()
+                        .and_then(crate::model::attrs::text)
+                        .is_some_and(|t| !t.is_empty())
+            })
+        })
+    })
+}
+
+/// What the old extraction yields once the named bugs are fixed: users and sessions
+/// under keys the redaction processor pseudonymised but the `genai` table missed are
+/// read. Where the deciding key is one the old table did not know, its value is the
+/// answer; where it knew it, the old answer stands.
 fn expected_from_old(
     old: Option<old::Call>,
     layers: &[&[KeyValue]],
@@ -221,12 +255,19 @@ fn expected_from_old(
     let Some(mut call) = old else {
         return "None".to_owned();
     };
-    let user_key = |kv: &&KeyValue| identity_kind(&kv.key) == Some(IdentityKind::User);
-    if reads_identity
-        && let Some(kv) = layers.iter().find_map(|l| l.iter().find(user_key))
-        && NEW_USER_KEYS.contains(&kv.key.as_str())
-    {
-        call.user = kv.value.as_ref().and_then(crate::model::attrs::text);
+    let value = |kv: &KeyValue| kv.value.as_ref().and_then(crate::model::attrs::text);
+    if reads_identity {
+        if let Some(kv) = deciding(layers, &[IdentityKind::User])
+            && !old_knows(&kv.key, IdentityKind::User)
+        {
+            call.user = value(kv);
+        }
+        let thread = [IdentityKind::Conversation, IdentityKind::Session];
+        if let Some(kv) = deciding(layers, &thread)
+            && !old_knows(&kv.key, IdentityKind::Session)
+        {
+            call.session = value(kv);
+        }
     }
     format!("{:?}", Some(call))
 }
@@ -392,6 +433,13 @@ fn doubles_are_text_like_every_other_scalar() {
 fn identity_keys_match_in_any_case_and_nothing_else_does() {
     for (key, kind) in [
         ("user.id", IdentityKind::User),
+        // The pattern rule: an emitter nobody listed (privacy, issue 13).
+        ("x.user.id", IdentityKind::User),
+        ("X.User.Id", IdentityKind::User),
+        ("LLM.USER", IdentityKind::User),
+        ("ai.settings.context.userId", IdentityKind::User),
+        ("ai.settings.context.sessionId", IdentityKind::Session),
+        ("ai.telemetry.metadata.user_id", IdentityKind::User),
         ("ai.telemetry.metadata.userId", IdentityKind::User),
         ("AI.TELEMETRY.METADATA.USERID", IdentityKind::User),
         (
@@ -407,7 +455,8 @@ fn identity_keys_match_in_any_case_and_nothing_else_does() {
     for key in [
         "user",
         "user.idx",
-        "x.user.id",
+        "user.name",
+        "x.user.idx",
         "gen_ai.usage.input_tokens",
         "",
         "USER.ID.X",

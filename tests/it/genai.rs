@@ -7,13 +7,13 @@
 //! embedding: 8. It answers as `<model>-2024-08-06`. gpt-4o costs 2.50 / 10.00 / 1.25
 //! (input / output / cache read, USD per 1M), text-embedding-3-small 0.02.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use super::emitter_verify::FakeOpenAi;
 use super::python_clients::venv_python;
-use super::support::{Llmwatch, lines, metric_value};
+use super::support::{Llmwatch, TempDir, lines, metric_value};
 
 const CONFIG: &str = r#"
 receivers:
@@ -39,40 +39,6 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The fake OpenAI server; stops when dropped (its stdin closes, then it is killed).
-struct FakeOpenAi {
-    child: Child,
-    port: u16,
-}
-
-impl FakeOpenAi {
-    fn start(python: &Path) -> FakeOpenAi {
-        let mut child = Command::new(python)
-            .arg(script("fake_openai.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("fake server said {line:?}"));
-        FakeOpenAi { child, port }
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// What one instrumentation must produce for the driver's four calls.
 struct Expect {
     input: f64,
@@ -87,7 +53,8 @@ struct Expect {
 
 fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
     let python = venv_python(venv, var);
-    let fake = FakeOpenAi::start(&python);
+    let served = TempDir::new("served");
+    let fake = FakeOpenAi::start(&served.path("served.jsonl"));
     let lw = Llmwatch::start(CONFIG);
     let service = format!("it-{}", venv.trim_start_matches(".venv-genai-"));
     let out = Command::new(&python)
