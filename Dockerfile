@@ -14,7 +14,11 @@ FROM debian:bookworm-slim
 # ca-certificates: the otlp exporter trusts the system roots for https:// destinations.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home llmwatch
+    && useradd --system --uid 10001 --no-create-home llmwatch \
+    && mkdir -p /var/lib/llmwatch && chown 10001 /var/lib/llmwatch
+# The state directory: the redaction key generated at first start lives here. Mount a
+# volume on it so that pseudonyms survive a new container.
+VOLUME /var/lib/llmwatch
 COPY --from=build /src/target/release/llmwatch /usr/local/bin/llmwatch
 COPY otel-config.yaml /etc/llmwatch/otel-config.yaml
 USER 10001

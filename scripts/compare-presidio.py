@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Scores Presidio's own pattern recognizers on llmwatch's generated PII corpus.
+"""Scores Presidio's pattern recognizers on the PII harness's corpus, beside llmwatch.
 
-A one-off comparison, not part of scripts/check: it needs presidio-analyzer, which is
-large. Produce the corpus and run it with:
+A one-off comparison, not part of scripts/check: presidio-analyzer is large, and its NLP
+engine needs a spaCy model that PyPI does not carry from its publisher (spaCy's models are
+released on GitHub; the PyPI packages named en-core-web-* are third-party re-uploads, not
+used here). Presidio therefore runs without an NLP engine: its pattern recognizers need
+none. Produce the corpus and run it with:
 
-    LLMWATCH_CORPUS_OUT=/tmp/corpus.jsonl cargo test --lib precision_and_recall
+    .venv-pii/bin/python -c 'import sys; sys.path.insert(0, "tests/python"); import pii_harness as h, json; \
+        [print(json.dumps(i, ensure_ascii=False)) for i in h.corpus(13, 600)]' > /tmp/pii-corpus.jsonl
     python3 -m venv /tmp/presidio && /tmp/presidio/bin/pip install presidio-analyzer==2.2.366
-    /tmp/presidio/bin/python scripts/compare-presidio.py /tmp/corpus.jsonl
+    /tmp/presidio/bin/python scripts/compare-presidio.py /tmp/pii-corpus.jsonl
 
-Only the detectors both tools have are scored, with the same rule as llmwatch's test: a
-result of the right entity that overlaps the labelled value is a true positive, any other
-result is a false positive, and a labelled value with no such result is a false negative.
-Presidio runs without an NLP engine (its pattern recognizers need none), at score >= 0.4.
+The rule is the harness's: a positive is found when a result of its entity overlaps the
+value; a negative is kept when no result at all overlaps it. Types Presidio has no
+recognizer for (llmwatch's vendor secrets) are reported as such. Score >= 0.4.
 """
 
 import json
@@ -36,44 +39,35 @@ ENTITY_OF = {
     "ipv6": "IP_ADDRESS",
     "iban": "IBAN_CODE",
 }
-LABEL_OF = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "US_SSN": "ssn", "IP_ADDRESS": "ip", "IBAN_CODE": "iban"}
-RECOGNIZERS = [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), UsSsnRecognizer(), IpRecognizer(), IbanRecognizer()]
-
-
-def char_offset(text, byte_offset):
-    return len(text.encode("utf-8")[:byte_offset].decode("utf-8"))
+RECOGNIZERS = [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), UsSsnRecognizer(),
+               IpRecognizer(), IbanRecognizer()]
 
 
 def main(path):
-    score = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn by label
+    score = defaultdict(lambda: [0, 0])  # ok, n
     for line in open(path, encoding="utf-8"):
         item = json.loads(line)
-        label = item["label"]
-        if label is not None and label not in ENTITY_OF:
-            label = None  # a secret llmwatch detects and Presidio has no recognizer for
-        text = item["text"]
-        span = (char_offset(text, item["start"]), char_offset(text, item["end"])) if label else None
+        label, text, value = item["label"], item["text"], item["value"]
+        start = text.index(value)
+        end = start + len(value)
         results = []
         for r in RECOGNIZERS:
             results += [x for x in r.analyze(text, r.supported_entities, None) if x.score >= 0.4]
-        hit = False
-        for x in results:
-            key = LABEL_OF[x.entity_type]
-            overlaps = span and x.start < span[1] and span[0] < x.end
-            if label and x.entity_type == ENTITY_OF[label] and overlaps:
-                hit = True
-            else:
-                score[key][1] += 1
-        if label:
-            key = "ip" if label.startswith("ipv") else label
-            if hit:
-                score[key][0] += 1
-            else:
-                score[key][2] += 1
-    print(f"{'entity':<8} {'prec':>6} {'recall':>6} {'tp':>5} {'fp':>5} {'fn':>5}")
-    for key in sorted(score):
-        tp, fp, fn = score[key]
-        print(f"{key:<8} {tp / max(tp + fp, 1):>6.3f} {tp / max(tp + fn, 1):>6.3f} {tp:>5} {fp:>5} {fn:>5}")
+        overlapping = [x for x in results if x.start < end and start < x.end]
+        if label == "negative":
+            ok = not overlapping
+        elif label in ENTITY_OF:
+            ok = any(x.entity_type == ENTITY_OF[label] for x in overlapping)
+        else:
+            ok = False  # no recognizer: reported as such below
+        row = score[label]
+        row[1] += 1
+        row[0] += ok
+    print(f"{'type':<10} {'n':>6} {'presidio':>9}")
+    for label in sorted(score):
+        ok, n = score[label]
+        known = label == "negative" or label in ENTITY_OF
+        print(f"{label:<10} {n:>6} {f'{ok / n:.4f}' if known else 'no recognizer':>9}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the five Grafana dashboards under grafana/dashboards/ from the panel lists below.
+"""Writes the six Grafana dashboards under grafana/dashboards/ from the panel lists below.
 
 One list per dashboard keeps every panel's query, unit, thresholds and description in one
 place, and gives every dashboard the same variables, datasource and layout rules. Run it
@@ -502,12 +502,55 @@ pipeline = dashboard(
     refresh="10s", time_from="now-1h",
 )
 
+# 6. SLOs and error budgets -------------------------------------------------------------------
+# The series of prometheus/rules/slo.yaml (llmwatch slo-rules): every one has an `slo` label
+# and the objective's slice labels (service, model or platform).
+SLO_SEL = 'service=~"$service"'
+SLO_LEGEND = "{{slo}} {{service}}{{platform}} {{model}}"
+SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+BUDGET = "on (slo) group_left () (1 - slo:objective:ratio)"
+slos = dashboard(
+    "llmwatch-slos", "SLOs and error budgets",
+    "Service level objectives of the AI path: each indicator over its compliance window, the error budget left, how fast it burns over the workbook's windows, and the burn-rate alerts.",
+    ["slo"],
+    [
+        panel("stat", "Burn-rate alerts", "Per objective: page (SLOFastBurn firing: 14.4x over 1h and 5m, or 6x over 6h and 30m), ticket (SLOSlowBurn: 3x over 1d and 2h, or 1x over 3d and 6h), or OK.",
+              [('max by (slo) (ALERTS{alertname="SLOFastBurn", alertstate="firing"}) * 2'
+                ' or max by (slo) (ALERTS{alertname="SLOSlowBurn", alertstate="firing"})'
+                ' or max by (slo) (slo:objective:ratio) * 0', "{{slo}}")],
+              unit="short", w=24, h=4, thresholds=steps(GREEN, (1, YELLOW), (2, RED)),
+              mappings=[{"type": "value", "options": {
+                  "0": {"text": "OK", "color": GREEN, "index": 0},
+                  "1": {"text": "ticket", "color": YELLOW, "index": 1},
+                  "2": {"text": "page", "color": RED, "index": 2}}}]),
+        panel("stat", "SLI over the window", "Share of good events over each objective's compliance window (28 or 30 days; less while Prometheus holds less history), per slice.",
+              [(f"1 - slo:error_ratio:window{{{SLO_SEL}}}", SLO_LEGEND)],
+              unit="percentunit", decimals=2, w=12, thresholds=steps(BLUE)),
+        panel("bargauge", "Error budget remaining", "Share of the window's error budget not yet spent: 1 - error ratio over the window / (1 - target). Amber below 50%, red below 25%; at 0 the objective is missed.",
+              [(f"slo:error_budget_remaining:ratio{{{SLO_SEL}}}", SLO_LEGEND)],
+              unit="percentunit", min_=0, max_=1, w=12, thresholds=steps(RED, (0.25, YELLOW), (0.5, GREEN))),
+        panel("timeseries", "Burn rate by window", "Error ratio over each window divided by the error budget (1 - target): 1 spends the budget exactly over the window. Dashed: the alert burn rates 1, 3, 6 and 14.4.",
+              [(f"slo:error_ratio:rate{w}{{{SLO_SEL}}} / {BUDGET}", f"{w} {SLO_LEGEND}") for w in SLO_WINDOWS],
+              unit="short", w=24, h=10, min_=0,
+              thresholds=steps(GREEN, (1, YELLOW), (3, ORANGE), (6, RED), (14.4, "dark-red")),
+              custom={"thresholdsStyle": {"mode": "dashed"}}),
+        panel("timeseries", "SLI over the last hour against the target", "Share of good events over the last hour, per slice, and each objective's target (dashed lines).",
+              [(f"1 - slo:error_ratio:rate1h{{{SLO_SEL}}}", SLO_LEGEND),
+               ("slo:objective:ratio", "target {{slo}}")],
+              unit="percentunit", w=24, decimals=3,
+              overrides=[{"matcher": {"id": "byRegexp", "options": "target.*"},
+                          "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]),
+    ],
+    time_from="now-24h",
+)
+
 DASHBOARDS = {
     "llm-operations.json": operations,
     "ai-cost.json": cost,
     "product-analytics.json": product,
     "technical-health.json": health,
     "pipeline.json": pipeline,
+    "slos.json": slos,
 }
 
 

@@ -35,6 +35,60 @@ pub enum Outcome {
     },
 }
 
+/// The prometheus exporter's optional `auth` for `/metrics` and `/admin/*`, checked, and
+/// the counter of the requests it refuses.
+fn admin_auth(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    registry: &mut Registry,
+) -> anyhow::Result<(
+    Option<crate::receive::auth::Auth>,
+    prometheus_client::metrics::counter::Counter,
+)> {
+    let refused = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "llmwatch_admin_refused_requests",
+        "Requests to /metrics or /admin/* refused for a missing or wrong bearer token",
+        refused.clone(),
+    );
+    let Some((id, auth)) = config.exporters.iter().find_map(|(id, cfg)| match cfg {
+        ExporterConfig::Prometheus(p) => p.auth.as_ref().map(|a| (id, a)),
+        _ => None,
+    }) else {
+        return Ok((None, refused));
+    };
+    let mut errors = Vec::new();
+    auth.check(&format!("exporters.{id}.auth"), &mut errors, env);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{}: {}", e.path, e.message);
+    }
+    Ok((Some(auth.build(env)), refused))
+}
+
+/// `POST /admin/forget`'s work: the first redaction processor's pseudonym of a raw id,
+/// removed from the top users and the funnel progress.
+fn forgetter(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    ctx: &ProcessorContext<'_>,
+) -> Result<Option<admin::Forget>, String> {
+    let Some(redaction) = config.processors.values().find_map(|p| match p {
+        crate::pipeline::ProcessorConfig::Redaction(c) => Some(c),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let pseudonymiser = redaction.pseudonymiser(env)?;
+    let chat = Arc::clone(&ctx.chat);
+    let analytics = ctx.analytics.clone();
+    Ok(Some(Arc::new(move |id: &str| {
+        let pseudonym = pseudonymiser.pseudonym(id);
+        let removed =
+            chat.forget(&pseudonym) + analytics.0.get().map_or(0, |a| a.forget(&pseudonym));
+        (pseudonym, removed)
+    })))
+}
+
 fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {
@@ -51,6 +105,7 @@ pub async fn run(
     let mut registry = Registry::default();
     let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
     let metrics = OwnMetrics::register(&mut registry, queue.capacity());
+    let conn_metrics = crate::receive::conn::ConnMetrics::register(&mut registry);
 
     let overflow = crate::genai::metrics::OverflowCounter::default();
     registry.register(
@@ -145,12 +200,32 @@ pub async fn run(
     )
     .context("starting pipeline workers")?;
 
+    // Scheduled reports: one task of their own, whose failures are counted, not fatal.
+    let reports = config.reports.clone().map(|r| {
+        crate::report::scheduler::Scheduler::register(
+            r,
+            config.slos.objectives.clone(),
+            &mut registry,
+        )
+    });
     let (receivers_tx, receivers_rx) = watch::channel(false);
     let (admin_tx, admin_rx) = watch::channel(false);
+    let (admin_auth, refused) = admin_auth(&config, env, &mut registry)?;
+    let forgotten = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "llmwatch_forgotten_users",
+        "Users forgotten by POST /admin/forget",
+        forgotten.clone(),
+    );
+    let forget = forgetter(&config, env, &ctx).map_err(anyhow::Error::msg)?;
     let admin_state = Arc::new(AdminState {
         registry: Arc::new(registry),
         ready: AtomicBool::new(false),
         app_metrics,
+        auth: admin_auth,
+        refused,
+        forget,
+        forgotten,
     });
 
     let admin_addr = config
@@ -162,9 +237,18 @@ pub async fn run(
         })
         .context("no prometheus exporter")?;
     let admin_addr = resolve_endpoint(admin_addr).map_err(anyhow::Error::msg)?;
+    let admin_tls = config.exporters.values().find_map(|cfg| match cfg {
+        ExporterConfig::Prometheus(p) => p.tls.as_ref(),
+        _ => None,
+    });
+    let admin_listener = admin::AdminListener {
+        tls: admin_tls,
+        conns: conn_metrics.clone(),
+    };
     let (local, admin_server) = admin::bind(
         admin_addr,
         Arc::clone(&admin_state),
+        admin_listener,
         shutdown_future(&admin_rx),
     )
     .await
@@ -185,14 +269,17 @@ pub async fn run(
             continue;
         }
         let auth = rc.auth.as_ref().map(|a| a.build(env));
-        let ingest = Arc::new(Ingest::new(
-            Arc::clone(&queue),
-            Arc::clone(&metrics),
-            auth,
-            signals,
-            rc.max_decompressed_size.as_usize(),
-            config.service.queue.retry_after,
-        ));
+        let ingest = Arc::new(
+            Ingest::new(
+                Arc::clone(&queue),
+                Arc::clone(&metrics),
+                auth,
+                signals,
+                rc.max_decompressed_size.as_usize(),
+                config.service.queue.retry_after,
+            )
+            .with_receive(rc.receive_budget.0, conn_metrics.clone()),
+        );
         if let Some(gc) = &rc.protocols.grpc {
             let addr = resolve_endpoint(&gc.endpoint).map_err(anyhow::Error::msg)?;
             let (local, server) = grpc::bind(
@@ -221,6 +308,7 @@ pub async fn run(
         }
         debug_assert_eq!(component_type(id), "otlp");
     }
+    let reports_task = reports.map(|r| tokio::spawn(r.run(shutdown_future(&receivers_rx))));
     admin_state.ready.store(true, Ordering::Release);
     tracing::info!(workers = config.service.workers, "ready");
 
@@ -241,6 +329,9 @@ pub async fn run(
     tracing::info!(timeout = ?config.service.shutdown_timeout, "shutting down");
     admin_state.ready.store(false, Ordering::Release);
     let _ = receivers_tx.send(true);
+    if let Some(task) = reports_task {
+        task.abort();
+    }
     let receivers_done = tokio::time::timeout_at(deadline.into(), async {
         while servers.join_next().await.is_some() {}
     })

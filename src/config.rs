@@ -9,7 +9,7 @@
 //! Process behaviour (log format, which file to load) is set by flags, not here.
 
 mod env;
-pub mod units;
+pub use crate::component::units;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,6 +46,10 @@ pub struct Config {
     pub service: ServiceSettings,
     /// Things that are allowed but probably not meant, logged at start.
     pub warnings: Vec<String>,
+    /// Scheduled reports (`reports:`), if any.
+    pub reports: Option<crate::report::config::ReportsConfig>,
+    /// The service level objectives (`slos:`), for `llmwatch slo-rules`.
+    pub slos: crate::slo::Slos,
 }
 
 /// One `service.pipelines` entry, with its references checked.
@@ -156,6 +160,10 @@ struct RawRoot {
     #[serde(default)]
     exporters: Map<String, Value>,
     service: RawService,
+    #[serde(default)]
+    reports: Option<Value>,
+    #[serde(default)]
+    slos: Option<Value>,
 }
 
 fn default_workers() -> usize {
@@ -308,6 +316,8 @@ impl Config {
             ExporterConfig::decode,
         );
 
+        let slos =
+            crate::slo::Slos::decode(root.slos, &root_path.join("slos"), &processors, &mut errors);
         let service_path = root_path.join("service");
         let pipelines = check_pipelines(
             root.service.pipelines,
@@ -329,6 +339,15 @@ impl Config {
                 format!("exactly one prometheus exporter is required (found {prometheus}): it serves /metrics, /healthz and /readyz"),
             ));
         }
+
+        let reports = root.reports.and_then(|r| {
+            crate::report::config::ReportsConfig::decode(
+                r,
+                &root_path.join("reports"),
+                &mut errors,
+                env,
+            )
+        });
 
         // Two persistent send queues in one directory would read each other's records.
         let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
@@ -381,6 +400,8 @@ impl Config {
             exporters,
             pipelines,
             warnings,
+            reports,
+            slos,
             service: ServiceSettings {
                 queue: root.service.queue,
                 workers,

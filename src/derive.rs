@@ -150,7 +150,7 @@ pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> S
         .iter()
         .map(|event| SpanEvent {
             event,
-            identity: Identity::of(&[&event.attributes, &span.attributes, resource]),
+            identity: Identity::of(&[&event.attributes]).within(&identity),
         })
         .collect();
     let mut vitals: Vec<WebVital> = events

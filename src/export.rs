@@ -42,6 +42,13 @@ pub trait Exporter: Send + Sync {
         true
     }
 
+    /// Whether `export` returning `Ok` means the batch is durably stored (a persistent
+    /// queue). The pipeline then answers the client only after every durable exporter has
+    /// taken the batch, and refuses with the retryable status when one could not.
+    fn durable(&self) -> bool {
+        false
+    }
+
     /// Writes out anything buffered; called at shutdown.
     fn flush(&self) -> Result<(), ExportError> {
         Ok(())
@@ -107,6 +114,13 @@ impl ExporterConfig {
                     });
                     return None;
                 }
+                if let Some(tls) = &cfg.tls {
+                    let before = errors.len();
+                    tls.check(&format!("{path}.tls"), errors);
+                    if errors.len() > before {
+                        return None;
+                    }
+                }
                 Some(ExporterConfig::Prometheus(cfg))
             }
             "file" => {
@@ -116,7 +130,8 @@ impl ExporterConfig {
             "debug" => decode_at(value, path, errors).map(ExporterConfig::Debug),
             "nop" => decode_at(value, path, errors).map(ExporterConfig::Nop),
             "otlp" => {
-                let cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
+                let mut cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
+                cfg.normalize();
                 cfg.check(path, errors)
                     .then(|| ExporterConfig::Otlp(Box::new(cfg)))
             }
@@ -161,6 +176,13 @@ pub struct PrometheusConfig {
     /// How the metrics apps send through a metrics pipeline appear on `/metrics`.
     #[serde(default)]
     pub app_metrics: AppMetricsConfig,
+    /// TLS on the admin port (`/metrics`, `/healthz`, `/readyz`).
+    #[serde(default)]
+    pub tls: Option<crate::receive::tls::ServerTlsConfig>,
+    /// Optional bearer-token authentication of `/metrics` and `/admin/*`, configured like
+    /// the receivers' (`/healthz` and `/readyz` stay open).
+    #[serde(default)]
+    pub auth: Option<crate::receive::auth::AuthConfig>,
 }
 
 impl PrometheusConfig {

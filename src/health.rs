@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 pub use self::config::{AttributeMatch, COMPONENTS, ExpectedRule, HealthConfig, PlatformRule};
 pub use self::metrics::HealthMetrics;
+use crate::component::{ProcessError, Processor, Recorder};
 pub use crate::derive::app::normalise_operation;
 use crate::derive::llm::{error_class, unix_nanos};
 use crate::derive::{Facts, LogFacts, OpKind, SpanFacts, WebVital};
@@ -24,7 +25,6 @@ use crate::metrics::bounded::{OverflowCounter, TraceExemplar, label_value};
 use crate::model::Batch;
 use crate::model::attrs::{self, get as attr, number, text};
 use crate::model::glob::glob;
-use crate::pipeline::{ProcessError, Processor, Recorder};
 use crate::semconv::events::CONNECT_EVENTS;
 
 /// Where the `health` families live once a processor is built.

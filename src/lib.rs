@@ -9,6 +9,7 @@ pub mod admin;
 pub mod analytics;
 pub mod app;
 pub mod bench;
+pub mod component;
 pub mod config;
 pub mod decode;
 pub mod demo;
@@ -21,6 +22,8 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod report;
 pub mod semconv;
+pub mod slo;
 #[cfg(test)]
 mod testkit;

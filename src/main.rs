@@ -78,9 +78,10 @@ enum Command {
         /// Chat sessions started per second (each has 1 to 4 LLM calls).
         #[arg(long, default_value_t = 5.0)]
         rate: f64,
-        /// Stop after this many seconds; runs until Ctrl-C without it.
-        #[arg(long)]
-        duration: Option<f64>,
+        /// Stop after this long (`20s`, `5m`, `1h30m`, as in the config; a bare number is
+        /// seconds); runs until Ctrl-C without it.
+        #[arg(long, value_parser = cli_duration)]
+        duration: Option<std::time::Duration>,
         /// Seed of the content: the same seed sends the same sessions.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -90,6 +91,16 @@ enum Command {
         /// No progress line.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Builds a report (a day, a week or a month) from Prometheus: Markdown, HTML, PDF or
+    /// JSON. Exits 3 when the period has no data, 4 when Prometheus cannot be reached.
+    Report(llmwatch::report::Args),
+    /// Writes the Prometheus rules (error ratios, burn-rate alerts, error budgets) of the
+    /// config's `slos:` section, to stdout or `--out`.
+    SloRules {
+        /// Output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Writes the reference benchmark request (performance.md §6) for load tools.
     #[command(hide = true)]
@@ -138,6 +149,15 @@ fn load(path: Option<&PathBuf>) -> Result<(String, Config), String> {
     Config::from_yaml(&text, &env)
         .map(|c| (name.clone(), c))
         .map_err(|e: ConfigErrors| format!("{name}: {e}"))
+}
+
+/// A duration as the config writes it, or a bare number of seconds.
+fn cli_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(std::time::Duration::from_secs_f64(secs)),
+        Ok(_) => Err(format!("invalid duration {s:?}")),
+        Err(_) => llmwatch::config::units::parse_duration(s),
+    }
 }
 
 fn main() -> ExitCode {
@@ -231,7 +251,7 @@ fn main() -> ExitCode {
             quiet,
         } => {
             let positive = |x: f64| x.is_finite() && x > 0.0;
-            if !positive(rate) || duration.is_some_and(|d| !positive(d)) {
+            if !positive(rate) || duration.is_some_and(|d| d.is_zero()) {
                 eprintln!("--rate and --duration must be positive numbers");
                 return ExitCode::FAILURE;
             }
@@ -242,7 +262,7 @@ fn main() -> ExitCode {
                     DemoProtocol::Http => llmwatch::export::otlp::Protocol::HttpProtobuf,
                 },
                 rate,
-                duration: duration.map(std::time::Duration::from_secs_f64),
+                duration,
                 seed,
                 scenario,
                 progress: !quiet,
@@ -269,6 +289,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report(args) => match load(cli.config.as_ref()) {
+            Ok((_, config)) => llmwatch::report::main(args, config.slos.objectives),
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::SloRules { out } => slo_rules(cli.config.as_ref(), out.as_ref()),
         Command::Serve => serve(cli.config.as_ref()),
     }
 }
@@ -280,6 +308,30 @@ enum DemoProtocol {
     Grpc,
     /// OTLP/HTTP with protobuf.
     Http,
+}
+
+fn slo_rules(path: Option<&PathBuf>, out: Option<&PathBuf>) -> ExitCode {
+    let rules = match load(path) {
+        Ok((_, config)) => llmwatch::slo::render_rules(&config.slos.objectives),
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match out {
+        Some(file) => std::fs::write(file, &rules)
+            .map_err(|e| format!("cannot write {}: {e}", file.display())),
+        // The rules are the command's output, so they go to stdout.
+        None => std::io::Write::write_all(&mut std::io::stdout(), rules.as_bytes())
+            .map_err(|e| format!("cannot write the rules: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn serve(path: Option<&PathBuf>) -> ExitCode {
@@ -294,6 +346,7 @@ fn serve(path: Option<&PathBuf>) -> ExitCode {
     for warning in &config.warnings {
         tracing::warn!(config = %name, "{warning}");
     }
+    llmwatch::receive::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmwatch-io")

@@ -219,6 +219,14 @@ pub enum RefusalReason {
     ExporterQueueFull,
     /// llmwatch is shutting down.
     ShuttingDown,
+    /// Request bodies being received are at the receive budget.
+    ReceiveBudgetFull,
+    /// A request body paused longer than the idle timeout, or took longer than the read
+    /// timeout.
+    BodyTimeout,
+    /// An exporter with a persistent queue could not append the batch (disk full, I/O
+    /// error), so it was not durably accepted.
+    ExporterUnavailable,
     /// No pipeline is configured for the signal.
     SignalNotConfigured,
 }
@@ -241,6 +249,9 @@ impl RefusalReason {
             RefusalReason::QueueFull => "queue_full",
             RefusalReason::ExporterQueueFull => "exporter_queue_full",
             RefusalReason::ShuttingDown => "shutting_down",
+            RefusalReason::ExporterUnavailable => "exporter_unavailable",
+            RefusalReason::ReceiveBudgetFull => "receive_budget_full",
+            RefusalReason::BodyTimeout => "body_timeout",
             RefusalReason::SignalNotConfigured => "signal_not_configured",
         }
     }

@@ -14,7 +14,7 @@
 //! Workers are plain threads, one per core by default, so processing uses every core
 //! without blocking the async runtime that serves the sockets.
 
-pub mod queue;
+pub use crate::component::queue;
 mod warn_limit;
 
 use std::collections::HashMap;
@@ -27,12 +27,13 @@ use serde_json::Value;
 
 use bytes::Bytes;
 
-pub use self::queue::{BoundedQueue, PushError, QueueLevel};
 use self::warn_limit::WarnLimit;
+pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
+pub use crate::component::{ProcessError, Processor, Recorder};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
-use crate::derive::{Facts, derive};
+use crate::derive::derive;
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
@@ -225,37 +226,6 @@ impl ProcessorConfig {
     }
 }
 
-/// A stage that rewrites batches in place.
-pub trait Processor: Send + Sync {
-    /// Processes one batch. An error keeps the batch from every exporter.
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
-
-    /// The processor as a recorder of derived facts, if it is one: the pipeline then
-    /// derives the facts of a batch once for every recorder in a row, instead of calling
-    /// [`Processor::process`].
-    fn recorder(&self) -> Option<&dyn Recorder> {
-        None
-    }
-
-    /// Saves what must outlive the process; called once at shutdown.
-    fn flush(&self) -> Result<(), ProcessError> {
-        Ok(())
-    }
-}
-
-/// A processor that reads the batch only through its derived facts (see
-/// [`crate::derive`]). It may write into the facts what recorders after it read (the
-/// `genai` recorder writes each call's verdict and cost).
-pub trait Recorder: Send + Sync {
-    /// Records the facts of one batch.
-    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError>;
-}
-
-/// A processor could not handle a batch.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProcessError(pub String);
-
 /// One configured pipeline, built.
 pub struct Pipeline {
     /// The pipeline's name.
@@ -325,9 +295,24 @@ impl Pipelines {
             .map_or(Some(0), |limit| limit.admit(Instant::now()))
     }
 
+    /// Whether some exporter of a `signal` pipeline stores batches durably, so the client
+    /// is answered only once they have.
+    fn durable(&self, signal: Signal) -> bool {
+        self.pipelines
+            .iter()
+            .filter(|p| p.signal == signal)
+            .flat_map(|p| &p.exporters)
+            .any(|(_, e)| e.durable())
+    }
+
     /// Runs a batch through every pipeline of its signal. The batch is cloned for all but
     /// the last, so the common single-pipeline case copies nothing.
     pub fn handle(&self, batch: Batch) {
+        let _ = self.handle_checked(batch);
+    }
+
+    /// [`Pipelines::handle`], saying which durable exporter could not take the batch.
+    fn handle_checked(&self, batch: Batch) -> Result<(), String> {
         let signal = batch.signal();
         let started = Instant::now();
         let mut matching = self
@@ -336,6 +321,7 @@ impl Pipelines {
             .filter(|p| p.signal == signal)
             .peekable();
         let mut batch = Some(batch);
+        let mut result = Ok(());
         while let Some(pipeline) = matching.next() {
             let current = if matching.peek().is_some() {
                 batch.clone()
@@ -343,10 +329,11 @@ impl Pipelines {
                 batch.take()
             };
             if let Some(current) = current {
-                self.run(pipeline, current);
+                result = result.and(self.run(pipeline, current));
             }
         }
         self.metrics.batch_processed(signal, started.elapsed());
+        result
     }
 
     /// Runs the processors in order: a rewriting processor gets the batch, and each run of
@@ -391,11 +378,13 @@ impl Pipelines {
         error
     }
 
-    fn run(&self, pipeline: &Pipeline, mut batch: Batch) {
+    fn run(&self, pipeline: &Pipeline, mut batch: Batch) -> Result<(), String> {
         if self.process(pipeline, &mut batch).is_err() {
-            return;
+            // Counted as dropped by the processor; the client is not asked to retry.
+            return Ok(());
         }
         let items = batch.payload.item_count();
+        let mut result = Ok(());
         for (id, exporter) in &pipeline.exporters {
             match exporter.export(&batch) {
                 Ok(Delivery::Sent) => self.metrics.exported(id, pipeline.signal, items),
@@ -407,10 +396,16 @@ impl Pipelines {
                     if let Some(suppressed) = self.should_warn(id) {
                         tracing::warn!(%error, exporter = %id, pipeline = %pipeline.name, items, suppressed, "export failed");
                     }
-                    self.metrics.export_failed(id, pipeline.signal, items);
+                    if exporter.durable() {
+                        // Refused to the client, which retries: counted as that refusal.
+                        result = Err(format!("exporter {id} could not store the batch: {error}"));
+                    } else {
+                        self.metrics.export_failed(id, pipeline.signal, items);
+                    }
                 }
             }
         }
+        result
     }
 
     /// Flushes every processor and exporter once; used at shutdown.
@@ -474,11 +469,34 @@ impl Pipelines {
                 Err(refusal) => (None, Err(refusal)),
             };
         drop(body);
-        // The receiver may have gone (client disconnected); the batch is processed anyway.
-        let _ = reply.send(answer);
-        if let Some(batch) = batch {
-            self.handle(batch);
+        if !self.durable(signal) {
+            // Answer early. The receiver may have gone (client disconnected); the batch is
+            // processed anyway.
+            let _ = reply.send(answer);
+            if let Some(batch) = batch {
+                self.handle(batch);
+            }
+            return;
         }
+        // A persistent queue: "accepted" means durably appended.
+        let answer = match (batch, answer) {
+            (Some(batch), Ok(accepted)) => {
+                let items = batch.items;
+                self.handle_checked(batch)
+                    .map(|()| accepted)
+                    .map_err(|message| {
+                        let reason = crate::model::RefusalReason::ExporterUnavailable;
+                        self.metrics.refused(signal, transport, reason, items);
+                        Refusal {
+                            reason,
+                            message: format!("{message}; retry later"),
+                            retry_after: Some(self.retry_after),
+                        }
+                    })
+            }
+            (_, answer) => answer,
+        };
+        let _ = reply.send(answer);
     }
 
     /// Decompresses, decodes and checks a body, counting what happened.

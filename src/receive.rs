@@ -7,8 +7,15 @@
 //! at once with the OTLP retryable status.
 
 pub mod auth;
+pub mod body;
+pub mod conn;
 pub mod grpc;
 pub mod http;
+mod limits;
+pub mod serve;
+pub mod tls;
+
+pub use self::limits::raise_fd_limit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +46,9 @@ pub struct ReceiverConfig {
     /// Optional bearer-token authentication.
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Most request-body bytes being received at once, across both transports.
+    #[serde(default = "ReceiverConfig::default_receive_budget")]
+    pub receive_budget: ByteSize,
 }
 
 /// `receivers.otlp.protocols`.
@@ -64,9 +74,43 @@ pub struct GrpcConfig {
     /// Concurrent HTTP/2 streams per connection.
     #[serde(default = "GrpcConfig::default_max_concurrent_streams")]
     pub max_concurrent_streams: u32,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
+    /// Longest pause between two chunks of a request body.
+    #[serde(
+        default = "limits::default_body_idle_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole request body.
+    #[serde(
+        default = "limits::default_body_read_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub body_read_timeout: Duration,
+    /// A connection that sends nothing (not even a keep-alive ping) for this long is
+    /// closed.
+    #[serde(
+        default = "GrpcConfig::default_idle_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub idle_timeout: Duration,
+    /// TLS, and mutual TLS with `client_ca_file`.
+    #[serde(default)]
+    pub tls: Option<tls::ServerTlsConfig>,
 }
 
 impl GrpcConfig {
+    /// The connection and body bounds.
+    pub fn limits(&self) -> limits::ListenerLimits {
+        limits::ListenerLimits {
+            max_connections: self.max_connections,
+            body_idle_timeout: self.body_idle_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
     fn default_endpoint() -> String {
         "0.0.0.0:4317".to_owned()
     }
@@ -75,6 +119,9 @@ impl GrpcConfig {
     }
     fn default_max_concurrent_streams() -> u32 {
         256
+    }
+    fn default_idle_timeout() -> Duration {
+        Duration::from_secs(300)
     }
 }
 
@@ -91,14 +138,60 @@ pub struct HttpConfig {
     /// CORS for browser exporters; off unless origins are listed.
     #[serde(default)]
     pub cors: CorsConfig,
+    /// Longest wait for a request's head (line and headers), from its first byte or from
+    /// the connection's start.
+    #[serde(
+        default = "HttpConfig::default_read_header_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub read_header_timeout: Duration,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
+    /// Longest pause between two chunks of a request body.
+    #[serde(
+        default = "limits::default_body_idle_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole request body.
+    #[serde(
+        default = "limits::default_body_read_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub body_read_timeout: Duration,
+    /// A connection that sends nothing for this long is closed (between requests too).
+    #[serde(
+        default = "HttpConfig::default_idle_timeout",
+        deserialize_with = "crate::config::units::deserialize_duration"
+    )]
+    pub idle_timeout: Duration,
+    /// TLS, and mutual TLS with `client_ca_file`.
+    #[serde(default)]
+    pub tls: Option<tls::ServerTlsConfig>,
 }
 
 impl HttpConfig {
+    /// The connection and body bounds.
+    pub fn limits(&self) -> limits::ListenerLimits {
+        limits::ListenerLimits {
+            max_connections: self.max_connections,
+            body_idle_timeout: self.body_idle_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
     fn default_endpoint() -> String {
         "0.0.0.0:4318".to_owned()
     }
     fn default_max_request_body_size() -> ByteSize {
         ByteSize(16 << 20)
+    }
+    fn default_read_header_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    fn default_idle_timeout() -> Duration {
+        Duration::from_secs(60)
     }
 }
 
@@ -123,6 +216,9 @@ pub struct CorsConfig {
 
 impl ReceiverConfig {
     fn default_max_decompressed_size() -> ByteSize {
+        ByteSize(64 << 20)
+    }
+    fn default_receive_budget() -> ByteSize {
         ByteSize(64 << 20)
     }
 
@@ -172,6 +268,12 @@ impl ReceiverConfig {
                 message,
             });
         }
+        if let Some(tls) = cfg.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()) {
+            tls.check(&format!("{path}.protocols.grpc.tls"), errors);
+        }
+        if let Some(tls) = cfg.protocols.http.as_ref().and_then(|h| h.tls.as_ref()) {
+            tls.check(&format!("{path}.protocols.http.tls"), errors);
+        }
         if let Some(auth) = &cfg.auth {
             auth.check(&format!("{path}.auth"), errors, env);
         }
@@ -187,6 +289,8 @@ pub struct Ingest {
     signals: Vec<Signal>,
     max_decompressed: usize,
     retry_after: Duration,
+    budget: Arc<body::ReceiveBudget>,
+    conns: conn::ConnMetrics,
 }
 
 impl Ingest {
@@ -206,7 +310,40 @@ impl Ingest {
             signals,
             max_decompressed,
             retry_after,
+            budget: Arc::new(body::ReceiveBudget::new(64 << 20)),
+            conns: conn::ConnMetrics::default(),
         }
+    }
+
+    /// Sets the receive budget and where connection refusals are counted.
+    pub fn with_receive(mut self, budget: u64, conns: conn::ConnMetrics) -> Ingest {
+        self.budget = Arc::new(body::ReceiveBudget::new(budget));
+        self.conns = conns;
+        self
+    }
+
+    /// Wraps a request body: counted against the receive budget, bounded in time.
+    pub(crate) fn body<B>(
+        &self,
+        inner: B,
+        limits: &limits::ListenerLimits,
+        failed: Arc<std::sync::OnceLock<body::BodyError>>,
+    ) -> body::BudgetBody<B> {
+        body::BudgetBody::new(inner, Arc::clone(&self.budget), limits.body(), failed)
+    }
+
+    /// The connection bound of a listener.
+    pub(crate) fn conn_limit(
+        &self,
+        protocol: &'static str,
+        limits: &limits::ListenerLimits,
+    ) -> conn::ConnLimit {
+        conn::ConnLimit::new(
+            protocol,
+            limits.connections(protocol),
+            limits.idle_timeout,
+            self.conns.clone(),
+        )
     }
 
     /// Checks the `authorization` header, counting a refusal.
@@ -241,6 +378,27 @@ impl Ingest {
         }
     }
 
+    /// The refusal for a body that stopped with `error`, or for one the client cut short.
+    pub(super) fn body_refusal(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        error: Option<body::BodyError>,
+        detail: &dyn std::fmt::Display,
+    ) -> Refusal {
+        let (reason, message) = match error {
+            Some(e @ body::BodyError::BudgetFull) => {
+                (RefusalReason::ReceiveBudgetFull, e.to_string())
+            }
+            Some(e @ body::BodyError::Timeout) => (RefusalReason::BodyTimeout, e.to_string()),
+            None => (
+                RefusalReason::IncompleteBody,
+                format!("could not read the whole request body: {detail}"),
+            ),
+        };
+        self.refuse(signal, transport, reason, message, 0)
+    }
+
     /// Counts and builds a refusal decided on the receive side; `wire` is the body bytes
     /// read, 0 when the request was refused before its body.
     pub(super) fn refuse(
@@ -257,7 +415,9 @@ impl Ingest {
         self.metrics.refused(signal, transport, reason, 0);
         let retry_after = matches!(
             reason,
-            RefusalReason::QueueFull | RefusalReason::ShuttingDown
+            RefusalReason::QueueFull
+                | RefusalReason::ShuttingDown
+                | RefusalReason::ReceiveBudgetFull
         )
         .then_some(self.retry_after);
         Refusal {

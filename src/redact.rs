@@ -5,14 +5,25 @@
 //! every string of a batch and applies the configured action, key rules and user-id
 //! pseudonyms.
 
+mod config;
+mod content;
+mod counter;
 mod detect;
+mod glob;
+mod json;
+mod key;
+mod optout;
+pub(crate) mod phone;
 mod processor;
+mod rule_cache;
+mod unescape;
 pub(crate) mod validate;
+mod walk;
 
+pub use self::config::{Action, ContentPolicy, PatternConfig, RedactionConfig};
+pub use self::counter::RedactionCounter;
 pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
-pub use self::processor::{
-    Action, ContentPolicy, PatternConfig, RedactionConfig, RedactionCounter, Redactor,
-};
+pub use self::processor::{Pseudonymiser, Redactor};
 
 /// Replaces each finding in `text` by its detector's placeholder. Returns `None`, and
 /// allocates nothing, when there is nothing to replace.

@@ -10,8 +10,12 @@ mod it {
     mod analytics;
     mod app_metrics;
     mod bad_input;
+    mod cli;
+    mod collector_compat;
+    mod connections;
     mod corpus;
     mod dashboards;
+    mod durable;
     mod emitter_checks;
     mod emitter_verify;
     mod evaluations;
@@ -19,13 +23,21 @@ mod it {
     mod forward;
     mod genai;
     mod health;
+    mod hostile_metrics;
     mod identity_inheritance;
     mod js_clients;
     mod lifecycle;
     mod mcp_tools;
     mod overload;
+    mod pii_harness;
     mod python_clients;
     mod python_emitters;
     mod redaction;
+    mod redaction_bypass;
+    mod report;
+    mod report_delivery;
+    mod slo;
+    mod slo_inhibition;
+    mod tls;
     mod users_fleet;
 }

@@ -196,6 +196,15 @@ impl Shared {
         }
     }
 
+    /// Removes a pseudonymous user from every day's top-user summary; returns how many
+    /// day entries held it.
+    pub fn forget(&self, user: &str) -> usize {
+        let mut top = self.top.lock().unwrap_or_else(PoisonError::into_inner);
+        top.values_mut()
+            .map(|s| usize::from(s.counters.remove(user).is_some()))
+            .sum()
+    }
+
     /// The top K users of each window: (window, user, USD), summing each day's summary;
     /// a user absent from a day's full summary is credited that day's floor, so the
     /// figures never understate.

@@ -1,5 +1,5 @@
+use crate::component::Recorder;
 use crate::model::Payload;
-use crate::pipeline::Recorder;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prometheus_client::registry::Registry;
 
@@ -511,4 +511,54 @@ fn conversations_take_llm_calls_only_from_facts_in_pipeline_order() {
     Recorder::record(&genai, &mut facts).unwrap();
     Recorder::record(&analytics, &mut facts).unwrap();
     assert_eq!(chat.open_conversations(), 1);
+}
+
+/// Issue 14: users under the Langfuse metadata and LiteLLM keys were priced in top users
+/// (the genai table knew them) but never counted as unique users (the analytics table did
+/// not); `user_id` was pseudonymised by the redaction processor and read by nobody.
+#[test]
+fn users_under_every_emitters_key_are_unique_users() {
+    let (p, r) = processor("{}");
+    let keys = [
+        "langfuse.trace.metadata.langfuse_user_id",
+        "langfuse.observation.metadata.langfuse_user_id",
+        "metadata.user_api_key_end_user_id",
+        "metadata.user_api_key_user_id",
+        "user_id",
+        "session.user_id",
+    ];
+    let records = (0..600)
+        .map(|i| {
+            let key = keys[i % keys.len()];
+            event("message_sent", vec![kv(key, &format!("pseudo-{i:05}"))])
+        })
+        .collect();
+    p.process(&mut logs(records)).unwrap();
+    let text = scrape(&r);
+    let e = value(&text, r#"chat_users_estimate{window="1d",segment="all"}"#)
+        .unwrap_or_else(|| panic!("no estimate:\n{text}"));
+    let bound = 3.0 * 1.04 / 32.0 * 600.0;
+    assert!((e - 600.0).abs() <= bound, "{e} vs 600\n{text}");
+}
+
+#[test]
+fn a_forgotten_user_loses_its_funnel_progress() {
+    let (p, r) = processor("funnels: [{name: connect, steps: [chat_opened, platform_connected]}]");
+    let opened = || event("chat_opened", vec![kv("user.id", "u2")]);
+    p.process(&mut logs(vec![opened()])).unwrap();
+    p.process(&mut logs(vec![opened()])).unwrap();
+    let series = r#"chat_funnel_step_total{funnel="connect",step="chat_opened"}"#;
+    assert_eq!(
+        value(&scrape(&r), series),
+        Some(1.0),
+        "a repeated step counts once"
+    );
+    assert_eq!(p.state.forget("u2"), 1);
+    assert_eq!(p.state.forget("u2"), 0);
+    p.process(&mut logs(vec![opened()])).unwrap();
+    assert_eq!(
+        value(&scrape(&r), series),
+        Some(2.0),
+        "forgotten, the user starts the funnel anew"
+    );
 }

@@ -50,22 +50,10 @@ fn shipped_default_parses() {
 }
 
 #[test]
-fn the_default_refuses_to_start_without_a_key_when_told_to_be_strict() {
-    let strict = |n: &str| (n == "LLMWATCH_INSECURE_DEV_KEY").then(|| "false".to_owned());
-    let errs = match Config::embedded(&strict) {
-        Ok(_) => panic!("started without a key"),
-        Err(e) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    };
-    assert!(
-        errs[0].starts_with("processors.redaction.hash_key_env: hashing is on"),
-        "{errs:?}"
-    );
-    let keyed = |n: &str| match n {
-        "LLMWATCH_INSECURE_DEV_KEY" => Some("false".to_owned()),
-        "LLMWATCH_REDACTION_KEY" => Some("a-real-secret-0123456789".to_owned()),
-        _ => None,
-    };
-    Config::embedded(&keyed).unwrap();
+fn the_default_starts_without_a_key_and_never_uses_the_public_one() {
+    let config = Config::embedded(&|_| None).unwrap();
+    assert!(!DEFAULT_CONFIG_YAML.contains("insecure_dev_key"));
+    assert!(config.processors.keys().any(|id| id == "redaction"));
 }
 
 #[test]
@@ -248,7 +236,7 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
     let with = MINIMAL
         .replace(
             "exporters:\n  prometheus:",
-            "processors:\n  redaction: { user_id_keys: [] }\nexporters:\n  prometheus:",
+            "processors:\n  redaction: { user_id_keys: [], identity_keys: false }\nexporters:\n  prometheus:",
         )
         .replace(
             "traces: { receivers: [otlp], exporters: [prometheus] }",
@@ -274,6 +262,52 @@ fn pipelines_without_redaction_are_warned_about_and_redaction_must_come_first() 
 }
 
 #[test]
+fn otlp_exporter_reads_a_bare_endpoint_and_insecure_as_the_collector_does() {
+    let yaml = |endpoint: &str, tls: &str| {
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:4317" }}
+exporters:
+  prometheus: {{}}
+  otlp: {{ endpoint: "{endpoint}", tls: {tls} }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp, prometheus] }}
+"#
+        )
+    };
+    let endpoint = |endpoint: &str, tls: &str| {
+        let config = crate::config::Config::from_yaml(&yaml(endpoint, tls), &no_env)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        match &config.exporters["otlp"] {
+            crate::export::ExporterConfig::Otlp(c) => c.endpoint.clone(),
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(endpoint("collector:4317", "{}"), "https://collector:4317");
+    assert_eq!(
+        endpoint("collector:4317", "{ insecure: true }"),
+        "http://collector:4317"
+    );
+    assert_eq!(
+        endpoint("http://collector:4317", "{ insecure: true }"),
+        "http://collector:4317"
+    );
+    let errs = errors(
+        &yaml("https://collector:4317", "{ insecure: true }"),
+        &no_env,
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("exporters.otlp.tls.insecure: insecure: true means plain text")),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn otlp_exporter_settings_are_checked_and_credentials_never_echoed() {
     let yaml = r#"
 receivers:
@@ -283,7 +317,7 @@ receivers:
 exporters:
   prometheus: {}
   otlp/a:
-    endpoint: "collector:4317"
+    endpoint: "ftp://collector:4317"
   otlp/b:
     endpoint: "http://collector:4317"
     headers: { authorization: "Bearer s3cret\nvalue" }
@@ -296,7 +330,7 @@ service:
 "#;
     let errs = errors(yaml, &no_env);
     let expect = [
-        "exporters.otlp/a.endpoint: invalid endpoint \"collector:4317\": expected http://host:port",
+        "exporters.otlp/a.endpoint: invalid endpoint \"ftp://collector:4317\": expected http://host:port",
         "exporters.otlp/b.headers.authorization: the value is not a valid header value",
         "exporters.otlp/b.tls: TLS settings need an https:// endpoint",
         "exporters.otlp/b.tls: cert_file and key_file go together",

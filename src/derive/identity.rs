@@ -62,6 +62,18 @@ impl<'a> Identity<'a> {
         id
     }
 
+    /// This identity, read from an inner layer, completed by `outer`'s: what
+    /// [`Identity::of`] gives for the inner layer followed by `outer`'s layers, without
+    /// reading those again.
+    pub fn within(self, outer: &Identity<'a>) -> Identity<'a> {
+        Identity {
+            user: self.user.or_else(|| outer.user.clone()),
+            session: self.session.or_else(|| outer.session.clone()),
+            conversation: self.conversation.or_else(|| outer.conversation.clone()),
+            thread: self.thread.or_else(|| outer.thread.clone()),
+        }
+    }
+
     /// The conversation, else the session, of the innermost layer that has either.
     pub fn thread(&self) -> Option<&str> {
         self.thread.as_deref()

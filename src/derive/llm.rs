@@ -1,11 +1,17 @@
 //! Recognising one LLM call in a span or a GenAI log event, whatever convention described it.
 
+mod names;
+mod usage;
+
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
+use self::names::finish_reasons;
+pub use self::names::{error_class, http_class, provider};
+pub use self::usage::{RawUsage, Tokens};
 use super::identity::Identity;
 use crate::model::attrs;
 pub use crate::model::time::unix_nanos;
@@ -15,104 +21,6 @@ use crate::semconv::events::{
 };
 use crate::semconv::genai::{self as keys, Field, INDEX, Key, USAGE_JSON_KEYS};
 use crate::semconv::outcome;
-
-/// Token counts of one call, as disjoint categories: their sum is every token billed.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Tokens {
-    /// Input neither read from nor written to a cache.
-    pub input: u64,
-    /// Input read from a cache.
-    pub cache_read: u64,
-    /// Input written to a cache.
-    pub cache_write: u64,
-    /// Output that is not reasoning.
-    pub output: u64,
-    /// Output spent on reasoning.
-    pub reasoning: u64,
-}
-
-impl Tokens {
-    /// Every token of the call.
-    pub fn total(&self) -> u64 {
-        self.input + self.cache_read + self.cache_write + self.output + self.reasoning
-    }
-
-    /// The categories with their `type` label values.
-    pub fn by_type(&self) -> [(&'static str, u64); 5] {
-        [
-            ("input", self.input),
-            ("cache_read", self.cache_read),
-            ("cache_write", self.cache_write),
-            ("output", self.output),
-            ("reasoning", self.reasoning),
-        ]
-    }
-}
-
-/// Usage as a convention reports it, before it is made disjoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RawUsage {
-    /// Input tokens, and whether cached tokens are included in them.
-    pub input: Option<u64>,
-    /// The convention counts input without cached tokens (Anthropic's API, Langfuse).
-    pub input_excludes_cache: bool,
-    /// Explicitly uncached input (Vercel AI SDK `noCacheTokens`).
-    pub uncached_input: Option<u64>,
-    /// Output tokens, reasoning included.
-    pub output: Option<u64>,
-    /// Cache reads.
-    pub cache_read: Option<u64>,
-    /// Cache writes.
-    pub cache_write: Option<u64>,
-    /// Reasoning tokens.
-    pub reasoning: Option<u64>,
-}
-
-impl RawUsage {
-    /// Whether any count was reported.
-    pub fn is_empty(&self) -> bool {
-        self.input.is_none()
-            && self.output.is_none()
-            && self.uncached_input.is_none()
-            && self.cache_read.is_none()
-            && self.cache_write.is_none()
-            && self.reasoning.is_none()
-    }
-
-    /// The disjoint token categories.
-    ///
-    /// OTel, OpenAI, OpenInference and Traceloop count cached tokens inside input;
-    /// Anthropic's API and Langfuse do not. A convention's declared semantics decide,
-    /// and input smaller than its own cache counts proves the second whatever was
-    /// declared: such input cannot include them. Reasoning is inside output everywhere.
-    pub fn tokens(&self) -> Tokens {
-        let cache_read = self.cache_read.unwrap_or(0);
-        let cache_write = self.cache_write.unwrap_or(0);
-        let cached = cache_read + cache_write;
-        let input = match (self.uncached_input, self.input) {
-            (Some(uncached), _) => uncached,
-            (None, Some(input)) if self.input_excludes_cache || input < cached => input,
-            (None, Some(input)) => input - cached,
-            (None, None) => 0,
-        };
-        let output = self.output.unwrap_or(0);
-        let reasoning = self.reasoning.unwrap_or(0);
-        Tokens {
-            input,
-            cache_read,
-            cache_write,
-            // Output includes reasoning in every convention, but some emitters pass on
-            // Gemini's output count, which excludes thinking: reasoning above output
-            // proves that, and then output is all non-reasoning.
-            output: if reasoning > output {
-                output
-            } else {
-                output - reasoning
-            },
-            reasoning,
-        }
-    }
-}
 
 /// One LLM call, as extracted.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -241,93 +149,6 @@ fn truthy(v: &AnyValue) -> bool {
         Some(Value::IntValue(i)) => *i != 0,
         _ => false,
     }
-}
-
-/// Normalises a provider name to the `gen_ai.provider.name` spelling.
-pub fn provider(raw: &str) -> String {
-    // The Vercel AI SDK's `openai.chat` / `anthropic.messages` form.
-    let raw = raw.trim().to_ascii_lowercase();
-    let base = match raw.split_once('.') {
-        Some((head, "chat" | "responses" | "completion" | "messages" | "embedding")) => head,
-        _ => raw.as_str(),
-    };
-    match base {
-        "az.ai.openai" | "azure" | "azure-openai" | "azure_openai" => "azure.ai.openai",
-        "az.ai.inference" | "azure_ai" => "azure.ai.inference",
-        "vertex_ai" | "vertexai" | "google.vertex" | "vertex" => "gcp.vertex_ai",
-        "gemini" | "google.generative-ai" | "google" | "google_genai" => "gcp.gemini",
-        "xai" => "x_ai",
-        "mistralai" | "mistral" => "mistral_ai",
-        "aws" | "bedrock" | "amazon-bedrock" | "aws_bedrock" => "aws.bedrock",
-        "ibm.watson.ai" | "watsonx" => "ibm.watsonx.ai",
-        "togetherai" | "together" => "together_ai",
-        other => return other.to_owned(),
-    }
-    .to_owned()
-}
-
-/// Normalises an error to a low-cardinality class: a Python repr like
-/// `<class 'openai.RateLimitError'>` becomes `RateLimitError`, a dotted or pathed class
-/// name keeps its last segment, and HTTP status codes become classes (`429` is
-/// `rate_limited`).
-pub fn error_class(raw: &str) -> String {
-    let raw = raw.trim();
-    if let Ok(code) = raw.parse::<u16>() {
-        return http_class(code).to_owned();
-    }
-    let inner = raw
-        .strip_prefix("<class '")
-        .and_then(|r| r.strip_suffix("'>"))
-        .unwrap_or(raw);
-    let last = inner
-        .rsplit(['.', ':', '/', '\\'])
-        .find(|s| !s.is_empty())
-        .unwrap_or(inner);
-    let class: String = last
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(64)
-        .collect();
-    if class.is_empty() {
-        "other".to_owned()
-    } else {
-        class
-    }
-}
-
-/// The error class of an HTTP status code.
-pub fn http_class(code: u16) -> &'static str {
-    match code {
-        400 | 422 => "invalid_request",
-        401 => "authentication",
-        403 => "permission",
-        404 => "not_found",
-        408 | 504 => "timeout",
-        413 => "request_too_large",
-        429 => "rate_limited",
-        500..=599 => "server_error",
-        _ => "http_error",
-    }
-}
-
-fn finish_reasons(v: &AnyValue) -> Vec<String> {
-    match v.value.as_ref() {
-        Some(Value::StringValue(s)) => {
-            // Some emitters send the array as a JSON string.
-            if let Ok(list) = serde_json::from_str::<Vec<String>>(s) {
-                list
-            } else {
-                vec![s.clone()]
-            }
-        }
-        Some(Value::ArrayValue(a)) => a.values.iter().filter_map(string).collect(),
-        _ => Vec::new(),
-    }
-    .into_iter()
-    .map(|r| r.trim().to_ascii_lowercase())
-    .filter(|r| !r.is_empty())
-    .map(|r| outcome::finish_reason(&r).to_owned())
-    .collect()
 }
 
 fn usage(found: &Found<'_>) -> RawUsage {

@@ -297,7 +297,8 @@ impl Exporter for OtlpExporter {
                     enqueued += part.items;
                 }
                 Err(source) => {
-                    s.meters.dropped(signal, "io_error", part.items);
+                    // Only a persistent queue fails a push: the pipeline then refuses the
+                    // request with the retryable status, so nothing is given up on here.
                     result = Err(ExportError::Io {
                         path: "the send queue".into(),
                         source,
@@ -317,6 +318,10 @@ impl Exporter for OtlpExporter {
 
     fn admits(&self) -> bool {
         self.shared.config.queue.when_full == FullPolicy::DropOldest || self.shared.queue.has_room()
+    }
+
+    fn durable(&self) -> bool {
+        self.shared.config.queue.directory.is_some()
     }
 
     fn flush(&self) -> Result<(), ExportError> {

@@ -4,6 +4,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use prometheus_client::registry::Registry;
 
+use super::metrics::LlmMetricsSlot;
 use super::*;
 use crate::derive::llm::{self as extract, Tokens, error_class};
 use crate::metrics::exposition::{Format, render};

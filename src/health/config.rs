@@ -81,7 +81,7 @@ pub struct HealthConfig {
     /// Series idle this long disappear from `/metrics`.
     #[serde(
         default = "HealthConfig::default_series_ttl",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub series_ttl: Duration,
 }

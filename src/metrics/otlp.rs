@@ -1,41 +1,36 @@
 //! Apps' own OTLP metrics on `/metrics`, translated as the OpenTelemetry specification's
 //! Prometheus compatibility rules say: names with unit suffixes and `_total`, attributes
 //! as labels, `job` and `instance` from the resource, and `target_info` for the rest of
-//! the resource. Delta temporality is accumulated into cumulative. Series are bounded in
-//! number and expire when stale.
+//! the resource. Delta temporality is accumulated into cumulative.
 //!
-//! prometheus-client cannot write summaries, so these families are rendered here and
-//! appended to the registry's exposition.
+//! The store is bounded in series and in bytes: a family, its series and its HELP text are
+//! created only when they fit both bounds, each series is charged what it renders to, and
+//! names, label values, attributes, buckets and quantiles are capped before anything is
+//! kept. Everything refused is counted in `llmwatch_metric_overflow_total{family}`.
+
+mod labels;
+mod names;
+mod points;
+mod render;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, ExponentialHistogramDataPoint,
-};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use serde::Deserialize;
 
+use self::labels::Labels;
+pub use self::labels::MAX_ATTRIBUTES;
+use self::names::{MAX_METRIC_NAME_BYTES, MAX_UNIT_BYTES};
+pub use self::names::{RESERVED_PREFIXES, prometheus_name, sanitize};
+use self::points::{Kind, Point};
+pub use self::points::{MAX_BUCKETS, MAX_QUANTILES};
 use super::bounded::OverflowCounter;
 use super::exposition::Format;
-
-/// Name prefixes of llmwatch's own and derived families. An app metric whose translated
-/// name starts with one is exposed with `otlp_` in front, so it can never collide.
-pub const RESERVED_PREFIXES: [&str; 7] = [
-    "llm_",
-    "llmwatch_",
-    "app_",
-    "integration_",
-    "web_vitals_",
-    "chat_",
-    "target_info",
-];
+use crate::config::units::ByteSize;
 
 /// `exporters.prometheus.app_metrics`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -52,6 +47,10 @@ pub struct AppMetricsConfig {
     /// `llmwatch_metric_overflow_total{family="otlp_metrics"}`.
     #[serde(default = "AppMetricsConfig::default_series_limit")]
     pub series_limit: usize,
+    /// Most bytes the app families render to; new series past it are dropped and counted
+    /// in `llmwatch_metric_overflow_total{family="otlp_metrics_bytes"}`.
+    #[serde(default = "AppMetricsConfig::default_max_bytes")]
+    pub max_bytes: ByteSize,
     /// A series not updated for this long leaves `/metrics` (the app stopped reporting it).
     #[serde(
         default = "AppMetricsConfig::default_ttl",
@@ -66,6 +65,7 @@ impl Default for AppMetricsConfig {
             enabled: true,
             resource_to_labels: Vec::new(),
             series_limit: AppMetricsConfig::default_series_limit(),
+            max_bytes: AppMetricsConfig::default_max_bytes(),
             series_ttl: AppMetricsConfig::default_ttl(),
         }
     }
@@ -78,64 +78,92 @@ impl AppMetricsConfig {
     fn default_series_limit() -> usize {
         10_000
     }
+    fn default_max_bytes() -> ByteSize {
+        ByteSize(16 << 20)
+    }
     fn default_ttl() -> Duration {
         Duration::from_secs(300)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-    Summary,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-            Kind::Summary => "summary",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Point {
-    Value(f64),
-    Histogram {
-        /// Upper bounds, ascending, without +Inf.
-        bounds: Vec<f64>,
-        /// Per-bucket counts, one more than `bounds` (the last is +Inf).
-        counts: Vec<u64>,
-        sum: f64,
-        count: u64,
-    },
-    Summary {
-        quantiles: Vec<(f64, f64)>,
-        sum: f64,
-        count: u64,
-    },
+/// What a `llmwatch_metric_overflow_total{family}` value counts.
+mod refusal {
+    /// A new series past `series_limit`.
+    pub(super) const SERIES: &str = "otlp_metrics";
+    /// A new or grown series past `max_bytes`.
+    pub(super) const BYTES: &str = "otlp_metrics_bytes";
+    /// One name, two types.
+    pub(super) const TYPE_CONFLICT: &str = "otlp_type_conflict";
+    /// A name or unit over its cap, or a point with too many attributes, buckets or
+    /// quantiles.
+    pub(super) const TOO_LARGE: &str = "otlp_too_large";
+    /// An attribute dropped because an earlier one took its label name.
+    pub(super) const LABEL_CONFLICT: &str = "otlp_label_conflict";
 }
 
 struct Series {
     point: Point,
     touched: Instant,
+    /// Bytes charged against `max_bytes`.
+    cost: usize,
 }
 
 struct FamilyState {
     kind: Kind,
     help: String,
-    series: HashMap<Vec<(String, String)>, Series>,
+    series: HashMap<Labels, Series>,
 }
+
+/// Fixed bytes charged per family (HELP and TYPE lines) and per exposition line.
+const FAMILY_OVERHEAD: usize = 64;
+const LINE_OVERHEAD: usize = 48;
 
 #[derive(Default)]
 struct Store {
     families: BTreeMap<String, FamilyState>,
-    targets: HashMap<Vec<(String, String)>, Instant>,
+    targets: HashMap<Labels, (Instant, usize)>,
     series: usize,
+    bytes: usize,
+}
+
+impl Store {
+    /// Drops series and targets not updated within `ttl`, and families left empty.
+    fn expire(&mut self, ttl: Duration) {
+        let (mut series, mut bytes) = (0, 0);
+        self.families.retain(|name, f| {
+            f.series.retain(|_, s| {
+                let keep = s.touched.elapsed() < ttl;
+                if !keep {
+                    series += 1;
+                    bytes += s.cost;
+                }
+                keep
+            });
+            let keep = !f.series.is_empty();
+            if !keep {
+                bytes += family_cost(name, &f.help);
+            }
+            keep
+        });
+        self.targets.retain(|_, (t, cost)| {
+            let keep = t.elapsed() < ttl;
+            if !keep {
+                series += 1;
+                bytes += *cost;
+            }
+            keep
+        });
+        self.series -= series;
+        self.bytes -= bytes;
+    }
+}
+
+fn family_cost(name: &str, help: &str) -> usize {
+    2 * name.len() + help.len() + FAMILY_OVERHEAD
+}
+
+fn series_cost(name: &str, labels: &Labels, point: &Point) -> usize {
+    (name.len() + labels::rendered_bytes(labels) + LINE_OVERHEAD) * point.lines()
 }
 
 /// The store of apps' metrics that `/metrics` renders.
@@ -145,219 +173,13 @@ pub struct AppMetrics {
     store: Mutex<Store>,
 }
 
-/// A Prometheus metric or label name from an OTel one: characters outside
-/// `[a-zA-Z0-9_:]` become `_`, runs of `_` collapse, and a leading digit gets a `_`.
-pub fn sanitize(name: &str, colons: bool) -> String {
-    let mut out = String::with_capacity(name.len() + 1);
-    for c in name.chars() {
-        let ok = c.is_ascii_alphanumeric() || c == '_' || (colons && c == ':');
-        let c = if ok { c } else { '_' };
-        if c == '_' && out.ends_with('_') {
-            continue;
-        }
-        out.push(c);
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    if out.is_empty() {
-        out.push('_');
-    }
-    out
-}
-
-fn unit_word(unit: &str) -> Option<&'static str> {
-    Some(match unit {
-        "s" => "seconds",
-        "ms" => "milliseconds",
-        "us" => "microseconds",
-        "ns" => "nanoseconds",
-        "min" => "minutes",
-        "h" => "hours",
-        "d" => "days",
-        "By" => "bytes",
-        "KiBy" => "kibibytes",
-        "MiBy" => "mebibytes",
-        "GiBy" => "gibibytes",
-        "KBy" => "kilobytes",
-        "MBy" => "megabytes",
-        "GBy" => "gigabytes",
-        "m" => "meters",
-        "V" => "volts",
-        "A" => "amperes",
-        "J" => "joules",
-        "W" => "watts",
-        "g" => "grams",
-        "Cel" => "celsius",
-        "Hz" => "hertz",
-        "%" => "percent",
-        _ => return None,
-    })
-}
-
-fn per_unit_word(unit: &str) -> Option<&'static str> {
-    Some(match unit {
-        "s" => "second",
-        "m" => "minute",
-        "h" => "hour",
-        "d" => "day",
-        "w" => "week",
-        "mo" => "month",
-        "y" => "year",
-        _ => return None,
-    })
-}
-
-/// The Prometheus name of an OTel metric: sanitised, with the unit's suffix (`_seconds`,
-/// `_bytes`, `_per_second`, `_ratio` for gauges of unit `1`), `_total` for counters, and
-/// `otlp_` in front of names that would fall among llmwatch's own families.
-pub fn prometheus_name(name: &str, unit: &str, kind_is_counter: bool, is_gauge: bool) -> String {
-    let mut out = sanitize(name, true);
-    // Annotations in braces ({token}, {request}) are not units.
-    let unit: String = {
-        let mut u = String::new();
-        let mut depth = 0;
-        for c in unit.chars() {
-            match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                _ if depth == 0 => u.push(c),
-                _ => {}
-            }
-        }
-        u.trim().to_owned()
-    };
-    let suffix = if unit == "1" {
-        is_gauge.then(|| "ratio".to_owned())
-    } else if let Some((a, b)) = unit.split_once('/') {
-        let a = unit_word(a).map_or_else(|| sanitize(a, false), str::to_owned);
-        let b = per_unit_word(b).map_or_else(|| sanitize(b, false), str::to_owned);
-        Some(format!("{a}_per_{b}"))
-    } else if unit.is_empty() {
-        None
-    } else {
-        Some(unit_word(&unit).map_or_else(|| sanitize(&unit, false), str::to_owned))
-    };
-    if let Some(s) = suffix.filter(|s| !s.trim_matches('_').is_empty())
-        && !out.ends_with(&format!("_{s}"))
-    {
-        out.push('_');
-        out.push_str(s.trim_matches('_'));
-    }
-    if kind_is_counter && !out.ends_with("_total") {
-        out.push_str("_total");
-    }
-    if RESERVED_PREFIXES.iter().any(|p| out.starts_with(p)) {
-        out.insert_str(0, "otlp_");
-    }
-    out
-}
-
-fn value_text(v: &AnyValue) -> String {
-    match v.value.as_ref() {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        Some(Value::BytesValue(b)) => b.iter().map(|x| format!("{x:02x}")).collect(),
-        Some(Value::ArrayValue(a)) => {
-            let items: Vec<serde_json::Value> = a
-                .values
-                .iter()
-                .map(|v| serde_json::Value::String(value_text(v)))
-                .collect();
-            serde_json::Value::Array(items).to_string()
-        }
-        Some(Value::KvlistValue(kv)) => {
-            let map: serde_json::Map<String, serde_json::Value> = kv
-                .values
-                .iter()
-                .map(|kv| {
-                    let v = kv.value.as_ref().map(value_text).unwrap_or_default();
-                    (kv.key.clone(), serde_json::Value::String(v))
-                })
-                .collect();
-            serde_json::Value::Object(map).to_string()
-        }
-        // Dictionary references (profiles only) and absent values.
-        _ => String::new(),
-    }
-}
-
-fn label_name(key: &str) -> String {
-    let name = sanitize(key, false);
-    if name.starts_with("__") {
-        format!("key{name}")
-    } else {
-        name
-    }
-}
-
-/// The classic buckets of an exponential histogram data point: the upper bound of
-/// positive bucket `i` is base^(offset + i + 1); the zero bucket ends at the zero
-/// threshold; negative buckets end at -base^(offset + i).
-fn exponential_to_classic(p: &ExponentialHistogramDataPoint) -> (Vec<f64>, Vec<u64>) {
-    let base = 2f64.powf(2f64.powi(-p.scale));
-    let mut pairs: Vec<(f64, u64)> = Vec::new();
-    if let Some(neg) = &p.negative {
-        for (i, c) in neg.bucket_counts.iter().enumerate().rev() {
-            let index = f64::from(neg.offset) + i as f64;
-            pairs.push((-base.powf(index), *c));
-        }
-    }
-    pairs.push((p.zero_threshold.max(0.0), p.zero_count));
-    if let Some(pos) = &p.positive {
-        for (i, c) in pos.bucket_counts.iter().enumerate() {
-            let index = f64::from(pos.offset) + i as f64 + 1.0;
-            pairs.push((base.powf(index), *c));
-        }
-    }
-    let bounds: Vec<f64> = pairs.iter().map(|(b, _)| *b).collect();
-    let mut counts: Vec<u64> = pairs.iter().map(|(_, c)| *c).collect();
-    counts.push(0);
-    (bounds, counts)
-}
-
-fn escape_label(v: &str, out: &mut String) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-fn labels_text(labels: &[(String, String)], extra: Option<(&str, &str)>) -> String {
-    let mut out = String::new();
-    let mut first = true;
-    for (k, v) in labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(extra)
-    {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_label(v, &mut out);
-        out.push('"');
-    }
-    if !first {
-        out.push('}');
-    }
-    out
+/// One point on its way into the store.
+struct Update<'a> {
+    name: &'a str,
+    kind: Kind,
+    is_delta: bool,
+    metric: &'a Metric,
+    now: Instant,
 }
 
 impl AppMetrics {
@@ -370,61 +192,21 @@ impl AppMetrics {
         }
     }
 
+    fn refuse(&self, family: &str, n: usize) {
+        for _ in 0..n {
+            self.overflow.inc(family);
+        }
+    }
+
     /// Takes in one export request.
     pub fn ingest(&self, req: &ExportMetricsServiceRequest) {
         let now = Instant::now();
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         for rm in &req.resource_metrics {
             let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
-            let get = |k: &str| {
-                resource
-                    .iter()
-                    .find(|kv| kv.key == k)
-                    .and_then(|kv| kv.value.as_ref())
-                    .map(value_text)
-            };
-            let mut base: Vec<(String, String)> = Vec::new();
-            let job = match (get("service.namespace"), get("service.name")) {
-                (Some(ns), Some(n)) => Some(format!("{ns}/{n}")),
-                (None, Some(n)) => Some(n),
-                _ => None,
-            };
-            if let Some(job) = &job {
-                base.push(("job".to_owned(), job.clone()));
-            }
-            if let Some(instance) = get("service.instance.id") {
-                base.push(("instance".to_owned(), instance));
-            }
-            for key in &self.config.resource_to_labels {
-                if let Some(v) = get(key) {
-                    base.push((label_name(key), v));
-                }
-            }
-            // target_info: the resource's other attributes, once per job and instance.
-            let mut target = base.clone();
-            for kv in resource {
-                if matches!(
-                    kv.key.as_str(),
-                    "service.name" | "service.namespace" | "service.instance.id"
-                ) {
-                    continue;
-                }
-                let name = label_name(&kv.key);
-                if target.iter().any(|(k, _)| *k == name) {
-                    continue;
-                }
-                let v = kv.value.as_ref().map(value_text).unwrap_or_default();
-                target.push((name, v));
-            }
-            target.sort();
+            let base = self.base_labels(resource);
             if !resource.is_empty() {
-                if store.targets.contains_key(&target) || store.series < self.config.series_limit {
-                    if store.targets.insert(target, now).is_none() {
-                        store.series += 1;
-                    }
-                } else {
-                    self.overflow.inc("otlp_metrics");
-                }
+                self.ingest_target(&mut store, &base, resource, now);
             }
             for sm in &rm.scope_metrics {
                 for m in &sm.metrics {
@@ -434,263 +216,163 @@ impl AppMetrics {
         }
     }
 
-    fn ingest_metric(
-        &self,
-        store: &mut Store,
-        m: &opentelemetry_proto::tonic::metrics::v1::Metric,
-        base: &[(String, String)],
-        now: Instant,
-    ) {
-        let delta = AggregationTemporality::Delta as i32;
-        // (kind, delta, points as (attributes, point))
-        let (kind, is_delta, points): (Kind, bool, Vec<(&[KeyValue], Point)>) = match &m.data {
-            Some(Data::Gauge(g)) => (
-                Kind::Gauge,
-                false,
-                g.data_points
-                    .iter()
-                    .map(|p| {
-                        (
-                            &p.attributes[..],
-                            Point::Value(point_value(p.value.as_ref())),
-                        )
-                    })
-                    .collect(),
-            ),
-            Some(Data::Sum(s)) => (
-                if s.is_monotonic {
-                    Kind::Counter
-                } else {
-                    Kind::Gauge
-                },
-                s.aggregation_temporality == delta,
-                s.data_points
-                    .iter()
-                    .map(|p| {
-                        (
-                            &p.attributes[..],
-                            Point::Value(point_value(p.value.as_ref())),
-                        )
-                    })
-                    .collect(),
-            ),
-            Some(Data::Histogram(h)) => (
-                Kind::Histogram,
-                h.aggregation_temporality == delta,
-                h.data_points
-                    .iter()
-                    .map(|p| {
-                        let mut counts = p.bucket_counts.clone();
-                        counts.resize(p.explicit_bounds.len() + 1, 0);
-                        (
-                            &p.attributes[..],
-                            Point::Histogram {
-                                bounds: p.explicit_bounds.clone(),
-                                counts,
-                                sum: p.sum.unwrap_or(0.0),
-                                count: p.count,
-                            },
-                        )
-                    })
-                    .collect(),
-            ),
-            Some(Data::ExponentialHistogram(h)) => (
-                Kind::Histogram,
-                h.aggregation_temporality == delta,
-                h.data_points
-                    .iter()
-                    .map(|p| {
-                        let (bounds, counts) = exponential_to_classic(p);
-                        (
-                            &p.attributes[..],
-                            Point::Histogram {
-                                bounds,
-                                counts,
-                                sum: p.sum.unwrap_or(0.0),
-                                count: p.count,
-                            },
-                        )
-                    })
-                    .collect(),
-            ),
-            Some(Data::Summary(s)) => (
-                Kind::Summary,
-                false,
-                s.data_points
-                    .iter()
-                    .map(|p| {
-                        (
-                            &p.attributes[..],
-                            Point::Summary {
-                                quantiles: p
-                                    .quantile_values
-                                    .iter()
-                                    .map(|q| (q.quantile, q.value))
-                                    .collect(),
-                                sum: p.sum,
-                                count: p.count,
-                            },
-                        )
-                    })
-                    .collect(),
-            ),
-            None => return,
+    /// `job`, `instance` and the `resource_to_labels` of a resource.
+    fn base_labels(&self, resource: &[KeyValue]) -> Labels {
+        let get = |k: &str| {
+            resource
+                .iter()
+                .find(|kv| kv.key == k)
+                .and_then(|kv| kv.value.as_ref())
+                .map(labels::value_text)
         };
-        let name = prometheus_name(&m.name, &m.unit, kind == Kind::Counter, kind == Kind::Gauge);
-        let family = store.families.entry(name).or_insert_with(|| FamilyState {
-            kind,
-            // promtool wants help text; without a description, the OTel name says most.
-            help: if m.description.trim().is_empty() {
-                format!("OTLP metric {}", m.name)
-            } else {
-                m.description.clone()
-            },
-            series: HashMap::new(),
-        });
-        if family.kind != kind {
-            // One name, two types: the first one seen keeps the name.
-            self.overflow.inc("otlp_type_conflict");
+        let mut base: Labels = Vec::new();
+        let job = match (get("service.namespace"), get("service.name")) {
+            (Some(ns), Some(n)) => Some(names::cap(&format!("{ns}/{n}"), 128).to_owned()),
+            (None, Some(n)) => Some(n),
+            _ => None,
+        };
+        if let Some(job) = job {
+            base.push(("job".to_owned(), job));
+        }
+        if let Some(instance) = get("service.instance.id") {
+            base.push(("instance".to_owned(), instance));
+        }
+        for key in &self.config.resource_to_labels {
+            if let Some(v) = get(key) {
+                base.push((names::label_name(key), v));
+            }
+        }
+        base
+    }
+
+    /// `target_info`: the resource's other attributes, once per job and instance.
+    fn ingest_target(&self, store: &mut Store, base: &Labels, resource: &[KeyValue], now: Instant) {
+        // What `base` already carries.
+        let skip = |k: &str| {
+            matches!(
+                k,
+                "service.name" | "service.namespace" | "service.instance.id"
+            ) || self.config.resource_to_labels.iter().any(|r| r == k)
+        };
+        let target = match labels::build(base, resource, skip) {
+            Ok((target, conflicts)) => {
+                self.refuse(refusal::LABEL_CONFLICT, conflicts);
+                target
+            }
+            Err(_) => return self.refuse(refusal::TOO_LARGE, 1),
+        };
+        if let Some((touched, _)) = store.targets.get_mut(&target) {
+            *touched = now;
             return;
         }
-        let mut added = 0;
+        let cost = series_cost("target_info", &target, &Point::Value(1.0));
+        if store.series >= self.config.series_limit {
+            self.refuse(refusal::SERIES, 1);
+        } else if store.bytes + cost > self.config.max_bytes.as_usize() {
+            self.refuse(refusal::BYTES, 1);
+        } else {
+            store.targets.insert(target, (now, cost));
+            store.series += 1;
+            store.bytes += cost;
+        }
+    }
+
+    fn ingest_metric(&self, store: &mut Store, m: &Metric, base: &Labels, now: Instant) {
+        let Some((kind, is_delta, points)) = points::of(m) else {
+            return;
+        };
+        if m.name.len() > MAX_METRIC_NAME_BYTES || m.unit.len() > MAX_UNIT_BYTES {
+            return self.refuse(refusal::TOO_LARGE, points.len());
+        }
+        let name = prometheus_name(&m.name, &m.unit, kind == Kind::Counter, kind == Kind::Gauge);
+        if store.families.get(&name).is_some_and(|f| f.kind != kind) {
+            // One name, two types: the first one seen keeps the name.
+            return self.refuse(refusal::TYPE_CONFLICT, 1);
+        }
+        let update = Update {
+            name: &name,
+            kind,
+            is_delta,
+            metric: m,
+            now,
+        };
         for (attrs, point) in points {
-            let mut labels: Vec<(String, String)> = base.to_vec();
-            for kv in attrs {
-                let k = label_name(&kv.key);
-                if labels.iter().any(|(l, _)| *l == k) {
-                    continue;
+            let Some(point) = point else {
+                self.refuse(refusal::TOO_LARGE, 1);
+                continue;
+            };
+            match labels::build(base, attrs, |_| false) {
+                Ok((labels, conflicts)) => {
+                    self.refuse(refusal::LABEL_CONFLICT, conflicts);
+                    self.upsert(store, &update, labels, point);
                 }
-                labels.push((k, kv.value.as_ref().map(value_text).unwrap_or_default()));
-            }
-            labels.sort();
-            match family.series.get_mut(&labels) {
-                Some(series) => {
-                    series.touched = now;
-                    if is_delta {
-                        accumulate(&mut series.point, point);
-                    } else {
-                        series.point = point;
-                    }
-                }
-                None if store.series + added < self.config.series_limit => {
-                    family.series.insert(
-                        labels,
-                        Series {
-                            point,
-                            touched: now,
-                        },
-                    );
-                    added += 1;
-                }
-                None => self.overflow.inc("otlp_metrics"),
+                Err(_) => self.refuse(refusal::TOO_LARGE, 1),
             }
         }
-        store.series += added;
+    }
+
+    /// Updates a series, or creates it (and its family) when both bounds allow.
+    fn upsert(&self, store: &mut Store, u: &Update<'_>, labels: Labels, point: Point) {
+        let budget = self.config.max_bytes.as_usize();
+        let existing = store
+            .families
+            .get_mut(u.name)
+            .and_then(|f| f.series.get_mut(&labels));
+        if let Some(series) = existing {
+            let adds = u.is_delta && series.point.same_shape(&point);
+            let cost = if adds {
+                series.cost
+            } else {
+                series_cost(u.name, &labels, &point)
+            };
+            if store.bytes - series.cost + cost > budget {
+                return self.refuse(refusal::BYTES, 1);
+            }
+            store.bytes = store.bytes - series.cost + cost;
+            series.cost = cost;
+            series.touched = u.now;
+            if u.is_delta {
+                points::accumulate(&mut series.point, point);
+            } else {
+                series.point = point;
+            }
+            return;
+        }
+        if store.series >= self.config.series_limit {
+            return self.refuse(refusal::SERIES, 1);
+        }
+        let cost = series_cost(u.name, &labels, &point);
+        let new_family = !store.families.contains_key(u.name);
+        let help = new_family.then(|| labels::help(&u.metric.description, &u.metric.name));
+        let family_bytes = help.as_deref().map_or(0, |h| family_cost(u.name, h));
+        if store.bytes + cost + family_bytes > budget {
+            return self.refuse(refusal::BYTES, 1);
+        }
+        let family = store
+            .families
+            .entry(u.name.to_owned())
+            .or_insert_with(|| FamilyState {
+                kind: u.kind,
+                help: help.unwrap_or_default(),
+                series: HashMap::new(),
+            });
+        family.series.insert(
+            labels,
+            Series {
+                point,
+                touched: u.now,
+                cost,
+            },
+        );
+        store.series += 1;
+        store.bytes += cost + family_bytes;
     }
 
     /// Appends the families in `format`; for OpenMetrics, before the registry's `# EOF`.
     pub fn render(&self, out: &mut String, format: Format) {
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        let ttl = self.config.series_ttl;
-        let mut removed = 0;
-        store.families.retain(|_, f| {
-            let before = f.series.len();
-            f.series.retain(|_, s| s.touched.elapsed() < ttl);
-            removed += before - f.series.len();
-            !f.series.is_empty()
-        });
-        let before = store.targets.len();
-        store.targets.retain(|_, t| t.elapsed() < ttl);
-        removed += before - store.targets.len();
-        store.series -= removed;
-
-        let open_metrics = format == Format::OpenMetrics;
-        let eof = open_metrics && out.ends_with("# EOF\n");
-        if eof {
-            out.truncate(out.len() - "# EOF\n".len());
-        }
-        if !store.targets.is_empty() {
-            out.push_str("# HELP target_info Target metadata\n# TYPE target_info gauge\n");
-            let mut targets: Vec<&Vec<(String, String)>> = store.targets.keys().collect();
-            targets.sort();
-            for t in targets {
-                let _ = writeln!(out, "target_info{} 1", labels_text(t, None));
-            }
-        }
-        for (name, f) in &store.families {
-            // OpenMetrics names a counter family without its `_total`.
-            let family = if open_metrics && f.kind == Kind::Counter {
-                name.strip_suffix("_total").unwrap_or(name)
-            } else {
-                name
-            };
-            let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
-            let _ = writeln!(out, "# HELP {family} {help}");
-            let _ = writeln!(out, "# TYPE {family} {}", f.kind.name());
-            let mut series: Vec<(&Vec<(String, String)>, &Series)> = f.series.iter().collect();
-            series.sort_by(|a, b| a.0.cmp(b.0));
-            for (labels, s) in series {
-                match &s.point {
-                    Point::Value(v) => {
-                        let _ = writeln!(out, "{name}{} {}", labels_text(labels, None), number(*v));
-                    }
-                    Point::Histogram {
-                        bounds,
-                        counts,
-                        sum,
-                        count,
-                    } => {
-                        let mut cumulative = 0;
-                        for (b, c) in bounds.iter().zip(counts) {
-                            cumulative += c;
-                            let le = number(*b);
-                            let _ = writeln!(
-                                out,
-                                "{name}_bucket{} {cumulative}",
-                                labels_text(labels, Some(("le", &le)))
-                            );
-                        }
-                        let _ = writeln!(
-                            out,
-                            "{name}_bucket{} {count}",
-                            labels_text(labels, Some(("le", "+Inf")))
-                        );
-                        let _ = writeln!(
-                            out,
-                            "{name}_sum{} {}",
-                            labels_text(labels, None),
-                            number(*sum)
-                        );
-                        let _ = writeln!(out, "{name}_count{} {count}", labels_text(labels, None));
-                    }
-                    Point::Summary {
-                        quantiles,
-                        sum,
-                        count,
-                    } => {
-                        for (q, v) in quantiles {
-                            let q = number(*q);
-                            let _ = writeln!(
-                                out,
-                                "{name}{} {}",
-                                labels_text(labels, Some(("quantile", &q))),
-                                number(*v)
-                            );
-                        }
-                        let _ = writeln!(
-                            out,
-                            "{name}_sum{} {}",
-                            labels_text(labels, None),
-                            number(*sum)
-                        );
-                        let _ = writeln!(out, "{name}_count{} {count}", labels_text(labels, None));
-                    }
-                }
-            }
-        }
-        if eof {
-            out.push_str("# EOF\n");
-        }
+        store.expire(self.config.series_ttl);
+        store.render(out, format);
     }
 
     /// Number of series held, `target_info` included.
@@ -700,42 +382,13 @@ impl AppMetrics {
             .unwrap_or_else(PoisonError::into_inner)
             .series
     }
-}
 
-fn point_value(v: Option<&Number>) -> f64 {
-    match v {
-        Some(Number::AsDouble(d)) => *d,
-        Some(Number::AsInt(i)) => *i as f64,
-        None => 0.0,
-    }
-}
-
-/// Adds a delta point to the cumulative one. A histogram whose bounds changed starts over
-/// from the delta: its old buckets cannot be mapped onto the new ones.
-fn accumulate(total: &mut Point, delta: Point) {
-    match (total, delta) {
-        (Point::Value(t), Point::Value(d)) => *t += d,
-        (
-            Point::Histogram {
-                bounds,
-                counts,
-                sum,
-                count,
-            },
-            Point::Histogram {
-                bounds: db,
-                counts: dc,
-                sum: ds,
-                count: dn,
-            },
-        ) if *bounds == db => {
-            for (c, d) in counts.iter_mut().zip(dc) {
-                *c += d;
-            }
-            *sum += ds;
-            *count += dn;
-        }
-        (total, delta) => *total = delta,
+    /// Bytes charged against `max_bytes`.
+    pub fn bytes(&self) -> usize {
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .bytes
     }
 }
 

@@ -61,8 +61,11 @@ fn retryable_status(code: Code, message: String, delay: Duration) -> Status {
 fn status_for(refusal: Refusal) -> Status {
     let code = match refusal.reason {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => Code::Unauthenticated,
-        RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => Code::ResourceExhausted,
-        RefusalReason::ShuttingDown => Code::Unavailable,
+        RefusalReason::QueueFull
+        | RefusalReason::ExporterQueueFull
+        | RefusalReason::ReceiveBudgetFull => Code::ResourceExhausted,
+        RefusalReason::BodyTimeout => Code::DeadlineExceeded,
+        RefusalReason::ShuttingDown | RefusalReason::ExporterUnavailable => Code::Unavailable,
         RefusalReason::Internal => Code::Internal,
         RefusalReason::SignalNotConfigured | RefusalReason::UnsupportedEncoding => {
             Code::Unimplemented
@@ -200,6 +203,7 @@ impl GrpcSignal for Metrics {
 pub struct OtlpGrpc<S> {
     ingest: Arc<Ingest>,
     max_message_size: usize,
+    limits: super::limits::ListenerLimits,
     _signal: PhantomData<fn() -> S>,
 }
 
@@ -208,6 +212,7 @@ impl<S> Clone for OtlpGrpc<S> {
         OtlpGrpc {
             ingest: Arc::clone(&self.ingest),
             max_message_size: self.max_message_size,
+            limits: self.limits.clone(),
             _signal: PhantomData,
         }
     }
@@ -215,10 +220,15 @@ impl<S> Clone for OtlpGrpc<S> {
 
 impl<S: GrpcSignal> OtlpGrpc<S> {
     /// Creates the service.
-    pub fn new(ingest: Arc<Ingest>, max_message_size: usize) -> Self {
+    pub fn new(
+        ingest: Arc<Ingest>,
+        max_message_size: usize,
+        limits: super::limits::ListenerLimits,
+    ) -> Self {
         OtlpGrpc {
             ingest,
             max_message_size,
+            limits,
             _signal: PhantomData,
         }
     }
@@ -243,13 +253,7 @@ impl<S: GrpcSignal> UnaryService<Bytes> for ExportCall<S> {
         self.handled.store(true, Ordering::Relaxed);
         let ingest = Arc::clone(&self.ingest);
         Box::pin(async move {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .map(|v| v.as_bytes());
-            ingest
-                .authorize(S::SIGNAL, Transport::Grpc, header)
-                .map_err(status_for)?;
+            // The token was checked before the body was read (`OtlpGrpc::call`).
             let body = request.into_inner();
             let result = ingest
                 .submit(
@@ -292,6 +296,13 @@ where
                         .into_http(),
                 );
             }
+            // The token is checked before a byte of the body is read.
+            let header = req.headers().get("authorization").map(|v| v.as_bytes());
+            if let Err(refusal) = this.ingest.authorize(S::SIGNAL, Transport::Grpc, header) {
+                return Ok(status_for(refusal).into_http());
+            }
+            let failed = Arc::new(std::sync::OnceLock::new());
+            let req = req.map(|b| this.ingest.body(b, &this.limits, Arc::clone(&failed)));
             let handled = Arc::new(AtomicBool::new(false));
             let call = ExportCall::<S> {
                 ingest: Arc::clone(&this.ingest),
@@ -302,6 +313,12 @@ where
                 .apply_compression_config(accepted_encodings(), Default::default())
                 .apply_max_message_size_config(Some(this.max_message_size), None);
             let mut response = grpc.unary(call, req).await;
+            if let Some(&error) = failed.get() {
+                let refusal =
+                    this.ingest
+                        .body_refusal(S::SIGNAL, Transport::Grpc, Some(error), &"");
+                return Ok(status_for(refusal).into_http());
+            }
             if !handled.load(Ordering::Relaxed) {
                 this.ingest.refused_before_handler(S::SIGNAL, &mut response);
             }
@@ -363,19 +380,38 @@ pub async fn bind<F: Future<Output = ()> + Send + 'static>(
     shutdown: F,
 ) -> std::io::Result<(
     SocketAddr,
-    impl Future<Output = Result<(), tonic::transport::Error>> + Send + use<F>,
+    impl Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let limits = config.limits();
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| super::tls::TlsReloader::new(t, &[b"h2"]).map(Arc::new))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let listener = super::serve::Listener {
+        listener,
+        limit: ingest.conn_limit("grpc", &limits),
+        tls,
+        header_timeout: Duration::from_secs(10),
+        http2_only: Some(super::serve::Http2 {
+            max_concurrent_streams: config.max_concurrent_streams,
+        }),
+    };
     let max = config.max_recv_msg_size.as_usize();
-    let server = tonic::transport::Server::builder()
-        .max_concurrent_streams(config.max_concurrent_streams)
-        .initial_stream_window_size(1 << 20)
-        .initial_connection_window_size(2 << 20)
-        .add_service(OtlpGrpc::<Traces>::new(Arc::clone(&ingest), max))
-        .add_service(OtlpGrpc::<Logs>::new(Arc::clone(&ingest), max))
-        .add_service(OtlpGrpc::<Metrics>::new(ingest, max))
-        .serve_with_incoming_shutdown(incoming, shutdown);
-    Ok((local, server))
+    let routes = tonic::service::Routes::new(OtlpGrpc::<Traces>::new(
+        Arc::clone(&ingest),
+        max,
+        limits.clone(),
+    ))
+    .add_service(OtlpGrpc::<Logs>::new(
+        Arc::clone(&ingest),
+        max,
+        limits.clone(),
+    ))
+    .add_service(OtlpGrpc::<Metrics>::new(ingest, max, limits))
+    .prepare();
+    Ok((local, super::serve::serve(listener, routes, shutdown)))
 }

@@ -37,6 +37,7 @@ struct HttpState {
     ingest: Arc<Ingest>,
     max_body: usize,
     cors: Cors,
+    limits: super::limits::ListenerLimits,
 }
 
 /// Builds the OTLP/HTTP router.
@@ -45,6 +46,7 @@ pub fn router(config: &HttpConfig, ingest: Arc<Ingest>) -> Router {
         ingest,
         max_body: config.max_request_body_size.as_usize(),
         cors: Cors::new(&config.cors),
+        limits: config.limits(),
     });
     let mut router = Router::new();
     for signal in Signal::ALL {
@@ -71,17 +73,23 @@ pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
-    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| super::tls::TlsReloader::new(t, &[b"h2", b"http/1.1"]).map(Arc::new))
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let listener = super::serve::Listener {
+        listener,
+        limit: ingest.conn_limit("http", &config.limits()),
+        tls,
+        header_timeout: config.read_header_timeout,
+        http2_only: None,
+    };
     let app = router(config, ingest);
-    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    Ok((local, async move { serve.await }))
+    Ok((local, super::serve::serve(listener, app, shutdown)))
 }
 
 async fn export(state: Arc<HttpState>, signal: Signal, req: Request<Body>) -> Response {
@@ -143,21 +151,17 @@ async fn receive(
     if declared.is_some_and(|n| n > state.max_body) {
         return Err(too_large());
     }
-    let body = match http_body_util::Limited::new(req.into_body(), state.max_body)
+    let failed = Arc::new(std::sync::OnceLock::new());
+    let body = ingest.body(req.into_body(), &state.limits, Arc::clone(&failed));
+    let body = match http_body_util::Limited::new(body, state.max_body)
         .collect()
         .await
     {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            let message = format!("could not read the whole request body: {e}");
-            return Err(fail(ingest.refuse(
-                signal,
-                transport,
-                RefusalReason::IncompleteBody,
-                message,
-                0,
-            )));
+            let error = failed.get().copied();
+            return Err(fail(ingest.body_refusal(signal, transport, error, &e)));
         }
     };
     let result = ingest
@@ -242,11 +246,16 @@ fn failure(format: Format, refusal: Refusal) -> Response {
         RefusalReason::MissingToken | RefusalReason::InvalidToken => {
             (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated)
         }
-        RefusalReason::QueueFull | RefusalReason::ExporterQueueFull => (
+        RefusalReason::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
+        RefusalReason::QueueFull
+        | RefusalReason::ExporterQueueFull
+        | RefusalReason::ReceiveBudgetFull => (
             StatusCode::SERVICE_UNAVAILABLE,
             tonic::Code::ResourceExhausted,
         ),
-        RefusalReason::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        RefusalReason::ShuttingDown | RefusalReason::ExporterUnavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable)
+        }
         RefusalReason::Internal => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
         RefusalReason::SignalNotConfigured => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
         RefusalReason::Malformed

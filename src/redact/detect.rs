@@ -49,13 +49,13 @@ pub enum Detector {
     Iban,
     /// Payment card numbers of an issued brand that pass Luhn.
     Card,
-    /// US social security numbers, delimited.
+    /// US social security numbers: dashed, spaced, or bare after a keyword.
     Ssn,
     /// IPv6 addresses.
     Ipv6,
     /// IPv4 addresses.
     Ipv4,
-    /// Phone numbers, international or nationally formatted.
+    /// Phone numbers, international or national, valid by libphonenumber's metadata.
     Phone,
     /// A user-defined pattern from the config, by its position there. Its name and
     /// placeholder come from [`Scanner::name`] and [`Scanner::placeholder`].
@@ -213,15 +213,16 @@ impl Detector {
                 validate::iban,
             ),
             Detector::Card => (r"[0-9](?:[ -]?[0-9]){11,18}", validate::card),
-            Detector::Ssn => (r"[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}", validate::ssn),
+            Detector::Ssn => (r"[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}|[0-9]{9}", validate::ssn),
             Detector::Ipv6 => (
                 r"(?i:[0-9a-f]{0,4}:){2,7}(?i:[0-9a-f]{0,4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3})",
                 validate::ipv6,
             ),
             Detector::Ipv4 => (r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}", validate::ipv4),
+            // Validated by the scanner with its regions (`phone::validate`).
             Detector::Phone => (
-                r"\+[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,8}\)?){1,6}|\(?[0-9]{2,5}\)?[ .-][0-9]{2,8}(?:[ .-][0-9]{2,8}){0,3}",
-                validate::phone,
+                r"\+?\(?[0-9](?:\)?[ .\-/]{0,2}\(?[0-9]){6,20}\)?",
+                validate::exact,
             ),
         }
     }
@@ -258,6 +259,8 @@ pub struct Scanner {
     /// Names and placeholders of the user patterns, by `Custom` index. Leaked once at
     /// startup: label values must be `'static`, and their number is bounded by the config.
     custom: Vec<(&'static str, &'static str)>,
+    /// The regions national phone numbers are validated in.
+    regions: Vec<phonenumber::country::Id>,
 }
 
 /// Why a scanner could not be built.
@@ -312,7 +315,9 @@ impl Scanner {
             .iter()
             .map(|(p, v)| Regex::new(p).map(|r| (r, *v)).map_err(Box::new))
             .collect::<Result<_, _>>()?;
+        super::phone::warm_up();
         Ok(Scanner {
+            regions: super::phone::default_regions(),
             gated: custom.is_empty(),
             detectors,
             any,
@@ -341,17 +346,47 @@ impl Scanner {
         }
     }
 
+    /// The same scanner validating national phone numbers in `regions`.
+    pub fn with_phone_regions(mut self, regions: Vec<phonenumber::country::Id>) -> Scanner {
+        self.regions = regions;
+        self
+    }
+
     /// A scanner with every detector enabled.
     pub fn all() -> Result<Scanner, ScannerBuildError> {
         Scanner::new(&Detector::ALL)
     }
 
-    /// Appends the findings in `text` to `out`, in order and without overlaps. Allocates
-    /// nothing when the text is clean.
+    /// Appends the findings in `text` to `out`, in order and without overlaps, as byte
+    /// ranges of `text`. Text with JSON escapes or percent-encoding is scanned decoded
+    /// (`jane\u0040example.com`, `jane%40example.com`), and each finding covers the
+    /// escaped source. Allocates nothing when the text is clean.
     pub fn scan(&self, text: &str, out: &mut Vec<Finding>) {
-        if !self.may_match(text) {
+        if self.gated && !has_trigger(text.as_bytes()) {
+            if self.literal.as_ref().is_some_and(|r| r.is_match(text)) {
+                self.scan_plain(text, out);
+            }
             return;
         }
+        if memchr::memchr2(b'\\', b'%', text.as_bytes()).is_some()
+            && let Some(decoded) = super::unescape::Decoded::new(text)
+        {
+            let first = out.len();
+            if self.any.is_match(&decoded.text) {
+                self.scan_plain(&decoded.text, out);
+            }
+            for f in &mut out[first..] {
+                f.range = decoded.source(f.range.clone());
+            }
+            return;
+        }
+        if self.any.is_match(text) {
+            self.scan_plain(text, out);
+        }
+    }
+
+    /// [`Scanner::scan`] on text already known to match, without decoding.
+    fn scan_plain(&self, text: &str, out: &mut Vec<Finding>) {
         let mut fired = PatternSet::new(self.detectors.len());
         self.any
             .which_overlapping_matches(&Input::new(text), &mut fired);
@@ -364,7 +399,21 @@ impl Scanner {
                 let Some(m) = regex.find(Input::new(text).range(at..)) else {
                     break;
                 };
-                at = match validate(text, m.range()) {
+                let confirmed = if detector == Detector::Phone {
+                    // A candidate that a finding starting no later overlaps would lose to it
+                    // (`resolve_overlaps`): card and IBAN digits skip the costly metadata.
+                    let covered = out[first..]
+                        .iter()
+                        .any(|f| f.range.start <= m.start() && f.range.end > m.start());
+                    if covered {
+                        None
+                    } else {
+                        super::phone::validate(&self.regions, text, m.range())
+                    }
+                } else {
+                    validate(text, m.range())
+                };
+                at = match confirmed {
                     Some(range) => {
                         out.push(Finding { detector, range });
                         m.end().max(m.start() + 1)
@@ -383,15 +432,6 @@ impl Scanner {
 }
 
 impl Scanner {
-    /// Whether any detector matches `text`: the literal search alone for text without a
-    /// trigger, the automaton of every detector otherwise.
-    fn may_match(&self, text: &str) -> bool {
-        if !self.gated || has_trigger(text.as_bytes()) {
-            return self.any.is_match(text);
-        }
-        self.literal.as_ref().is_some_and(|r| r.is_match(text))
-    }
-
     /// The scanner without its trigger gate, as the reference the gate is tested against.
     #[cfg(test)]
     fn ungated(mut self) -> Scanner {

@@ -6,12 +6,65 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-/// Whether the byte before `start` and the byte at `end` do not continue a token.
-fn isolated(text: &str, range: &Range<usize>, continues: impl Fn(u8) -> bool) -> bool {
+/// Whether the value at `range` stands apart from its neighbours: not glued to a letter,
+/// a digit or `_`, nor to a token that continues through `-`, `_`, `.`, `/` or `:`
+/// (`id-4111…`, `4111….5`, `12:415…`). Sentence punctuation, brackets, quotes, markdown
+/// emphasis, whitespace, non-ASCII punctuation and the ends of the text are boundaries.
+pub(crate) fn separated(text: &str, range: &Range<usize>) -> bool {
     let bytes = text.as_bytes();
-    let before = range.start.checked_sub(1).map(|i| bytes[i]);
-    let after = bytes.get(range.end).copied();
-    !before.is_some_and(&continues) && !after.is_some_and(&continues)
+    let at = |i: Option<usize>| i.and_then(|i| bytes.get(i)).copied();
+    let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    let before = at(range.start.checked_sub(1));
+    let before2 = at(range.start.checked_sub(2));
+    let glued_before = word(before)
+        || (matches!(before, Some(b'-' | b'_' | b'.' | b'/')) && word(before2))
+        || (before == Some(b':') && before2.is_some_and(|b| b.is_ascii_digit()));
+    let after = at(Some(range.end));
+    let after2 = at(Some(range.end + 1));
+    let glued_after =
+        word(after) || (matches!(after, Some(b'-' | b'_' | b'.' | b'/' | b':')) && word(after2));
+    !glued_before && !glued_after
+}
+
+/// The runs of digits in `s`.
+pub(crate) fn digit_groups(s: &str) -> Vec<&str> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// Whether three digit groups joined by one separator are a date: day, month and a year
+/// of 19xx or 20xx in either order, or an ISO date.
+pub(crate) fn is_date(groups: &[&str], seps: &[u8]) -> bool {
+    let [a, b, c] = groups else {
+        return false;
+    };
+    if seps.len() != 2 || seps[0] != seps[1] || !matches!(seps[0], b'.' | b'/' | b'-' | b' ') {
+        return false;
+    }
+    let n = |g: &str| g.parse::<u32>().unwrap_or(0);
+    let year = |g: &str| g.len() == 4 && (1900..2100).contains(&n(g));
+    let day_month = |d: &str, m: &str| {
+        d.len() <= 2 && m.len() <= 2 && (1..=31).contains(&n(d)) && (1..=12).contains(&n(m))
+    };
+    (year(c) && (day_month(a, b) || day_month(b, a))) || (year(a) && day_month(c, b))
+}
+
+/// Whether one of `words` (lowercase) starts a word in the `window` bytes before `start`.
+pub(crate) fn near_keyword(text: &str, start: usize, words: &[&str], window: usize) -> bool {
+    let mut from = start.saturating_sub(window);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = text[from..start].to_lowercase();
+    words.iter().any(|w| {
+        window.match_indices(w).any(|(i, _)| {
+            !window[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphabetic)
+        })
+    })
 }
 
 fn digits(s: &str) -> impl Iterator<Item = u32> + '_ {
@@ -75,9 +128,7 @@ fn card_brand(d: &str) -> bool {
 pub(super) fn card(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     let s = &text[range.clone()];
     let d: String = s.chars().filter(char::is_ascii_digit).collect();
-    let continues =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b':');
-    if !(12..=19).contains(&d.len()) || !isolated(text, &range, continues) {
+    if !(12..=19).contains(&d.len()) || !separated(text, &range) {
         return None;
     }
     let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
@@ -97,17 +148,19 @@ pub(super) fn card(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     (card_brand(&d) && luhn(&d)).then_some(range)
 }
 
-/// A US social security number with delimiters: never area 000, 666 or 900-999, group 00
-/// or serial 0000, and not a well-known sample number.
+/// Words that announce an undelimited SSN, lowercase.
+const SSN_KEYWORDS: &[&str] = &["ssn", "social security", "soc. sec", "ss#", "ss no"];
+
+/// A US social security number, dashed, spaced, or bare next to a keyword: never area 000,
+/// 666 or 900-999, group 00 or serial 0000, and not a well-known sample number.
 pub(super) fn ssn(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     let s = &text[range.clone()];
-    if !isolated(text, &range, |b| {
-        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
-    }) {
+    if !separated(text, &range) {
         return None;
     }
     let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
-    if seps.len() != 2 || seps[0] != seps[1] {
+    let bare = seps.is_empty() && near_keyword(text, range.start, SSN_KEYWORDS, 32);
+    if !bare && (seps.len() != 2 || seps[0] != seps[1]) {
         return None;
     }
     let d: String = s.chars().filter(char::is_ascii_digit).collect();
@@ -132,11 +185,7 @@ pub(super) fn ipv4(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     let dotted_after = bytes.get(range.end) == Some(&b'.')
         && bytes.get(range.end + 1).is_some_and(u8::is_ascii_digit);
     let version = range.start >= 1 && matches!(bytes[range.start - 1], b'v' | b'V');
-    if dotted_before
-        || dotted_after
-        || version
-        || !isolated(text, &range, |b| b.is_ascii_alphanumeric())
-    {
+    if dotted_before || dotted_after || version || !separated(text, &range) {
         return None;
     }
     text[range.clone()].parse::<Ipv4Addr>().ok().map(|_| range)
@@ -145,8 +194,11 @@ pub(super) fn ipv4(text: &str, range: Range<usize>) -> Option<Range<usize>> {
 /// An IPv6 address in any textual form the standard library accepts.
 pub(super) fn ipv6(text: &str, range: Range<usize>) -> Option<Range<usize>> {
     let s = &text[range.clone()];
+    let glued = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b':');
+    let bytes = text.as_bytes();
     if s.matches(':').count() < 2
-        || !isolated(text, &range, |b| b.is_ascii_alphanumeric() || b == b':')
+        || glued(range.start.checked_sub(1).and_then(|i| bytes.get(i)))
+        || glued(bytes.get(range.end))
     {
         return None;
     }
@@ -204,7 +256,7 @@ fn iban_length(country: &str) -> Option<usize> {
 
 /// An IBAN: a known country's length and a mod-97 remainder of 1.
 pub(super) fn iban(text: &str, range: Range<usize>) -> Option<Range<usize>> {
-    if !isolated(text, &range, |b| b.is_ascii_alphanumeric()) {
+    if !separated(text, &range) {
         return None;
     }
     let compact: String = text[range.clone()]
@@ -225,32 +277,6 @@ pub(super) fn iban(text: &str, range: Range<usize>) -> Option<Range<usize>> {
         };
     }
     (rem == 1).then_some(range)
-}
-
-/// A phone number: 7 to 15 digits (E.164), written with a leading `+`, parentheses or
-/// separators, never glued to letters, hex ids or other digits.
-pub(super) fn phone(text: &str, range: Range<usize>) -> Option<Range<usize>> {
-    let s = &text[range.clone()];
-    let n = digits(s).count();
-    let formatted =
-        s.starts_with('+') || s.contains('(') || s.bytes().any(|b| matches!(b, b' ' | b'-' | b'.'));
-    if !(7..=15).contains(&n) || !formatted {
-        return None;
-    }
-    if !isolated(text, &range, |b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':')
-    }) {
-        return None;
-    }
-    // Dates and versions: 2026-11-26, 1.2.3 style runs.
-    let groups: Vec<&str> = s
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|g| !g.is_empty())
-        .collect();
-    let date_like =
-        groups.len() == 3 && groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2;
-    let dotted_short = s.contains('.') && groups.iter().all(|g| g.len() <= 2);
-    (!date_like && !dotted_short).then_some(range)
 }
 
 /// Credentials in a URL: narrows `scheme://user:password@` to `user:password`.
@@ -342,18 +368,42 @@ mod tests {
     }
 
     #[test]
-    fn phones_need_formatting_and_isolation() {
-        assert!(all(phone, "+1 415 555 0132"));
-        assert!(all(phone, "(415) 555-0132"));
-        assert!(all(phone, "+44 20 7946 0958"));
-        assert!(
-            !all(phone, "4155550132"),
-            "bare digit runs are order numbers as often as phones"
-        );
-        assert!(!all(phone, "2026-11-26"));
-        assert!(
-            phone("id a1-415-555-0132", 4..18).is_none(),
-            "glued to a hex id"
-        );
+    fn sentence_punctuation_is_a_boundary() {
+        let cases = [
+            ("My card is 4111 1111 1111 1111.", "4111 1111 1111 1111"),
+            ("ssn 512-34-6789.", "512-34-6789"),
+            ("(4111111111111111)", "4111111111111111"),
+            ("**4111111111111111**", "4111111111111111"),
+            ("_4111111111111111_", "4111111111111111"),
+            ("卡号4111111111111111。", "4111111111111111"),
+            ("«4111111111111111»", "4111111111111111"),
+        ];
+        for (text, value) in cases {
+            let start = text.find(value).unwrap();
+            assert!(separated(text, &(start..start + value.len())), "{text}");
+        }
+        for (text, value) in [
+            ("id-4111111111111111", "4111111111111111"),
+            ("4111111111111111.5", "4111111111111111"),
+            ("12:4111111111111111", "4111111111111111"),
+        ] {
+            let start = text.find(value).unwrap();
+            assert!(!separated(text, &(start..start + value.len())), "{text}");
+        }
+    }
+
+    #[test]
+    fn bare_ssns_need_a_keyword() {
+        assert!(ssn("SSN 512346789", 4..13).is_some());
+        assert!(ssn("ref 512346789", 4..13).is_none());
+        assert!(ssn("SSN 912346789", 4..13).is_none());
+    }
+
+    #[test]
+    fn dates() {
+        assert!(is_date(&["26", "11", "2026"], b".."));
+        assert!(is_date(&["2026", "11", "26"], b"--"));
+        assert!(is_date(&["11", "26", "2026"], b"//"));
+        assert!(!is_date(&["415", "555", "0142"], b"--"));
     }
 }

@@ -19,16 +19,17 @@ use serde_json::Value;
 use super::python_clients::python;
 use super::support::{Llmwatch, Prometheus, TempDir, binary, http_request, tool};
 
-fn root() -> &'static Path {
+pub(super) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "llm-operations.json",
     "ai-cost.json",
     "product-analytics.json",
     "technical-health.json",
     "pipeline.json",
+    "slos.json",
 ];
 
 fn dashboards() -> Vec<(String, Value)> {
@@ -257,10 +258,10 @@ fn promtool_parses_every_panel_query() {
 }
 
 /// `llmwatch demo` as a child process, stopped on drop.
-struct Demo(Child);
+pub(super) struct Demo(Child);
 
 impl Demo {
-    fn start(lw: &Llmwatch, scenario: Option<&str>, rate: &str) -> Demo {
+    pub(super) fn start(lw: &Llmwatch, scenario: Option<&str>, rate: &str) -> Demo {
         let mut cmd = Command::new(binary());
         cmd.args([
             "demo",
@@ -294,7 +295,7 @@ impl Drop for Demo {
 /// The embedded default config on 127.0.0.1, with conversations that end after 5 s idle
 /// (so abandonment shows within the test) and, when `sink` is given, an `otlp` exporter
 /// forwarding every pipeline to it.
-fn default_config(sink: Option<std::net::SocketAddr>) -> String {
+pub(super) fn default_config(sink: Option<std::net::SocketAddr>) -> String {
     let mut yaml = std::fs::read_to_string(root().join("otel-config.yaml")).unwrap();
     let idle = "    hll_precision: 10";
     assert!(yaml.contains(idle));
@@ -315,17 +316,18 @@ fn default_config(sink: Option<std::net::SocketAddr>) -> String {
     yaml
 }
 
-const LOCAL: [(&str, &str); 3] = [
+pub(super) const LOCAL: [(&str, &str); 3] = [
     ("LLMWATCH_GRPC_ENDPOINT", "127.0.0.1:0"),
     ("LLMWATCH_HTTP_ENDPOINT", "127.0.0.1:0"),
     ("LLMWATCH_METRICS_ENDPOINT", "127.0.0.1:0"),
 ];
 
-fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf> {
+pub(super) fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf> {
     let rules = root().join("prometheus/rules");
     let mut files = vec![
         rules.join("llmwatch-recording.yaml"),
         rules.join("llmwatch-users.yaml"),
+        rules.join("slo.yaml"),
     ];
     if let Some(duration) = alerts_for {
         // The shipped alerts, with every `for:` shortened so an incident fires within the
@@ -462,7 +464,7 @@ service:
 }
 
 /// Waits (at most `timeout`) until `alert` is firing.
-fn wait_firing(prometheus: &Prometheus, alert: &str, timeout: Duration) -> Duration {
+pub(super) fn wait_firing(prometheus: &Prometheus, alert: &str, timeout: Duration) -> Duration {
     let started = Instant::now();
     loop {
         if prometheus

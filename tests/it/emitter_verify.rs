@@ -4,15 +4,14 @@
 //! tests and the corpus replay.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::emitter_checks::{self, Check, Layout};
-use super::support::{Llmwatch, lines, metric_value, tool};
+use super::support::{Llmwatch, lines, metric_value, spawn_announcing_port, tool};
 
 /// llmwatch as the emitter tests run it: redaction, then the derive stages.
 pub(super) const CONFIG: &str = r#"
@@ -43,22 +42,11 @@ pub(super) struct FakeOpenAi {
 impl FakeOpenAi {
     pub(super) fn start(log: &Path) -> FakeOpenAi {
         // Standard library only: the SDK venv's interpreter, else python3 on PATH.
-        let mut child = Command::new(tool("LLMWATCH_PYTHON", "python3"))
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/fake_openai.py"))
+        let mut cmd = Command::new(tool("LLMWATCH_PYTHON", "python3"));
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/fake_openai.py"))
             .arg("--log")
-            .arg(log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("fake server said {line:?}"));
+            .arg(log);
+        let (child, port) = spawn_announcing_port(&mut cmd, "the fake server");
         FakeOpenAi { child, port }
     }
 }

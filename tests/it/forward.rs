@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::support::{Llmwatch, TempDir, http_request, lines};
 
 /// A port that was free a moment ago, for a destination that starts later.
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 /// A destination: an llmwatch that writes what it receives to `{dir}/in.jsonl`.
-fn destination(grpc_port: u16, http_port: u16) -> Llmwatch {
+pub(super) fn destination(grpc_port: u16, http_port: u16) -> Llmwatch {
     destination_with(grpc_port, http_port, Dest::default())
 }
 
@@ -74,7 +74,7 @@ service:
 
 /// An OTLP/JSON traces request with one span per name, each with an e-mail address in an
 /// attribute.
-fn spans(names: &[String]) -> Vec<u8> {
+pub(super) fn spans(names: &[String]) -> Vec<u8> {
     let spans: Vec<_> = names
         .iter()
         .enumerate()
@@ -99,7 +99,7 @@ fn spans(names: &[String]) -> Vec<u8> {
     .expect("json")
 }
 
-fn post(addr: SocketAddr, body: &[u8]) -> u16 {
+pub(super) fn post(addr: SocketAddr, body: &[u8]) -> u16 {
     http_request(
         addr,
         "POST",
@@ -133,10 +133,16 @@ fn send_unique(addr: SocketAddr, tag: &str, batches: usize, per: usize) -> Vec<S
 }
 
 /// Span names in an OTLP/JSON lines file, with how often each occurs.
-fn names_in(path: &Path) -> BTreeMap<String, usize> {
+pub(super) fn names_in(path: &Path) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
-    for line in lines(path) {
-        let v: serde_json::Value = serde_json::from_str(&line).expect("json line");
+    let all = lines(path);
+    for (i, line) in all.iter().enumerate() {
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            // The destination is still writing its last line: read it at the next poll.
+            Err(_) if i + 1 == all.len() => break,
+            Err(e) => panic!("json line {i}: {e}"),
+        };
         for rs in v["resourceSpans"].as_array().into_iter().flatten() {
             for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
                 for s in ss["spans"].as_array().into_iter().flatten() {
@@ -151,7 +157,11 @@ fn names_in(path: &Path) -> BTreeMap<String, usize> {
 }
 
 /// Waits (at most `timeout`) until every name in `want` arrived; returns what arrived.
-fn wait_for_all(path: &Path, want: &[String], timeout: Duration) -> BTreeMap<String, usize> {
+pub(super) fn wait_for_all(
+    path: &Path,
+    want: &[String],
+    timeout: Duration,
+) -> BTreeMap<String, usize> {
     let deadline = Instant::now() + timeout;
     loop {
         let seen = names_in(path);
@@ -168,7 +178,7 @@ fn wait_for_all(path: &Path, want: &[String], timeout: Duration) -> BTreeMap<Str
     }
 }
 
-fn duplicates(seen: &BTreeMap<String, usize>) -> usize {
+pub(super) fn duplicates(seen: &BTreeMap<String, usize>) -> usize {
     seen.values().map(|n| n - 1).sum()
 }
 
@@ -245,7 +255,7 @@ service:
     }
 }
 
-fn upstream(endpoint: &str, extra: &str) -> Llmwatch {
+pub(super) fn upstream(endpoint: &str, extra: &str) -> Llmwatch {
     upstream_with(endpoint, extra, &[])
 }
 
@@ -493,7 +503,7 @@ fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
 
 /// Makes a CA, a server certificate for localhost and 127.0.0.1, and a client certificate,
 /// with the openssl CLI.
-fn certificates(dir: &TempDir) {
+pub(super) fn certificates(dir: &TempDir) {
     let run = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)

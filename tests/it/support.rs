@@ -84,6 +84,8 @@ impl Llmwatch {
         }
         cmd.args(["--log-format", "json", "--log-level", log_level]);
         cmd.env_remove("RUST_LOG");
+        // The redaction key generated at first start goes to the test's own directory.
+        cmd.env("LLMWATCH_STATE_DIR", &dir.0);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -513,7 +515,44 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts it and waits (at most 30 s) until it is ready.
     pub fn start(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Prometheus {
+        Prometheus::launch(TempDir::new("prometheus"), targets, rule_files, &[])
+    }
+
+    /// Starts it on a database backfilled with `openmetrics` (samples with timestamps) by
+    /// `promtool tsdb create-blocks-from openmetrics`, keeping 100 days of it.
+    pub fn start_with_history(
+        targets: &[SocketAddr],
+        rule_files: &[PathBuf],
+        openmetrics: &str,
+    ) -> Prometheus {
         let dir = TempDir::new("prometheus");
+        let input = dir.path("history.om");
+        std::fs::write(&input, openmetrics).unwrap();
+        let out = Command::new(tool("LLMWATCH_PROMTOOL", "promtool"))
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            .arg(&input)
+            .arg(dir.path("data"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool refused the history: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Prometheus::launch(
+            dir,
+            targets,
+            rule_files,
+            &["--storage.tsdb.retention.time=100d"],
+        )
+    }
+
+    fn launch(
+        dir: TempDir,
+        targets: &[SocketAddr],
+        rule_files: &[PathBuf],
+        args: &[&str],
+    ) -> Prometheus {
         let config = dir.path("prometheus.yml");
         let rules: Vec<String> = rule_files
             .iter()
@@ -529,11 +568,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(tool("LLMWATCH_PROMETHEUS", "prometheus"))
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -541,6 +576,7 @@ impl Prometheus {
                 dir.path("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -595,6 +631,35 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for tools that take a port, not a
+/// listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Spawns `cmd` (a test server that prints the port it listens on as its first line of
+/// stdout, and stops when its stdin closes), and returns it with that port.
+pub fn spawn_announcing_port(cmd: &mut Command, what: &str) -> (Child, u16) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} said {line:?}"));
+    (child, port)
 }
 
 /// Percent-encodes a query parameter.

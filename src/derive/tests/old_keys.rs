@@ -126,6 +126,8 @@ pub(crate) const KEYS: &[Key] = &[
     key("llm.token_count.prompt", Input),
     key("ai.usage.inputTokens", Input),
     key("ai.usage.promptTokens", Input),
+    // issue 15: the AI SDK's embedding tokens.
+    key("ai.usage.tokens", Input),
     key("ai.usage.inputTokenDetails.noCacheTokens", UncachedInput),
     key("gen_ai.usage.output_tokens", Output),
     key("gen_ai.usage.completion_tokens", Output),
@@ -162,6 +164,11 @@ pub(crate) const KEYS: &[Key] = &[
     key("ai.usage.reasoningTokens", Reasoning),
     key("langfuse.observation.usage_details", UsageJson),
     // Timing and streaming.
+    // issue 15: semconv 1.41's time to first chunk.
+    key(
+        "gen_ai.client.operation.time_to_first_chunk",
+        TimeToFirstToken,
+    ),
     key("gen_ai.response.time_to_first_chunk", TimeToFirstToken),
     ms("ai.response.msToFirstChunk"),
     ms("ai.stream.msToFirstChunk"),

@@ -101,6 +101,10 @@ pub struct TlsConfig {
     /// The name to verify the server certificate against, when it differs from the
     /// endpoint's host.
     pub server_name: Option<String>,
+    /// Plain text, as the Collector's `tls.insecure`: a bare `host:port` endpoint is then
+    /// `http://host:port` rather than `https://host:port`.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// `exporters.otlp.batch`.
@@ -248,6 +252,15 @@ impl OtlpConfig {
         self.endpoint.starts_with("https://")
     }
 
+    /// Reads a bare `host:port` endpoint as the Collector does: `https://` unless
+    /// `tls.insecure` is set, then `http://`.
+    pub(crate) fn normalize(&mut self) {
+        if !self.endpoint.contains("://") {
+            let scheme = if self.tls.insecure { "http" } else { "https" };
+            self.endpoint = format!("{scheme}://{}", self.endpoint);
+        }
+    }
+
     pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) -> bool {
         let before = errors.len();
         let mut err = |key: &str, message: String| {
@@ -294,6 +307,12 @@ impl OtlpConfig {
         let tls_set = self.tls.ca_file.is_some()
             || self.tls.cert_file.is_some()
             || self.tls.server_name.is_some();
+        if self.tls.insecure && self.is_tls() {
+            err(
+                "tls.insecure",
+                "insecure: true means plain text, but the endpoint is https://".into(),
+            );
+        }
         if tls_set && !self.is_tls() {
             err(
                 "tls",

@@ -211,8 +211,12 @@ impl Wal {
             let _ = file.set_len(*len);
             return Err(e);
         }
-        if self.fsync {
-            file.sync_data()?;
+        if self.fsync
+            && let Err(e) = file.sync_data()
+        {
+            // Not durable, so not acknowledged: take it back out, as for a failed write.
+            let _ = file.set_len(*len);
+            return Err(e);
         }
         let size = self.scratch.len() as u64;
         *len += size;

@@ -7,7 +7,18 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, ExponentialHistogramDataPoint,
+};
+
 use super::*;
+use crate::config::units::ByteSize;
 
 fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
@@ -371,5 +382,153 @@ fn hostile_label_values_are_escaped() {
         text(&m).contains(r#"bad_key_="a\"b\\c\nd""#),
         "{}",
         text(&m)
+    );
+}
+
+fn gauge_with(name: &str, attrs: Vec<KeyValue>) -> Metric {
+    Metric {
+        name: name.to_owned(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![number(1.0, attrs)],
+        })),
+        ..Default::default()
+    }
+}
+
+fn folded(overflow: &OverflowCounter, family: &str) -> u64 {
+    overflow
+        .0
+        .get_or_create(&crate::metrics::bounded::OverflowLabels::for_family(family))
+        .get()
+}
+
+#[test]
+fn reserved_and_colliding_label_names_are_renamed_exported() {
+    let overflow = OverflowCounter::default();
+    let m = AppMetrics::new(AppMetricsConfig::default(), overflow.clone());
+    let mut h = histogram(AggregationTemporality::Cumulative, vec![1, 1, 0], 0.5);
+    if let Some(Data::Histogram(h)) = &mut h.data {
+        h.data_points[0].attributes = vec![kv("le", "x"), kv("job", "j"), kv("quantile", "q")];
+    }
+    let s = Metric {
+        name: "lat".into(),
+        data: Some(Data::Summary(Summary {
+            data_points: vec![SummaryDataPoint {
+                attributes: vec![kv("quantile", "0.5"), kv("exported_quantile", "dup")],
+                quantile_values: vec![ValueAtQuantile {
+                    quantile: 0.5,
+                    value: 1.0,
+                }],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    m.ingest(&request(vec![h, s]));
+    let out = text(&m);
+    assert!(
+        out.contains(r#"http_server_request_duration_seconds_bucket{exported_job="j",exported_le="x",exported_quantile="q",instance="pod-1",job="chat-api",le="0.1"} 1"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            r#"lat{exported_quantile="0.5",instance="pod-1",job="chat-api",quantile="0.5"} 1"#
+        ),
+        "{out}"
+    );
+    assert_eq!(folded(&overflow, "otlp_label_conflict"), 1);
+}
+
+#[test]
+fn values_names_and_points_are_capped_before_anything_is_kept() {
+    let overflow = OverflowCounter::default();
+    let m = AppMetrics::new(AppMetricsConfig::default(), overflow.clone());
+    let huge = "é".repeat(1 << 20);
+    let many: Vec<KeyValue> = (0..=MAX_ATTRIBUTES)
+        .map(|i| kv(&format!("k{i}"), "v"))
+        .collect();
+    let mut described = gauge_with("described", vec![kv(&huge, &huge)]);
+    described.description = huge;
+    m.ingest(&request(vec![
+        described,
+        gauge_with(&"n".repeat(MAX_METRIC_NAME_BYTES + 1), vec![]),
+        gauge_with("wide", many),
+    ]));
+    let out = text(&m);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("described{"))
+        .expect("series");
+    assert!(line.len() < 2 * 128 + 200, "{} bytes", line.len());
+    assert!(
+        out.contains("# HELP described OTLP metric described\n"),
+        "{out}"
+    );
+    assert_eq!(folded(&overflow, "otlp_too_large"), 2);
+    assert!(!out.contains("wide"), "{out}");
+    assert!(m.bytes() < 4096, "{}", m.bytes());
+}
+
+#[test]
+fn the_byte_budget_refuses_new_series_and_families_and_frees_on_expiry() {
+    let overflow = OverflowCounter::default();
+    let config = AppMetricsConfig {
+        max_bytes: ByteSize(8 << 10),
+        series_ttl: Duration::from_secs(3600),
+        ..AppMetricsConfig::default()
+    };
+    let m = AppMetrics::new(config, overflow.clone());
+    for i in 0..1000 {
+        m.ingest(&request(vec![gauge_with(
+            &format!("family_{i}"),
+            vec![kv("v", &"x".repeat(120))],
+        )]));
+    }
+    assert!(m.bytes() <= 8 << 10, "{}", m.bytes());
+    let mut out = String::new();
+    m.render(&mut out, Format::PrometheusText);
+    assert!(out.len() <= 8 << 10, "{} bytes rendered", out.len());
+    assert!(folded(&overflow, "otlp_metrics_bytes") > 900);
+    // Families are created only with a series: no HELP without samples.
+    assert_eq!(
+        out.matches("# HELP").count(),
+        out.lines().filter(|l| !l.starts_with('#')).count()
+    );
+}
+
+#[test]
+fn descriptions_that_could_carry_values_are_replaced() {
+    assert_eq!(
+        labels::help(" Time of one request. ", "x"),
+        "Time of one request."
+    );
+    for bad in [
+        "Requests by alice@example.com",
+        "Calls to +1 415 555 0100",
+        "token sk_live_abcdefghijklmnopqrstuvwxyz",
+        "see https://example.com",
+        "",
+    ] {
+        assert_eq!(labels::help(bad, "x"), "OTLP metric x", "{bad}");
+    }
+}
+
+#[test]
+fn label_building_is_linear_in_the_attributes() {
+    // 128 attributes per point (the cap), 2,000 points: about 256k labels in all.
+    let attrs: Vec<KeyValue> = (0..MAX_ATTRIBUTES)
+        .map(|i| kv(&format!("key_{i}"), "v"))
+        .collect();
+    let base = vec![("job".to_owned(), "j".to_owned())];
+    let started = std::time::Instant::now();
+    for _ in 0..2000 {
+        let (labels, dropped) = labels::build(&base, &attrs, |_| false).expect("fits");
+        assert_eq!((labels.len(), dropped), (MAX_ATTRIBUTES + 1, 0));
+    }
+    // A quadratic build (a scan per attribute) is about 64× the work of this one.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
     );
 }

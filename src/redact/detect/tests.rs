@@ -155,7 +155,13 @@ fn phone(rng: &mut Rng) -> String {
         6 => format!("+91 9{} {}", d(rng, 4), d(rng, 5)),
         7 => format!("+81 3-{}-{}", d(rng, 4), d(rng, 4)),
         8 => format!("+55 11 9{}-{}", d(rng, 4), d(rng, 4)),
-        _ => format!("+{}{}", 1 + rng.below(9), d(rng, 10)),
+        // E.164 without separators. Random digits after a country code are mostly not
+        // numbers at all, which libphonenumber's metadata rejects: use assigned area codes.
+        _ => format!(
+            "+1{}555{}",
+            ["415", "650", "212", "303", "617"][rng.below(5) as usize],
+            d(rng, 4)
+        ),
     }
 }
 
@@ -421,7 +427,7 @@ fn precision_and_recall_per_detector_on_a_generated_corpus() {
     }
     for m in misses
         .iter()
-        .filter(|m| !m.starts_with("FN phone"))
+        .filter(|m| std::env::var_os("LLMWATCH_SHOW_ALL").is_some() || !m.starts_with("FN phone"))
         .take(40)
     {
         println!("{m}");

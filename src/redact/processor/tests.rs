@@ -11,7 +11,12 @@ use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 use super::*;
+use crate::model::Payload;
 use crate::model::Transport;
+use crate::redact::glob::glob;
+use crate::redact::{RedactionConfig, RedactionCounter};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prometheus_client::registry::Registry;
 
 const EMAIL: &str = "jane.doe@example.com";
 const CARD: &str = "4111 1111 1111 1111";
@@ -294,19 +299,24 @@ fn counts_by_detector_and_location() {
 }
 
 #[test]
-fn hashing_without_a_key_refuses_to_start_unless_insecure() {
+fn a_short_key_is_refused_and_rotating_the_key_changes_every_pseudonym() {
     let cfg: RedactionConfig = serde_saphyr::from_str("action: mask").unwrap();
-    let problems = cfg.check(&|_| None);
+    let problems = cfg.check(&|_| Some("short".into()));
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems[0].1.contains("LLMWATCH_REDACTION_KEY is not set"),
+        problems[0].1.contains("shorter than 16 bytes"),
         "{problems:?}"
+    );
+    assert!(
+        cfg.check(&|_| None).is_empty(),
+        "a missing key is generated"
     );
     assert!(
         cfg.check(&|_| Some("0123456789abcdef0123".into()))
             .is_empty()
     );
-    let no_ids: RedactionConfig = serde_saphyr::from_str("user_id_keys: []").unwrap();
+    let no_ids: RedactionConfig =
+        serde_saphyr::from_str("user_id_keys: []\nidentity_keys: false").unwrap();
     assert!(
         no_ids.check(&|_| None).is_empty(),
         "masking alone needs no key"
@@ -427,7 +437,7 @@ fn content_policy_drop_removes_content_and_keeps_the_rest() {
 fn content_policy_metadata_keeps_length_and_pii_flags_only() {
     // User ids off here: a pseudonym is itself an id, so a second pass hashes it again
     // (consistently); everything else must be left as the first pass wrote it.
-    let r = redactor("content: metadata\nuser_id_keys: []");
+    let r = redactor("content: metadata\nuser_id_keys: []\nidentity_keys: false");
     let out = run(&r, content_span());
     let text = json(&out);
     assert!(
@@ -664,7 +674,7 @@ mod properties {
     /// One redactor for every case: building one compiles the detector regexes.
     fn shared() -> &'static Redactor {
         static R: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
-        R.get_or_init(|| redactor("user_id_keys: []"))
+        R.get_or_init(|| redactor("user_id_keys: []\nidentity_keys: false"))
     }
 
     proptest! {
@@ -687,7 +697,7 @@ mod properties {
 
 #[test]
 fn summary_attributes_count_what_was_redacted_per_item() {
-    let r = redactor("summary: true\nuser_id_keys: []");
+    let r = redactor("summary: true\nuser_id_keys: []\nidentity_keys: false");
     let mut p = traces();
     if let Payload::Traces(req) = &mut p {
         let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
@@ -781,4 +791,169 @@ fn every_conventions_user_id_is_pseudonymised() {
             "{key}: {out}"
         );
     }
+}
+
+#[test]
+fn user_ids_of_every_emitter_and_of_unknown_ones_are_pseudonymised_whatever_their_type() {
+    let r = redactor("");
+    let int = |i| {
+        Some(AnyValue {
+            value: Some(Value::IntValue(i)),
+        })
+    };
+    let array = Some(AnyValue {
+        value: Some(Value::ArrayValue(ArrayValue {
+            values: vec![s("u-1").unwrap(), int(7).unwrap()],
+        })),
+    });
+    let kvlist = Some(AnyValue {
+        value: Some(Value::KvlistValue(KeyValueList {
+            values: vec![kv("id", s("u-2"))],
+        })),
+    });
+    let mut attrs = vec![
+        kv("ai.settings.context.userId", s("jane@example.com")),
+        kv("ai.telemetry.metadata.user_id", s("jane")),
+        kv("myapp.customer.user_id", int(12345)),
+        kv("user.id", array),
+        kv("enduser.id", kvlist),
+        kv("ai.request.headers.x-api-key", s("opaque-key-value")),
+        kv("X-Refresh-Token", s("opaque")),
+        kv("gen_ai.usage.output_tokens", int(3)),
+    ];
+    let mut counts = Counts::new();
+    r.redact_attributes(&mut attrs, "span", &mut counts, &mut Vec::new());
+    let text = format!("{attrs:?}");
+    for raw in ["jane", "12345", "u-1", "u-2", "opaque"] {
+        assert!(!text.contains(raw), "{raw} left in {text}");
+    }
+    assert!(
+        attrs.iter().all(|a| a.key != "enduser.id"),
+        "a kvlist user id is dropped"
+    );
+    assert_eq!(counts[&("dropped_user_id", "span")], 1);
+    assert_eq!(counts[&("user_id", "span")], 5);
+    assert!(text.contains("IntValue(3)"), "token counts are not blocked");
+}
+
+#[test]
+fn json_is_rewritten_byte_for_byte_except_the_masked_string() {
+    let r = redactor("");
+    let text = r#"{"z":1, "a":"mail jane@example.com","a":"dup","big":12345678901234567890123,"card":4111111111111111,"e":"jane\u0040example.com"}"#;
+    let mut s = text.to_owned();
+    r.redact_string(&mut s, "span", &mut Counts::new(), &mut Vec::new());
+    assert_eq!(
+        s,
+        r#"{"z":1, "a":"mail [EMAIL]","a":"dup","big":12345678901234567890123,"card":"[CARD]","e":"[EMAIL]"}"#
+    );
+}
+
+#[test]
+fn every_field_of_a_batch_is_scanned() {
+    use opentelemetry_proto::tonic::metrics::v1::Sum;
+    let r = redactor("");
+    let mut req = ExportTraceServiceRequest::default();
+    let mut span = Span {
+        name: "s".into(),
+        trace_state: format!("k={EMAIL}"),
+        ..Default::default()
+    };
+    span.events.push(Event {
+        name: format!("event {EMAIL}"),
+        ..Default::default()
+    });
+    span.attributes.push(kv(
+        "b",
+        Some(AnyValue {
+            value: Some(Value::BytesValue(format!("to {EMAIL}").into_bytes())),
+        }),
+    ));
+    req.resource_spans.push(ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: format!("lib {EMAIL}"),
+                version: CARD.into(),
+                ..Default::default()
+            }),
+            spans: vec![span],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut traces = Payload::Traces(req);
+    r.redact_payload(&mut traces, &mut Counts::new());
+    let out = format!("{traces:?}");
+    assert!(
+        !out.contains("example.com") && !out.contains("4111"),
+        "{out}"
+    );
+
+    let mut logs = Payload::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    severity_text: EMAIL.into(),
+                    event_name: format!("e {EMAIL}"),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    r.redact_payload(&mut logs, &mut Counts::new());
+    assert!(!format!("{logs:?}").contains("example.com"));
+
+    let metric = |name: &str, description: &str| Metric {
+        name: name.into(),
+        description: description.into(),
+        data: Some(Data::Sum(Sum::default())),
+        ..Default::default()
+    };
+    let mut metrics = Payload::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    metric(&format!("m_{EMAIL}"), "d"),
+                    metric("ok", &format!("help {EMAIL}")),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let mut counts = Counts::new();
+    r.redact_payload(&mut metrics, &mut counts);
+    let out = format!("{metrics:?}");
+    assert!(!out.contains("example.com"), "{out}");
+    assert!(out.contains("\"ok\""), "{out}");
+    assert_eq!(counts[&("dropped_metric", "metric_name")], 1);
+}
+
+#[test]
+fn phone_regions_are_checked_and_decide_national_formats() {
+    let bad: RedactionConfig = serde_saphyr::from_str("phone_regions: [US, XX]").unwrap();
+    let problems = bad.check(&|_| None);
+    assert!(
+        problems
+            .iter()
+            .any(|(at, m)| at == "phone_regions" && m.contains("\"XX\"")),
+        "{problems:?}"
+    );
+    let national = "Tel. 0170 8434260";
+    let mut s = national.to_owned();
+    redactor("phone_regions: [US]").redact_string(
+        &mut s,
+        "span",
+        &mut Counts::new(),
+        &mut Vec::new(),
+    );
+    assert_eq!(s, national, "a German national number is not a US one");
+    redactor("phone_regions: [de]").redact_string(
+        &mut s,
+        "span",
+        &mut Counts::new(),
+        &mut Vec::new(),
+    );
+    assert_eq!(s, "Tel. [PHONE]");
 }

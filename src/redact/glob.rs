@@ -1,0 +1,56 @@
+//! Key globs, compiled once: `*` stands for any run of characters.
+
+/// A key glob, compiled once: `*` stands for any run of characters.
+#[derive(Clone, Debug)]
+pub(super) enum Glob {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    General(String),
+}
+
+impl Glob {
+    pub(super) fn new(pattern: &str) -> Glob {
+        let stars = pattern.matches('*').count();
+        let inner = pattern.trim_matches('*');
+        match (stars, pattern.starts_with('*'), pattern.ends_with('*')) {
+            (0, _, _) => Glob::Exact(pattern.to_owned()),
+            (1, false, true) => Glob::Prefix(inner.to_owned()),
+            (1, true, false) => Glob::Suffix(inner.to_owned()),
+            (2, true, true) if !inner.contains('*') => Glob::Contains(inner.to_owned()),
+            _ => Glob::General(pattern.to_owned()),
+        }
+    }
+
+    pub(super) fn matches(&self, key: &str) -> bool {
+        match self {
+            Glob::Exact(p) => key == p,
+            Glob::Prefix(p) => key.starts_with(p.as_str()),
+            Glob::Suffix(p) => key.ends_with(p.as_str()),
+            Glob::Contains(p) => key.contains(p.as_str()),
+            Glob::General(p) => glob(p, key),
+        }
+    }
+}
+
+/// Matches `key` against a glob where `*` stands for any run of characters.
+pub(super) fn glob(pattern: &str, key: &str) -> bool {
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == key;
+    };
+    let Some(mut tail) = key.strip_prefix(head) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('*').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return tail.ends_with(part);
+        }
+        match tail.find(part) {
+            Some(at) => tail = &tail[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
