@@ -353,6 +353,7 @@ impl Generator {
         }
         let llm_end = llm.end_time_unix_nano;
         spans.push(llm);
+        spans.extend(super::agent::spans(&trace, &server_id, llm_start, llm_end));
 
         let end = llm_end + 3_000_000;
         let status = if failed || db_failed { 500 } else { 200 };
