@@ -19,6 +19,8 @@ import sys
 DS = {"type": "prometheus", "uid": "llmwatch-prometheus"}
 # Every llm_* query filters on the three variables.
 F = 'service=~"$service", provider=~"$provider", model=~"$model"'
+# Tool and agent families have no provider or model.
+FS = 'service=~"$service"'
 RI = "$__rate_interval"
 OUT_ERR = 'outcome="error"'
 OUT_OK = 'outcome="success"'
@@ -234,6 +236,15 @@ operations = dashboard(
               unit="reqps"),
         panel("timeseries", "Finish reasons", "Why generation stopped, per second. A rise of length means truncated answers; content_filter means moderation.",
               [(f'sum by (reason) (rate({q("llm_finish_reasons_total")}[{RI}]))', "{{reason}}")], unit="reqps"),
+        panel("timeseries", "Tool calls", "Tool calls per second by tool and outcome (execute_tool, MCP tools/call, the AI SDK's ai.toolCall), and the share that failed; LLMToolErrorRateHigh fires above 20%. Tool names past 100 are other.",
+              [(f'sum by (tool, outcome) (rate(llm_tool_calls_total{{{FS}}}[{RI}])) or on() vector(0)', "{{tool}} {{outcome}}"),
+               (ratio(f'sum by (tool) (rate(llm_tool_calls_total{{{FS}, {OUT_ERR}}}[{RI}]))',
+                      f'sum by (tool) (rate(llm_tool_calls_total{{{FS}}}[{RI}]))') + " or on() vector(0)", "{{tool}} error share")],
+              unit="reqps", w=12),
+        panel("timeseries", "Agent invocations", "Agent and workflow invocations per second by name and outcome, and their p95 duration (invoke_agent, invoke_workflow).",
+              [(f'sum by (kind, agent, outcome) (rate(llm_agent_invocations_total{{{FS}}}[{RI}])) or on() vector(0)', "{{kind}} {{agent}} {{outcome}}"),
+               (f'histogram_quantile(0.95, sum by (le, agent) (rate(llm_agent_duration_seconds_bucket{{{FS}}}[{RI}]))) or on() vector(0)', "p95 {{agent}}")],
+              unit="reqps", w=12),
     ],
     refresh="10s", time_from="now-1h",
 )
@@ -291,6 +302,9 @@ cost = dashboard(
         panel("table", "Models with no price", "Models whose tokens the price table cannot price, with the tokens used in the range: their cost is missing, never counted as $0. Run `llmwatch price MODEL`.",
               [(f'sum by (provider, model) (increase({q("llm_unpriced_tokens_total")}[$__range])) > 0 or on() vector(0)', "")],
               unit="short", w=8, thresholds=steps(GREEN, (1, RED))),
+        panel("table", "Calls without usage", "Successful calls that reported no token count, by service and model: each is counted at $0, so the cost above is short by what they used. A streamed chat without stream_options.include_usage is the usual cause.",
+              [(f'sum by (service, model) (increase({q("llm_calls_without_usage_total")}[$__range])) > 0 or on() vector(0)', "")],
+              unit="short", w=8, thresholds=steps(GREEN, (1, YELLOW))),
     ],
     time_from="now-24h",
 )

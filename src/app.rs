@@ -139,6 +139,12 @@ pub async fn run(
     registry.register_collector(Box::new(health.clone()));
     let analytics = crate::analytics::AnalyticsSlot::default();
     registry.register_collector(Box::new(analytics.clone()));
+    let genai = crate::genai::GenaiShared::default();
+    registry.register(
+        "llmwatch_genai_deduplicated",
+        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
+        genai.deduplicated().0,
+    );
     let ctx = ProcessorContext {
         thresholds,
         health,
@@ -147,7 +153,7 @@ pub async fn run(
         env,
         redactions: RedactionCounter::register(&mut registry),
         llm,
-        genai: Default::default(),
+        genai,
         overflow,
     };
     let mut processors: BTreeMap<&str, Arc<dyn Processor>> = BTreeMap::new();

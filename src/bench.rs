@@ -5,6 +5,9 @@
 //! prompt and a ~200 B completion; one prompt in ten carries an e-mail address. The content
 //! is deterministic for a given seed, so runs compare.
 
+mod chatbot;
+
+pub use self::chatbot::chatbot_traces;
 use crate::model::attrs::kv;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;

@@ -9,7 +9,7 @@
 //! Process behaviour (log format, which file to load) is set by flags, not here.
 
 mod env;
-pub mod units;
+pub use crate::component::units;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,448 +1,42 @@
-//! The `genai` processor: recognises LLM calls in spans and GenAI log events across every
-//! convention (see [`keys`]), counts each call once, prices it, and records the `llm_*`
-//! families.
+//! The `genai` processor: records the LLM calls that the derive stage found
+//! ([`crate::derive::llm`]), counts each call once within its trace ([`dedupe`]), prices
+//! it, and records the `llm_*` families.
 //!
 //! It reads the batch after redaction and never changes it. Labels come only from closed
 //! sets, normalised names (provider, operation, model, error class, finish reason) and
 //! the extra dimensions the config lists, each with a value limit: free text never
 //! becomes a label.
 
-pub mod extract;
-pub mod keys;
+pub mod agents;
+mod config;
+pub mod dedupe;
+pub mod evaluations;
+pub mod matches;
 pub mod metrics;
+pub mod nested_tools;
 pub mod price;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
-use foldhash::fast::FixedState;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use serde::Deserialize;
+use opentelemetry_proto::tonic::trace::v1::Span;
 
-use self::extract::Call;
-use self::metrics::{LlmMetrics, LlmMetricsSlot, OverflowCounter, TraceExemplar};
+pub use self::config::{BudgetConfig, GenaiConfig, GenaiShared, PriceConfig};
+use self::dedupe::{Dedupe, Verdict};
+use self::metrics::{LlmMetrics, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
-use crate::model::{Batch, Payload};
-use crate::pipeline::{ProcessError, Processor};
+use crate::component::{ProcessError, Processor, Recorder};
+use crate::derive::agent::{AgentKind, AgentOp};
+use crate::derive::llm::{self as extract, Call};
+use crate::derive::{Counted, Facts};
+use crate::model::Batch;
+use crate::semconv::evaluation::EVALUATION_EVENT;
 
 pub use crate::metrics::bounded::DimensionConfig;
-
-/// A price from the config, USD per 1M tokens.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PriceConfig {
-    /// The model key, matched like the embedded table's keys.
-    pub model: String,
-    /// Uncached input.
-    pub input: f64,
-    /// Output.
-    pub output: f64,
-    /// Cache reads; the input price when absent.
-    #[serde(default)]
-    pub cache_read: Option<f64>,
-    /// Cache writes; the input price when absent.
-    #[serde(default)]
-    pub cache_write: Option<f64>,
-    /// Reasoning output; the output price when absent.
-    #[serde(default)]
-    pub reasoning: Option<f64>,
-    /// `YYYY-MM-DD` from which the price applies; always when absent.
-    #[serde(default)]
-    pub effective: Option<String>,
-}
-
-/// Spending budgets, exported as `llm_budget_usd{period}` for alert rules.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetConfig {
-    /// USD per day.
-    #[serde(default)]
-    pub daily_usd: Option<f64>,
-    /// USD per month.
-    #[serde(default)]
-    pub monthly_usd: Option<f64>,
-}
-
-/// `processors.genai`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct GenaiConfig {
-    /// Extra labels on the request, token and cost families (at most 8).
-    #[serde(default)]
-    pub dimensions: Vec<DimensionConfig>,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "GenaiConfig::default_series_limit")]
-    pub series_limit: usize,
-    /// Series idle this long disappear from `/metrics`.
-    #[serde(
-        default = "GenaiConfig::default_series_ttl",
-        deserialize_with = "crate::config::units::deserialize_duration"
-    )]
-    pub series_ttl: Duration,
-    /// Prices that add to or override the embedded table.
-    #[serde(default)]
-    pub prices: Vec<PriceConfig>,
-    /// Use the cost the app reported (`gen_ai.usage.cost`, `llm.cost.total`, …) over
-    /// the computed one when both exist. A reported cost is used for unpriced models
-    /// either way.
-    #[serde(default)]
-    pub prefer_reported_cost: bool,
-    /// Budgets, as gauges.
-    #[serde(default)]
-    pub budgets: BudgetConfig,
-    /// Latency thresholds per level in seconds, e.g. `{ warning: 10, critical: 30 }`, as
-    /// `llmwatch_latency_threshold_seconds{component="ai",level}` gauges.
-    #[serde(default)]
-    pub latency_thresholds: std::collections::BTreeMap<String, f64>,
-    /// Count a call described twice (by response id, or by a parent and child span with
-    /// the same model and usage) once.
-    #[serde(default = "GenaiConfig::yes")]
-    pub dedupe: bool,
-}
-
-impl Default for GenaiConfig {
-    fn default() -> GenaiConfig {
-        GenaiConfig {
-            dimensions: Vec::new(),
-            series_limit: GenaiConfig::default_series_limit(),
-            series_ttl: GenaiConfig::default_series_ttl(),
-            prices: Vec::new(),
-            prefer_reported_cost: false,
-            budgets: BudgetConfig::default(),
-            latency_thresholds: Default::default(),
-            dedupe: true,
-        }
-    }
-}
-
-/// Most extra dimensions.
-const MAX_DIMENSIONS: usize = 8;
-
-/// Labels the families already have.
-const RESERVED_LABELS: &[&str] = &[
-    "service",
-    "provider",
-    "model",
-    "operation",
-    "outcome",
-    "type",
-    "cost_source",
-    "error_type",
-    "reason",
-    "le",
-];
-
-impl GenaiConfig {
-    fn yes() -> bool {
-        true
-    }
-    fn default_series_limit() -> usize {
-        2000
-    }
-    fn default_series_ttl() -> Duration {
-        Duration::from_secs(3600)
-    }
-
-    /// Problems, as (key, message).
-    pub fn check(&self) -> Vec<(String, String)> {
-        let mut errors = Vec::new();
-        if self.dimensions.len() > MAX_DIMENSIONS {
-            errors.push((
-                "dimensions".to_owned(),
-                format!(
-                    "at most {MAX_DIMENSIONS} dimensions, found {}",
-                    self.dimensions.len()
-                ),
-            ));
-        }
-        let mut seen = HashSet::new();
-        for (i, d) in self.dimensions.iter().enumerate() {
-            let mut problems = d.problems(RESERVED_LABELS);
-            if problems.is_empty() && !seen.insert(d.label()) {
-                problems.push(("label", format!("label {:?} is already used", d.label())));
-            }
-            errors.extend(
-                problems
-                    .into_iter()
-                    .map(|(key, message)| (format!("dimensions[{i}].{key}"), message)),
-            );
-        }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
-        for (i, p) in self.prices.iter().enumerate() {
-            for (what, v) in [
-                ("input", Some(p.input)),
-                ("output", Some(p.output)),
-                ("cache_read", p.cache_read),
-                ("cache_write", p.cache_write),
-                ("reasoning", p.reasoning),
-            ] {
-                if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                    errors.push((
-                        format!("prices[{i}].{what}"),
-                        "must be a non-negative number".to_owned(),
-                    ));
-                }
-            }
-            if let Some(e) = &p.effective
-                && price::parse_day(e).is_none()
-            {
-                errors.push((
-                    format!("prices[{i}].effective"),
-                    format!("{e:?} is not a YYYY-MM-DD date"),
-                ));
-            }
-        }
-        for (key, v) in [
-            ("budgets.daily_usd", self.budgets.daily_usd),
-            ("budgets.monthly_usd", self.budgets.monthly_usd),
-        ] {
-            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                errors.push((key.to_owned(), "must be a non-negative number".to_owned()));
-            }
-        }
-        for (level, v) in &self.latency_thresholds {
-            if !v.is_finite() || *v <= 0.0 {
-                errors.push((
-                    format!("latency_thresholds.{level}"),
-                    "must be a positive number of seconds".to_owned(),
-                ));
-            }
-        }
-        errors
-    }
-
-    /// The embedded price table with this config's prices applied.
-    pub fn price_table(&self) -> PriceTable {
-        let mut table = PriceTable::embedded();
-        for p in &self.prices {
-            table.set(
-                &p.model,
-                p.effective
-                    .as_deref()
-                    .and_then(price::parse_day)
-                    .unwrap_or(i64::MIN),
-                Price {
-                    input: p.input,
-                    output: p.output,
-                    cache_read: p.cache_read,
-                    cache_write: p.cache_write,
-                    reasoning: p.reasoning,
-                },
-            );
-        }
-        table
-    }
-
-    fn metrics(&self) -> LlmMetrics {
-        let dims: Vec<String> = self.dimensions.iter().map(DimensionConfig::label).collect();
-        let mut m = LlmMetrics::new(&dims, self.series_limit, self.series_ttl.as_secs().max(1));
-        m.budgets = [
-            ("daily", self.budgets.daily_usd),
-            ("monthly", self.budgets.monthly_usd),
-        ]
-        .into_iter()
-        .filter_map(|(p, v)| Some((p, v?)))
-        .collect();
-        m
-    }
-
-    /// Builds the processor. Every `genai` processor records into one set of families,
-    /// so all of them must agree on the settings that shape those families.
-    pub fn build(
-        &self,
-        slot: &LlmMetricsSlot,
-        shared: &GenaiShared,
-        overflow: &OverflowCounter,
-        thresholds: &metrics::Thresholds,
-    ) -> Result<GenaiProcessor, String> {
-        let mut first = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
-        match first.as_ref() {
-            Some(c) if c != self => {
-                return Err(
-                    "every genai processor must have the same settings: they record into one set of llm_* families"
-                        .to_owned(),
-                );
-            }
-            Some(_) => {}
-            None => *first = Some(self.clone()),
-        }
-        let metrics = Arc::clone(slot.0.get_or_init(|| Arc::new(self.metrics())));
-        for (level, seconds) in &self.latency_thresholds {
-            thresholds.set("ai", level, *seconds);
-        }
-        Ok(GenaiProcessor {
-            metrics,
-            prices: self.price_table(),
-            matched: Default::default(),
-            prefer_reported: self.prefer_reported_cost,
-            dimensions: self
-                .dimensions
-                .iter()
-                .map(|d| Dimension {
-                    attribute: d.attribute.clone(),
-                    values: d.limit(),
-                })
-                .collect(),
-            dedupe: self.dedupe.then(|| Arc::clone(&shared.dedupe)),
-            overflow: overflow.clone(),
-            chat: None,
-        })
-    }
-}
-
-/// What every `genai` processor shares: the settings of the first, and the record of
-/// calls already counted (a span and its log event may travel in different pipelines).
-#[derive(Default)]
-pub struct GenaiShared {
-    config: Mutex<Option<GenaiConfig>>,
-    dedupe: Arc<Dedupe>,
-}
 
 struct Dimension {
     attribute: String,
     values: metrics::ValueLimit,
-}
-
-/// Calls already counted, so that a second description of one call is not counted
-/// again. Two generations of bounded maps: when the current one fills, it becomes the
-/// previous one and the oldest generation is forgotten.
-#[derive(Default)]
-pub struct Dedupe {
-    state: Mutex<DedupeState>,
-}
-
-#[derive(Default)]
-struct DedupeState {
-    current: Generation,
-    previous: Generation,
-}
-
-#[derive(Default)]
-struct Generation {
-    response_ids: HashSet<String>,
-    /// (trace id, span id) of counted calls, and (trace id, parent span id) of counted
-    /// calls, each with the call's fingerprint.
-    spans: HashMap<Vec<u8>, Fingerprint>,
-    parents: HashMap<Vec<u8>, Fingerprint>,
-}
-
-/// Calls remembered per generation.
-const DEDUPE_GENERATION: usize = 50_000;
-
-#[derive(Clone, Debug, PartialEq)]
-struct Fingerprint {
-    model: String,
-    input: Option<u64>,
-    output: Option<u64>,
-    failed: bool,
-    from_event: bool,
-}
-
-impl Fingerprint {
-    fn of(call: &Call) -> Fingerprint {
-        Fingerprint {
-            model: call.model().to_ascii_lowercase(),
-            input: call.usage.input.or(call.usage.uncached_input),
-            output: call.usage.output,
-            failed: call.error.is_some(),
-            from_event: call.from_event,
-        }
-    }
-
-    /// The same call: equal usage and outcome, and one model name extends the other
-    /// (`gpt-4o` requested, `gpt-4o-2024-08-06` answered).
-    fn same_call(&self, other: &Fingerprint) -> bool {
-        self.input == other.input
-            && self.output == other.output
-            && self.failed == other.failed
-            && (self.model.starts_with(&other.model) || other.model.starts_with(&self.model))
-    }
-}
-
-fn span_key(trace: &[u8], span: &[u8]) -> Option<Vec<u8>> {
-    (!trace.is_empty() && !span.is_empty() && span.iter().any(|b| *b != 0))
-        .then(|| [trace, span].concat())
-}
-
-impl Dedupe {
-    /// Whether `call` was counted already; if not, remembers it as counted.
-    ///
-    /// The rules: the same `gen_ai.response.id`; the same span (a span and the
-    /// `operation.details` event logged in it); or a parent and its child span with the
-    /// same model and usage (an SDK span inside a framework span).
-    fn seen(&self, call: &Call) -> Verdict {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let own = span_key(&call.trace_id, &call.span_id);
-        // This span was counted already: from its own operation.details event, which
-        // lacks the span's timing, or as a span.
-        let DedupeState { current, previous } = &mut *state;
-        for g in [current, previous] {
-            if let Some(f) = own.as_ref().and_then(|k| g.spans.get_mut(k)) {
-                if f.from_event && !call.from_event {
-                    f.from_event = false;
-                    return Verdict::TimingOnly;
-                }
-                return Verdict::Duplicate;
-            }
-        }
-        fn gens(s: &DedupeState) -> [&Generation; 2] {
-            [&s.current, &s.previous]
-        }
-        if let Some(id) = &call.response_id
-            && gens(&state).iter().any(|g| g.response_ids.contains(id))
-        {
-            return Verdict::Duplicate;
-        }
-        let fp = Fingerprint::of(call);
-        let parent = span_key(&call.trace_id, &call.parent_span_id);
-        let nested = |map: &HashMap<Vec<u8>, Fingerprint>, key: &Option<Vec<u8>>| {
-            key.as_ref()
-                .and_then(|k| map.get(k))
-                .is_some_and(|f| f.same_call(&fp))
-        };
-        for g in gens(&state) {
-            // Its parent was counted with the same model and usage, or one of its children.
-            if nested(&g.spans, &parent) || nested(&g.parents, &own) {
-                return Verdict::Duplicate;
-            }
-        }
-        let mut forgotten = None;
-        if state.current.spans.len() >= DEDUPE_GENERATION
-            || state.current.response_ids.len() >= DEDUPE_GENERATION
-        {
-            let current = std::mem::take(&mut state.current);
-            forgotten = Some(std::mem::replace(&mut state.previous, current));
-        }
-        let g = &mut state.current;
-        if let Some(id) = &call.response_id {
-            g.response_ids.insert(id.clone());
-        }
-        if let Some(k) = own {
-            g.spans.insert(k, fp.clone());
-        }
-        if let Some(k) = parent {
-            g.parents.insert(k, fp);
-        }
-        // Freeing a generation takes milliseconds: not while other workers wait.
-        drop(state);
-        drop(forgotten);
-        Verdict::New
-    }
-}
-
-/// What to record of a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    /// Everything: it was not counted before.
-    New,
-    /// Nothing: it was counted before.
-    Duplicate,
-    /// Only its duration and time to first token: the span of a call counted from its
-    /// log event, which has neither.
-    TimingOnly,
 }
 
 /// What `llmwatch price` prints: the names tried, the match, the price and the cost of
@@ -492,15 +86,12 @@ pub fn explain_price(
 pub struct GenaiProcessor {
     metrics: Arc<LlmMetrics>,
     prices: PriceTable,
-    /// Table keys by provider and model name as reported: names repeat in every span, so
-    /// matching runs once per name. Bounded, like the redaction processor's key rules.
-    matched: std::sync::RwLock<HashMap<String, MatchesOfProvider, FixedState>>,
+    /// Table keys by provider and model name as reported.
+    matched: matches::Matches,
     prefer_reported: bool,
     dimensions: Vec<Dimension>,
     dedupe: Option<Arc<Dedupe>>,
     overflow: OverflowCounter,
-    /// Top users and conversations, when product analytics are configured.
-    chat: Option<Arc<crate::analytics::state::Shared>>,
 }
 
 fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
@@ -524,8 +115,9 @@ impl GenaiProcessor {
             .collect()
     }
 
-    /// Records one call.
-    pub fn record(&self, call: &Call, dims: &[String]) {
+    /// Records one call; returns what was counted of it, `None` when it was merged into
+    /// a call counted before.
+    pub fn record(&self, call: &Call, dims: &[String]) -> Option<Counted> {
         let verdict = match &self.dedupe {
             Some(d) => d.seen(call),
             None => Verdict::New,
@@ -562,8 +154,11 @@ impl GenaiProcessor {
             (out, n)
         }
         match verdict {
-            Verdict::Duplicate => return,
-            Verdict::TimingOnly => return self.record_timing(call, &base, now),
+            Verdict::Duplicate(_) => return None,
+            Verdict::TimingOnly => {
+                self.record_timing(call, &base, now);
+                return None;
+            }
             Verdict::New => {}
         }
         let outcome = if call.error.is_some() {
@@ -575,6 +170,12 @@ impl GenaiProcessor {
         m.requests.with(&labels[..len], now, of, |c| {
             c.inc();
         });
+        if call.error.is_none() && call.usage.is_empty() {
+            let (labels, len) = with_dims(&base, &[&operation], &[]);
+            m.without_usage.with(&labels[..len], now, of, |c| {
+                c.inc();
+            });
+        }
         let tokens = call.usage.tokens();
         for (kind, n) in tokens.by_type() {
             if n > 0 {
@@ -597,25 +198,6 @@ impl GenaiProcessor {
             (Some(r), None) => Some((r, "reported")),
             (None, None) => None,
         };
-        if let Some(chat) = self.chat.as_ref().filter(|c| c.is_active()) {
-            let usd = cost.map_or(0.0, |(usd, _)| usd);
-            if let Some(user) = &call.user {
-                chat.add_cost(user, usd);
-            }
-            if let Some(session) = &call.session {
-                let failed = call.error.is_some();
-                let tracked = chat.conversation(session, |c| {
-                    c.calls += 1;
-                    c.tokens += tokens.total();
-                    c.cost += usd;
-                    c.last_call_failed = failed;
-                    c.answered |= !failed;
-                });
-                if !tracked {
-                    of.inc("chat_conversations");
-                }
-            }
-        }
         match cost {
             Some((usd, source)) => {
                 let (labels, len) = with_dims(&base, &[source], dims);
@@ -643,50 +225,34 @@ impl GenaiProcessor {
                     c.inc();
                 });
         }
+        Some(Counted {
+            cost_usd: cost.map_or(0.0, |(usd, _)| usd),
+            tokens: tokens.total(),
+            failed: call.error.is_some(),
+        })
     }
 }
-
-/// Table keys by model name as reported, for one provider.
-type MatchesOfProvider = HashMap<String, Option<String>, FixedState>;
-
-impl GenaiProcessor {
-    /// Feeds each call's cost to the top users, and its tokens, cost and outcome to its
-    /// conversation.
-    pub fn with_chat(mut self, chat: Arc<crate::analytics::state::Shared>) -> GenaiProcessor {
-        self.chat = Some(chat);
-        self
-    }
-}
-
-/// Most model names whose match is remembered.
-const MATCH_CACHE_NAMES: usize = 4096;
 
 impl GenaiProcessor {
     /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
+    /// Whether `op` is not to be counted: an MCP transport span, or a tool span nested
+    /// in one of the same tool counted before (unless `dedupe: false`).
+    fn nested_tool(&self, span: &Span, service: &str, op: &AgentOp) -> bool {
+        if op.kind != AgentKind::Tool {
+            return false;
+        }
+        let nested = self
+            .dedupe
+            .as_ref()
+            .is_some_and(|d| d.tool(span, service, &op.name, !op.transport));
+        op.transport || nested
+    }
+
     fn price(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Price> {
-        let cached = self
+        let key = self
             .matched
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(provider)
-            .and_then(|m| m.get(model))
-            .cloned();
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = self.prices.resolve(model, provider);
-                let mut matched = self.matched.write().unwrap_or_else(PoisonError::into_inner);
-                let names: usize = matched.values().map(HashMap::len).sum();
-                if names < MATCH_CACHE_NAMES {
-                    matched
-                        .entry(provider.to_owned())
-                        .or_default()
-                        .insert(model.to_owned(), key.clone());
-                }
-                key
-            }
-        };
-        Some(self.prices.price_at(&key?, end_unix_nano)?.0)
+            .get_or_resolve(provider, model, || self.prices.resolve(model, provider))?;
+        Some(self.prices.price_at(&key, end_unix_nano)?.0)
     }
 
     fn record_timing(&self, call: &Call, base: &[&str; 3], now: u64) {
@@ -705,36 +271,50 @@ impl GenaiProcessor {
     }
 }
 
-impl Processor for GenaiProcessor {
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
-        match &batch.payload {
-            Payload::Traces(req) => {
-                for rs in &req.resource_spans {
-                    let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = extract::service_name(resource);
-                    for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                        if let Some(call) = extract::from_span(span, resource, service) {
-                            let dims = self.dimension_values(&span.attributes, resource);
-                            self.record(&call, &dims);
-                        }
-                    }
-                }
+impl Recorder for GenaiProcessor {
+    fn record(&self, facts: &mut Facts<'_>) -> Result<(), ProcessError> {
+        for f in &mut facts.spans {
+            if let Some(op) = &f.agent
+                && !self.nested_tool(f.span, f.service, op)
+            {
+                agents::record(
+                    &self.metrics,
+                    f.service,
+                    op,
+                    &f.span.trace_id,
+                    &self.overflow,
+                );
             }
-            Payload::Logs(req) => {
-                for rl in &req.resource_logs {
-                    let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                    let service = extract::service_name(resource);
-                    for rec in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                        if let Some(call) = extract::from_log(rec, resource, service) {
-                            let dims = self.dimension_values(&rec.attributes, resource);
-                            self.record(&call, &dims);
-                        }
-                    }
-                }
+            for e in f.events.iter().filter(|e| e.event.name == EVALUATION_EVENT) {
+                let result = crate::derive::evaluation::from_attributes(&e.event.attributes);
+                evaluations::record(&self.metrics, f.service, &result, &self.overflow);
             }
-            Payload::Metrics(_) => {}
+            if let Some(c) = &mut f.call {
+                let dims = self.dimension_values(&f.span.attributes, f.resource);
+                c.counted = GenaiProcessor::record(self, &c.call, &dims);
+            }
+        }
+        for f in &mut facts.logs {
+            if f.event == Some(EVALUATION_EVENT) {
+                let result = crate::derive::evaluation::from_attributes(&f.record.attributes);
+                evaluations::record(&self.metrics, f.service, &result, &self.overflow);
+            }
+            if let Some(c) = &mut f.call {
+                let dims = self.dimension_values(&f.record.attributes, f.resource);
+                c.counted = GenaiProcessor::record(self, &c.call, &dims);
+            }
         }
         Ok(())
+    }
+}
+
+impl Processor for GenaiProcessor {
+    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
+        Recorder::record(self, &mut crate::derive::derive(batch))
+    }
+
+    fn recorder(&self) -> Option<&dyn Recorder> {
+        Some(self)
     }
 }
 

@@ -111,6 +111,10 @@ enum Command {
         /// Frame it as a gRPC message (for h2load).
         #[arg(long)]
         grpc_frame: bool,
+        /// The chatbot mix (LLM, HTTP, database, server and internal spans) instead of
+        /// LLM spans only.
+        #[arg(long)]
+        chatbot: bool,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -191,7 +195,7 @@ fn main() -> ExitCode {
                 _ => None,
             });
             let table = genai.unwrap_or_default().price_table();
-            let usage = llmwatch::genai::extract::RawUsage {
+            let usage = llmwatch::derive::llm::RawUsage {
                 input: Some(input),
                 output: Some(output),
                 cache_read: Some(cache_read),
@@ -212,9 +216,15 @@ fn main() -> ExitCode {
         Command::BenchRequest {
             spans,
             grpc_frame,
+            chatbot,
             out,
         } => {
-            let body = llmwatch::bench::reference_traces(spans, 42).encode_to_vec();
+            let body = if chatbot {
+                llmwatch::bench::chatbot_traces(spans, 42)
+            } else {
+                llmwatch::bench::reference_traces(spans, 42)
+            }
+            .encode_to_vec();
             let body = if grpc_frame {
                 llmwatch::bench::grpc_frame(&body)
             } else {

@@ -19,9 +19,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::component::queue::QueueLevel;
 use crate::decode::RefusalReason;
 use crate::model::{Signal, Transport};
-use crate::pipeline::QueueLevel;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReceiveLabels {

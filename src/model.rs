@@ -4,7 +4,9 @@
 //! what every stage reads and rewrites in place.
 
 pub mod attrs;
+pub mod glob;
 pub mod rpc;
+pub mod time;
 
 use std::fmt;
 use std::time::Duration;

@@ -14,7 +14,7 @@
 //! Workers are plain threads, one per core by default, so processing uses every core
 //! without blocking the async runtime that serves the sockets.
 
-pub mod queue;
+pub use crate::component::queue;
 mod warn_limit;
 
 use std::collections::HashMap;
@@ -27,11 +27,13 @@ use serde_json::Value;
 
 use bytes::Bytes;
 
-pub use self::queue::{BoundedQueue, PushError, QueueLevel};
 use self::warn_limit::WarnLimit;
+pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
+pub use crate::component::{ProcessError, Processor, Recorder};
 use crate::config::units::ByteSize;
 use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
+use crate::derive::derive;
 use crate::export::{Delivery, Exporter};
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
@@ -138,7 +140,7 @@ pub struct ProcessorContext<'a> {
     pub health: crate::health::HealthMetricsSlot,
     /// Where the `chat_analytics` state lives once that processor is built.
     pub analytics: crate::analytics::AnalyticsSlot,
-    /// Top users and conversations, which `genai` feeds and `chat_analytics` reports.
+    /// Top users and conversations of the `chat_analytics` processors.
     pub chat: Arc<crate::analytics::state::Shared>,
 }
 
@@ -204,10 +206,12 @@ impl ProcessorConfig {
     pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
         match self {
             ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => Ok(Arc::new(
-                cfg.build(&ctx.llm, &ctx.genai, &ctx.overflow, &ctx.thresholds)?
-                    .with_chat(Arc::clone(&ctx.chat)),
-            )),
+            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
+                &ctx.llm,
+                &ctx.genai,
+                &ctx.overflow,
+                &ctx.thresholds,
+            )?)),
             ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
                 &ctx.health,
                 &ctx.overflow,
@@ -221,22 +225,6 @@ impl ProcessorConfig {
         }
     }
 }
-
-/// A stage that rewrites batches in place.
-pub trait Processor: Send + Sync {
-    /// Processes one batch. An error keeps the batch from every exporter.
-    fn process(&self, batch: &mut Batch) -> Result<(), ProcessError>;
-
-    /// Saves what must outlive the process; called once at shutdown.
-    fn flush(&self) -> Result<(), ProcessError> {
-        Ok(())
-    }
-}
-
-/// A processor could not handle a batch.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProcessError(pub String);
 
 /// One configured pipeline, built.
 pub struct Pipeline {
@@ -348,16 +336,52 @@ impl Pipelines {
         result
     }
 
-    fn run(&self, pipeline: &Pipeline, mut batch: Batch) -> Result<(), String> {
-        for (id, processor) in &pipeline.processors {
-            if let Err(error) = processor.process(&mut batch) {
-                if let Some(suppressed) = self.should_warn(id) {
-                    tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items = batch.items, suppressed, "dropping batch: processor failed");
-                }
-                self.metrics
-                    .processor_dropped(id, pipeline.signal, batch.items);
-                return Ok(());
+    /// Runs the processors in order: a rewriting processor gets the batch, and each run of
+    /// recorders shares one derivation of its facts.
+    fn process(&self, pipeline: &Pipeline, batch: &mut Batch) -> Result<(), ProcessError> {
+        let processors = &pipeline.processors;
+        let mut i = 0;
+        while i < processors.len() {
+            if processors[i].1.recorder().is_none() {
+                let (id, processor) = &processors[i];
+                processor
+                    .process(batch)
+                    .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
+                i += 1;
+                continue;
             }
+            let mut facts = derive(batch);
+            while let Some((id, recorder)) = processors
+                .get(i)
+                .and_then(|(id, p)| Some((id, p.recorder()?)))
+            {
+                recorder
+                    .record(&mut facts)
+                    .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn processor_failed(
+        &self,
+        pipeline: &Pipeline,
+        id: &str,
+        items: u64,
+        error: ProcessError,
+    ) -> ProcessError {
+        if let Some(suppressed) = self.should_warn(id) {
+            tracing::warn!(%error, processor = %id, pipeline = %pipeline.name, items, suppressed, "dropping batch: processor failed");
+        }
+        self.metrics.processor_dropped(id, pipeline.signal, items);
+        error
+    }
+
+    fn run(&self, pipeline: &Pipeline, mut batch: Batch) -> Result<(), String> {
+        if self.process(pipeline, &mut batch).is_err() {
+            // Counted as dropped by the processor; the client is not asked to retry.
+            return Ok(());
         }
         let items = batch.payload.item_count();
         let mut result = Ok(());

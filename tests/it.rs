@@ -18,13 +18,16 @@ mod it {
     mod durable;
     mod emitter_checks;
     mod emitter_verify;
+    mod evaluations;
     mod exposition;
     mod forward;
     mod genai;
     mod health;
     mod hostile_metrics;
+    mod identity_inheritance;
     mod js_clients;
     mod lifecycle;
+    mod mcp_tools;
     mod overload;
     mod pii_harness;
     mod python_clients;

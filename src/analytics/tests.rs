@@ -1,3 +1,5 @@
+use crate::component::Recorder;
+use crate::model::Payload;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prometheus_client::registry::Registry;
 
@@ -318,8 +320,7 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
             &OverflowCounter::default(),
             &Default::default(),
         )
-        .unwrap()
-        .with_chat(Arc::clone(&chat));
+        .unwrap();
     let call = |id: u8, user: &str, session: &str, input: &str| Span {
         trace_id: vec![1; 16],
         span_id: vec![id; 8],
@@ -336,7 +337,7 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
         ],
         ..Default::default()
     };
-    let mut traces = Batch::new(
+    let traces = Batch::new(
         Payload::Traces(ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
@@ -361,7 +362,11 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
             with_session("message_sent", "s3"),
         ]))
         .unwrap();
-    genai.process(&mut traces).unwrap();
+    // The traces pipeline: genai, then chat_analytics, over one derivation of the batch.
+    let mut facts = crate::derive::derive(&traces);
+    Recorder::record(&genai, &mut facts).unwrap();
+    Recorder::record(&analytics, &mut facts).unwrap();
+    drop(facts);
     analytics
         .process(&mut logs(vec![
             with_session("message_received", "s1"),
@@ -448,7 +453,7 @@ fn funnels_count_users_per_step_in_order() {
 }
 
 #[test]
-fn without_a_chat_analytics_processor_genai_feeds_no_conversations() {
+fn conversations_take_llm_calls_only_from_facts_in_pipeline_order() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     let chat = Arc::new(state::Shared::default());
@@ -459,8 +464,7 @@ fn without_a_chat_analytics_processor_genai_feeds_no_conversations() {
             &OverflowCounter::default(),
             &Default::default(),
         )
-        .unwrap()
-        .with_chat(Arc::clone(&chat));
+        .unwrap();
     let span = Span {
         trace_id: vec![1; 16],
         span_id: vec![1; 8],
@@ -485,15 +489,56 @@ fn without_a_chat_analytics_processor_genai_feeds_no_conversations() {
         Transport::Grpc,
         0,
     );
+    // genai alone touches no conversation state: there is no side channel.
     genai.process(&mut batch).unwrap();
     assert_eq!(chat.open_conversations(), 0);
-    chat.activate();
+    let analytics = AnalyticsConfig::default()
+        .build(
+            &AnalyticsSlot::default(),
+            &OverflowCounter::default(),
+            &chat,
+        )
+        .unwrap();
+    // chat_analytics before genai: the call is not counted yet, so it feeds nothing.
     let mut again = batch.clone();
     if let Payload::Traces(req) = &mut again.payload {
         req.resource_spans[0].scope_spans[0].spans[0].span_id = vec![2; 8];
     }
-    genai.process(&mut again).unwrap();
+    let mut facts = crate::derive::derive(&again);
+    Recorder::record(&analytics, &mut facts).unwrap();
+    assert_eq!(chat.open_conversations(), 0);
+    // genai, then chat_analytics: the counted call opens its conversation.
+    Recorder::record(&genai, &mut facts).unwrap();
+    Recorder::record(&analytics, &mut facts).unwrap();
     assert_eq!(chat.open_conversations(), 1);
+}
+
+/// Issue 14: users under the Langfuse metadata and LiteLLM keys were priced in top users
+/// (the genai table knew them) but never counted as unique users (the analytics table did
+/// not); `user_id` was pseudonymised by the redaction processor and read by nobody.
+#[test]
+fn users_under_every_emitters_key_are_unique_users() {
+    let (p, r) = processor("{}");
+    let keys = [
+        "langfuse.trace.metadata.langfuse_user_id",
+        "langfuse.observation.metadata.langfuse_user_id",
+        "metadata.user_api_key_end_user_id",
+        "metadata.user_api_key_user_id",
+        "user_id",
+        "session.user_id",
+    ];
+    let records = (0..600)
+        .map(|i| {
+            let key = keys[i % keys.len()];
+            event("message_sent", vec![kv(key, &format!("pseudo-{i:05}"))])
+        })
+        .collect();
+    p.process(&mut logs(records)).unwrap();
+    let text = scrape(&r);
+    let e = value(&text, r#"chat_users_estimate{window="1d",segment="all"}"#)
+        .unwrap_or_else(|| panic!("no estimate:\n{text}"));
+    let bound = 3.0 * 1.04 / 32.0 * 600.0;
+    assert!((e - 600.0).abs() <= bound, "{e} vs 600\n{text}");
 }
 
 #[test]

@@ -36,6 +36,28 @@ pub struct LlmMetrics {
     pub finish_reasons: Family<Counter>,
     /// `llm_cache_savings_usd_total`.
     pub cache_savings: Family<FloatCounter>,
+    /// `llm_calls_without_usage_total`.
+    pub without_usage: Family<Counter>,
+    /// `llm_tool_calls_total`.
+    pub tool_calls: Family<Counter>,
+    /// `llm_tool_call_duration_seconds`.
+    pub tool_duration: Family<Histogram>,
+    /// `llm_agent_invocations_total`.
+    pub agent_invocations: Family<Counter>,
+    /// `llm_agent_duration_seconds`.
+    pub agent_duration: Family<Histogram>,
+    /// `llm_evaluations_total`.
+    pub evaluations: Family<Counter>,
+    /// `llm_evaluation_score`.
+    pub evaluation_score: Family<Histogram>,
+    /// The evaluation names kept as labels.
+    pub evaluation_names: ValueLimit,
+    /// The evaluation score labels kept as labels.
+    pub evaluation_labels: ValueLimit,
+    /// The tool names kept as labels.
+    pub tool_names: ValueLimit,
+    /// The agent and workflow names kept as labels.
+    pub agent_names: ValueLimit,
     /// `llm_budget_usd{period}`.
     pub budgets: Vec<(&'static str, f64)>,
     /// Seconds a series may stay idle.
@@ -140,6 +162,79 @@ impl LlmMetrics {
                 limit,
                 FloatCounter::default,
             ),
+            without_usage: Family::new(
+                "llm_calls_without_usage",
+                "Successful LLM calls that reported no token count (a stream without include_usage, an emitter that drops usage): counted at $0.",
+                None,
+                with(&["service", "provider", "model", "operation"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            tool_calls: Family::new(
+                "llm_tool_calls",
+                "Tool calls (execute_tool, MCP tools/call, the AI SDK's ai.toolCall), by tool and outcome.",
+                None,
+                with(&["service", "tool", "outcome"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            tool_duration: Family::new(
+                "llm_tool_call_duration",
+                "Duration of tool calls.",
+                Some(Unit::Seconds),
+                with(&["service", "tool"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            agent_invocations: Family::new(
+                "llm_agent_invocations",
+                "Agent and workflow invocations (invoke_agent, invoke_workflow), by kind, name and outcome.",
+                None,
+                with(&["service", "kind", "agent", "outcome"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            agent_duration: Family::new(
+                "llm_agent_duration",
+                "Duration of agent and workflow invocations.",
+                Some(Unit::Seconds),
+                with(&["service", "kind", "agent"], &[]),
+                &keep,
+                limit,
+                histogram,
+            ),
+            evaluations: Family::new(
+                "llm_evaluations",
+                "Evaluation results (gen_ai.evaluation.result events) by evaluation and score label (none without one).",
+                None,
+                with(&["service", "evaluation", "label"], &[]),
+                &keep,
+                limit,
+                Counter::default,
+            ),
+            evaluation_score: Family::new(
+                "llm_evaluation_score",
+                "Scores of evaluation results by evaluation.",
+                None,
+                with(&["service", "evaluation"], &[]),
+                &keep,
+                limit,
+                || Histogram::new(super::evaluations::SCORE_BUCKETS.into_iter()),
+            ),
+            evaluation_names: ValueLimit::new(
+                "llm_evaluation_names",
+                super::evaluations::MAX_NAMES,
+            ),
+            evaluation_labels: ValueLimit::new(
+                "llm_evaluation_labels",
+                super::evaluations::MAX_LABELS,
+            ),
+            tool_names: ValueLimit::new("llm_tool_names", super::agents::MAX_NAMES),
+            agent_names: ValueLimit::new("llm_agent_names", super::agents::MAX_NAMES),
             budgets: Vec::new(),
             ttl,
             started: Instant::now(),
@@ -164,6 +259,13 @@ impl LlmMetrics {
         self.unpriced.expire(oldest);
         self.finish_reasons.expire(oldest);
         self.cache_savings.expire(oldest);
+        self.without_usage.expire(oldest);
+        self.tool_calls.expire(oldest);
+        self.evaluations.expire(oldest);
+        self.evaluation_score.expire(oldest);
+        self.tool_duration.expire(oldest);
+        self.agent_invocations.expire(oldest);
+        self.agent_duration.expire(oldest);
     }
 }
 
@@ -187,6 +289,18 @@ impl Collector for LlmMetrics {
             .encode(&mut encoder, MetricType::Counter)?;
         self.cache_savings
             .encode(&mut encoder, MetricType::Counter)?;
+        self.without_usage
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.tool_calls.encode(&mut encoder, MetricType::Counter)?;
+        self.evaluations.encode(&mut encoder, MetricType::Counter)?;
+        self.evaluation_score
+            .encode(&mut encoder, MetricType::Histogram)?;
+        self.tool_duration
+            .encode(&mut encoder, MetricType::Histogram)?;
+        self.agent_invocations
+            .encode(&mut encoder, MetricType::Counter)?;
+        self.agent_duration
+            .encode(&mut encoder, MetricType::Histogram)?;
         if !self.budgets.is_empty() {
             let mut m = encoder.encode_descriptor(
                 "llm_budget_usd",

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::extract::Tokens;
+use crate::derive::llm::Tokens;
 
 /// USD per 1M tokens. A missing cache price bills those tokens at the input price, a
 /// missing reasoning price at the output price.
@@ -104,24 +104,7 @@ const BEDROCK_VENDORS: &[&str] = &[
     "qwen.",
 ];
 
-/// Days since the Unix epoch of a `YYYY-MM-DD` date.
-pub fn parse_day(date: &str) -> Option<i64> {
-    let mut parts = date.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
+pub use crate::model::time::parse_day;
 
 fn format_day(day: i64) -> String {
     // The inverse of parse_day.

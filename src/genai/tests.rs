@@ -4,8 +4,9 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span};
 use prometheus_client::registry::Registry;
 
-use super::extract::{Tokens, error_class};
+use super::metrics::LlmMetricsSlot;
 use super::*;
+use crate::derive::llm::{self as extract, Tokens, error_class};
 use crate::metrics::exposition::{Format, render};
 use crate::testkit::{i, kv, s};
 
@@ -827,4 +828,169 @@ fn cache_reads_record_what_they_saved_against_the_uncached_price() {
     )
     .unwrap_or_else(|| panic!("no savings in {text}"));
     assert!((saved - 600.0 * 0.075 / 1e6).abs() < 1e-15, "{saved}");
+}
+
+#[test]
+fn successful_calls_without_usage_are_counted() {
+    // issue 15: a stream without include_usage was a $0 success and nothing showed it.
+    let (p, registry, _) = processor("{}");
+    let mut bare = span_with(
+        "chat gpt-4o",
+        vec![
+            kv("gen_ai.operation.name", s("chat")),
+            kv("gen_ai.provider.name", s("openai")),
+            kv("gen_ai.request.model", s("gpt-4o")),
+        ],
+    );
+    let mut failed = bare.clone();
+    failed.span_id = vec![9; 8];
+    failed.status = Some(Status {
+        code: opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32,
+        ..Default::default()
+    });
+    bare.span_id = vec![8; 8];
+    p.process(&mut traces(
+        vec![bare, failed, chat(1, 0, "gpt-4o", 10, 5)],
+        vec![],
+    ))
+    .unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let series = r#"llm_calls_without_usage_total{service="unknown_service",provider="openai",model="gpt-4o",operation="chat"}"#;
+    // The failed call and the call with usage are not counted.
+    assert_eq!(sample(&text, series), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_requests_total{service="unknown_service",provider="openai",model="gpt-4o",operation="chat",outcome="success"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn tool_and_agent_names_past_their_limit_become_other() {
+    let (p, registry, overflow) = processor("{}");
+    let tool = |i: usize| {
+        span_with(
+            "execute_tool",
+            vec![
+                kv("gen_ai.operation.name", s("execute_tool")),
+                kv("gen_ai.tool.name", s(&format!("tool-{i}"))),
+            ],
+        )
+    };
+    let spans: Vec<Span> = (0..agents::MAX_NAMES + 5).map(tool).collect();
+    p.process(&mut traces(spans, vec![])).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let series = |name: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"llm_tool_calls_total{{service="unknown_service",tool="{name}",outcome="success"}}"#
+            ),
+        )
+    };
+    assert_eq!(series("tool-0"), Some(1.0), "{text}");
+    assert_eq!(series("other"), Some(5.0), "{text}");
+    let folded = overflow
+        .0
+        .get_or_create(&crate::metrics::bounded::OverflowLabels::for_family(
+            "llm_tool_names",
+        ))
+        .get();
+    assert_eq!(folded, 5);
+    assert_eq!(
+        sample(
+            &text,
+            r#"llm_tool_call_duration_seconds_count{service="unknown_service",tool="tool-0"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn evaluation_results_become_a_score_histogram_and_label_counts() {
+    let (p, registry, _) = processor("{}");
+    let eval = |attrs: Vec<KeyValue>| LogRecord {
+        event_name: "gen_ai.evaluation.result".to_owned(),
+        attributes: attrs,
+        ..Default::default()
+    };
+    p.process(&mut logs(vec![
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", Value::DoubleValue(0.85)),
+            kv("gen_ai.evaluation.score.label", s("relevant")),
+        ]),
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", s("0.25")),
+            kv("gen_ai.evaluation.score.label", s("irrelevant")),
+        ]),
+        // A label without a score, a score that is no number, no name.
+        eval(vec![
+            kv("gen_ai.evaluation.name", s("Toxicity")),
+            kv("gen_ai.evaluation.score.label", s("pass")),
+        ]),
+        eval(vec![kv("gen_ai.evaluation.score.value", s("n/a"))]),
+    ]))
+    .unwrap();
+    // As a span event too.
+    let mut sp = span_with("answer", vec![]);
+    sp.events.push(span::Event {
+        name: "gen_ai.evaluation.result".to_owned(),
+        attributes: vec![
+            kv("gen_ai.evaluation.name", s("Relevance")),
+            kv("gen_ai.evaluation.score.value", i(1)),
+        ],
+        ..Default::default()
+    });
+    p.process(&mut traces(vec![sp], vec![])).unwrap();
+    let text = scrape(&registry, Format::PrometheusText);
+    let svc = r#"service="unknown_service""#;
+    for (series, n) in [
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="relevant"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="irrelevant"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="none"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="Toxicity",label="pass"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluations_total{{{svc},evaluation="unknown",label="none"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_count{{{svc},evaluation="Relevance"}}"#),
+            3.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_sum{{{svc},evaluation="Relevance"}}"#),
+            2.1,
+        ),
+        (
+            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.3"}}"#),
+            1.0,
+        ),
+        (
+            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.9"}}"#),
+            2.0,
+        ),
+    ] {
+        let got = sample(&text, &series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+        assert!((got - n).abs() < 1e-9, "{series}: {got}");
+    }
+    assert!(!text.contains(
+        r#"llm_evaluation_score_count{service="unknown_service",evaluation="Toxicity"}"#
+    ));
 }

@@ -1,15 +1,21 @@
-//! The one table of user, session and conversation id keys, across every emitter.
+//! The one table of user, session and conversation id keys, across every emitter: what the
+//! redaction processor pseudonymises and what the derive stage reads identities from.
 //!
 //! [`identity_kind`] answers for a key from the table first (OTel, OpenAI, Traceloop,
-//! OpenInference, Langfuse, the Vercel AI SDK 6 and 7, LiteLLM; genai-semconv.md §4), then
-//! from a case-insensitive pattern rule, so that an emitter nobody listed still has its
-//! user id pseudonymised rather than leaked: a key whose last segment is `user_id`,
-//! `userId`, `end_user_id`, `endUserId` or `user-id` (any case), a key ending in `.user.id`,
-//! or an `enduser.*` key ending in `id`. Sessions and conversations follow the same shapes
-//! with `session` and `conversation`.
+//! OpenInference, Langfuse, the Vercel AI SDK 6 and 7, LiteLLM; genai-semconv.md §4),
+//! ignoring ASCII case, then from a case-insensitive pattern rule, so that an emitter
+//! nobody listed still has its user id pseudonymised rather than leaked: a key whose last
+//! segment is `user_id`, `userId`, `end_user_id`, `endUserId` or `user-id` (any case), a
+//! key ending in `.user.id`, or an `enduser.*` key ending in `id`. Sessions and
+//! conversations follow the same shapes with `session` and `conversation`.
 //!
 //! The rule never matches keys that only mention a user: `user.name`, `user.email`,
 //! `user.agent`, `user_count`, `gen_ai.usage.input_tokens`, `thread.id`.
+//!
+//! It is called for every attribute of every item, so it allocates nothing: the table is
+//! one `match` (a jump table on length and bytes), and only a key with an upper-case
+//! letter is lowered, into a stack buffer; the pattern rule looks only at keys ending in
+//! `id`.
 
 /// What an identity key names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,107 +28,82 @@ pub enum IdentityKind {
     Conversation,
 }
 
-/// The keys of every known emitter, exactly as they write them.
-const TABLE: &[(&str, IdentityKind)] = &[
-    // OpenTelemetry general and GenAI semantic conventions.
-    ("user.id", IdentityKind::User),
-    ("enduser.id", IdentityKind::User),
-    ("enduser.pseudo.id", IdentityKind::User),
-    ("session.id", IdentityKind::Session),
-    ("session.previous_id", IdentityKind::Session),
-    ("gen_ai.conversation.id", IdentityKind::Conversation),
-    // OpenAI's `user` request parameter, as instrumentations record it.
-    ("gen_ai.user", IdentityKind::User),
-    ("gen_ai.request.user", IdentityKind::User),
-    ("gen_ai.openai.request.user", IdentityKind::User),
-    // OpenInference.
-    ("llm.user", IdentityKind::User),
-    // Traceloop / OpenLLMetry association properties.
-    (
-        "traceloop.association.properties.user_id",
-        IdentityKind::User,
-    ),
-    (
-        "traceloop.association.properties.userId",
-        IdentityKind::User,
-    ),
-    (
-        "traceloop.association.properties.session_id",
-        IdentityKind::Session,
-    ),
-    (
-        "traceloop.association.properties.sessionId",
-        IdentityKind::Session,
-    ),
-    (
-        "traceloop.association.properties.conversation_id",
-        IdentityKind::Conversation,
-    ),
-    // Langfuse.
-    ("langfuse.user.id", IdentityKind::User),
-    (
-        "langfuse.trace.metadata.langfuse_user_id",
-        IdentityKind::User,
-    ),
-    (
-        "langfuse.observation.metadata.langfuse_user_id",
-        IdentityKind::User,
-    ),
-    ("langfuse.session.id", IdentityKind::Session),
-    (
-        "langfuse.trace.metadata.langfuse_session_id",
-        IdentityKind::Session,
-    ),
-    (
-        "langfuse.observation.metadata.langfuse_session_id",
-        IdentityKind::Session,
-    ),
-    // Vercel AI SDK 6 (`experimental_telemetry.metadata`, user-chosen keys) and 7
-    // (`ai.settings.context`).
-    ("ai.telemetry.metadata.userId", IdentityKind::User),
-    ("ai.telemetry.metadata.user_id", IdentityKind::User),
-    ("ai.telemetry.metadata.sessionId", IdentityKind::Session),
-    ("ai.telemetry.metadata.session_id", IdentityKind::Session),
-    (
-        "ai.telemetry.metadata.conversationId",
-        IdentityKind::Conversation,
-    ),
-    ("ai.settings.context.userId", IdentityKind::User),
-    ("ai.settings.context.user_id", IdentityKind::User),
-    ("ai.settings.context.sessionId", IdentityKind::Session),
-    ("ai.settings.context.session_id", IdentityKind::Session),
-    (
-        "ai.settings.context.conversationId",
-        IdentityKind::Conversation,
-    ),
-    // LiteLLM.
-    ("litellm.end_user.id", IdentityKind::User),
-    ("metadata.user_api_key_user_id", IdentityKind::User),
-    ("metadata.user_api_key_end_user_id", IdentityKind::User),
-    ("litellm.session.id", IdentityKind::Session),
-    // Bare keys apps set themselves.
-    ("user_id", IdentityKind::User),
-    ("userId", IdentityKind::User),
-    ("session.user_id", IdentityKind::User),
-    ("session_id", IdentityKind::Session),
-    ("conversation_id", IdentityKind::Conversation),
-];
+/// The keys of every known emitter, lowered.
+fn table(key: &str) -> Option<IdentityKind> {
+    use IdentityKind::{Conversation, Session, User};
+    Some(match key {
+        // OpenTelemetry general and GenAI semantic conventions.
+        "user.id" | "enduser.id" | "enduser.pseudo.id" => User,
+        "session.id" | "session.previous_id" => Session,
+        "gen_ai.conversation.id" => Conversation,
+        // OpenAI's `user` request parameter, as instrumentations record it; OpenInference.
+        "gen_ai.user" | "gen_ai.request.user" | "gen_ai.openai.request.user" | "llm.user" => User,
+        // Traceloop / OpenLLMetry association properties.
+        "traceloop.association.properties.user_id" | "traceloop.association.properties.userid" => {
+            User
+        }
+        "traceloop.association.properties.session_id"
+        | "traceloop.association.properties.sessionid" => Session,
+        "traceloop.association.properties.conversation_id" => Conversation,
+        // Langfuse.
+        "langfuse.user.id"
+        | "langfuse.trace.metadata.langfuse_user_id"
+        | "langfuse.observation.metadata.langfuse_user_id" => User,
+        "langfuse.session.id"
+        | "langfuse.trace.metadata.langfuse_session_id"
+        | "langfuse.observation.metadata.langfuse_session_id" => Session,
+        // Vercel AI SDK 6 (`experimental_telemetry.metadata`, user-chosen keys) and 7
+        // (`ai.settings.context`).
+        "ai.telemetry.metadata.userid"
+        | "ai.telemetry.metadata.user_id"
+        | "ai.settings.context.userid"
+        | "ai.settings.context.user_id" => User,
+        "ai.telemetry.metadata.sessionid"
+        | "ai.telemetry.metadata.session_id"
+        | "ai.settings.context.sessionid"
+        | "ai.settings.context.session_id" => Session,
+        "ai.telemetry.metadata.conversationid" | "ai.settings.context.conversationid" => {
+            Conversation
+        }
+        // LiteLLM.
+        "litellm.end_user.id"
+        | "metadata.user_api_key_user_id"
+        | "metadata.user_api_key_end_user_id" => User,
+        "litellm.session.id" => Session,
+        // Bare keys apps set themselves.
+        "user_id" | "userid" | "session.user_id" => User,
+        "session_id" => Session,
+        "conversation_id" => Conversation,
+        _ => return None,
+    })
+}
+
+/// The longest key looked at; a longer one is no identity key.
+const MAX_KEY: usize = 256;
 
 /// What `key` names, if it is a user, session or conversation id.
 pub fn identity_kind(key: &str) -> Option<IdentityKind> {
-    if let Some((_, kind)) = TABLE.iter().find(|(k, _)| *k == key) {
-        return Some(*kind);
-    }
-    pattern_kind(key)
-}
-
-/// The case-insensitive pattern rule, for keys no table lists.
-fn pattern_kind(key: &str) -> Option<IdentityKind> {
-    if key.len() > 256 {
+    if key.len() > MAX_KEY {
         return None;
     }
-    let lower = key.to_ascii_lowercase();
-    if lower.starts_with("enduser.") && lower.ends_with("id") {
+    if !key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return table(key).or_else(|| pattern_kind(key));
+    }
+    let mut buf = [0u8; MAX_KEY];
+    let lower = &mut buf[..key.len()];
+    lower.copy_from_slice(key.as_bytes());
+    lower.make_ascii_lowercase();
+    // Lowering ASCII letters keeps UTF-8 valid.
+    let lower = std::str::from_utf8(lower).ok()?;
+    table(lower).or_else(|| pattern_kind(lower))
+}
+
+/// The pattern rule, for lowered keys no table lists.
+fn pattern_kind(lower: &str) -> Option<IdentityKind> {
+    if !lower.ends_with("id") {
+        return None;
+    }
+    if lower.starts_with("enduser.") {
         return Some(IdentityKind::User);
     }
     [
@@ -133,7 +114,7 @@ fn pattern_kind(key: &str) -> Option<IdentityKind> {
         ("conversation", IdentityKind::Conversation),
     ]
     .into_iter()
-    .find(|(word, _)| names_id_of(&lower, word))
+    .find(|(word, _)| names_id_of(lower, word))
     .map(|(_, kind)| kind)
 }
 

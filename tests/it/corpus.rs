@@ -7,6 +7,10 @@
 //! one emitter fails here in seconds. The checks recorded as `wrong` are the open defects
 //! (issue 15), kept for the fix to assert: `LLMWATCH_CORPUS_ALL=1` asserts them too, and
 //! lists those still wrong. Timestamps move to now, durations unchanged.
+//!
+//! When a fix makes a `wrong` check hold, `LLMWATCH_CORPUS_UPDATE=1` records it as
+//! `correct` (with the value observed in the replay), so that the plain run asserts it
+//! from then on; it never changes an expected value, and never records a check as wrong.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -123,16 +127,27 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         assert_eq!(r.status, 200, "{name}: {path} refused: {}", r.text());
     }
     let text = drained(&lw);
-    let mut failures = Vec::new();
+    let mut failures = agent_failures(&name, &dir.join("wire.jsonl"), &text);
     let mut correct = 0;
-    for v in expected["checks"].as_array().unwrap() {
+    let update = std::env::var_os("LLMWATCH_CORPUS_UPDATE").is_some();
+    let mut expected = expected;
+    let mut fixed = 0;
+    for v in expected["checks"].as_array_mut().unwrap() {
         let was_correct = v["status"] == "correct";
-        if !was_correct && !all {
+        if !was_correct && !all && !update {
             continue;
         }
         let c = check_of(v);
         let got = emitter_checks::observed(&text, &c);
-        if !emitter_checks::matches(&c, got) {
+        let holds = emitter_checks::matches(&c, got);
+        if update && holds && !was_correct {
+            *v = emitter_checks::to_json(&c, &text, None);
+            fixed += 1;
+        }
+        if !was_correct && !all {
+            continue;
+        }
+        if !holds {
             let how = if was_correct {
                 "regressed"
             } else {
@@ -145,7 +160,80 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         }
         correct += usize::from(was_correct);
     }
+    if fixed > 0 {
+        let path = dir.join("expected.json");
+        let mut json = serde_json::to_string_pretty(&expected).unwrap();
+        json.push('\n');
+        std::fs::write(&path, json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        eprintln!("{name}: {fixed} checks now correct, recorded");
+    }
     (correct, failures)
+}
+
+/// A string attribute of an OTLP/JSON span.
+fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?["value"]["stringValue"]
+        .as_str()
+}
+
+/// Tool calls and agent invocations (issue 15, item 3), counted from the wire as the
+/// emitters document them (`execute_tool` and `invoke_agent` spans, the AI SDK's
+/// `ai.toolCall`), by service, family and outcome, against what llmwatch reports.
+fn agent_failures(name: &str, wire: &Path, text: &str) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut expected: BTreeMap<(String, &str, &str), f64> = BTreeMap::new();
+    for line in lines(wire) {
+        let request: Value = serde_json::from_str(&line).unwrap();
+        for rs in request["resourceSpans"].as_array().into_iter().flatten() {
+            let service = attr(&rs["resource"], "service.name").unwrap_or_default();
+            for span in rs["scopeSpans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten())
+            {
+                let family = match (attr(span, "gen_ai.operation.name"), span["name"].as_str()) {
+                    (Some("execute_tool"), _) | (None, Some("ai.toolCall")) => {
+                        "llm_tool_calls_total"
+                    }
+                    (Some("invoke_agent"), _) => "llm_agent_invocations_total",
+                    _ => continue,
+                };
+                let outcome = if span["status"]["code"] == 2 {
+                    "error"
+                } else {
+                    "success"
+                };
+                *expected
+                    .entry((service.to_owned(), family, outcome))
+                    .or_default() += 1.0;
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    let services: std::collections::BTreeSet<String> =
+        expected.keys().map(|k| k.0.clone()).collect();
+    for service in services {
+        for family in ["llm_tool_calls_total", "llm_agent_invocations_total"] {
+            for outcome in ["success", "error"] {
+                let want = expected
+                    .get(&(service.clone(), family, outcome))
+                    .copied()
+                    .unwrap_or(0.0);
+                let labels = [("service", service.as_str()), ("outcome", outcome)];
+                let got = super::support::metric_value(text, family, &labels);
+                if got != want {
+                    failures.push(format!(
+                        "{name}: {family}{{service={service},outcome={outcome}}}: expected {want}, got {got}"
+                    ));
+                }
+            }
+        }
+    }
+    failures
 }
 
 #[test]

@@ -211,10 +211,14 @@ fn every_panel_is_described_with_a_unit_and_every_dashboard_has_the_variables() 
             );
         }
         // Every llm_* query but the budget gauge (which has no model) follows the
-        // variables.
+        // variables; the tool and agent families, which have no provider or model, follow
+        // the service.
         for e in exprs(&p) {
+            let agents = e.contains("llm_tool_") || e.contains("llm_agent_");
             assert!(
-                !e.replace("llm_budget_usd", "").contains("llm_") || e.contains("$model"),
+                !e.replace("llm_budget_usd", "").contains("llm_")
+                    || e.contains("$model")
+                    || (agents && e.contains("$service")),
                 "{at}: an llm_* query ignores the variables: {e}"
             );
         }
@@ -351,12 +355,15 @@ pub(super) fn rule_files(dir: &TempDir, alerts_for: Option<&str>) -> Vec<PathBuf
 }
 
 /// Panels whose queries end in `or on() vector(0)`: they show 0 when the event never
-/// happened, and the demo has no incident that makes them happen.
-const ZERO_WHEN_NOTHING_HAPPENED: [&str; 4] = [
+/// happened, and the demo has no incident that makes them happen. The demo's tools never
+/// fail, so the error share of "Tool calls" reads 0 by its fallback too.
+const ZERO_WHEN_NOTHING_HAPPENED: [&str; 6] = [
+    "Calls without usage",
     "Exports by exporter",
     "Forwarding retries and drops",
     "Series folded into other",
     "Items dropped by processors",
+    "Tool calls",
 ];
 
 fn has_value(result: &[Value]) -> bool {
@@ -477,7 +484,8 @@ pub(super) fn wait_firing(prometheus: &Prometheus, alert: &str, timeout: Duratio
 
 /// Alerts that need history the test cannot make (a week-old baseline, an auth setup,
 /// hours of ratings): `promtool test rules` covers them (prometheus/tests).
-const COVERED_BY_PROMTOOL_ONLY: [&str; 6] = [
+const COVERED_BY_PROMTOOL_ONLY: [&str; 7] = [
+    "LLMToolErrorRateHigh",
     "LLMCostSpike",
     "LLMLatencyDegraded",
     "LLMUsageUnusual",

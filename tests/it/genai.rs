@@ -307,3 +307,91 @@ fn openinference_openai() {
         },
     );
 }
+
+/// One chat span of `trace`, answered with `response_id`, as OTLP/JSON.
+fn chat_span(trace: u64, span: u64, response_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "traceId": format!("{trace:032x}"),
+        "spanId": format!("{span:016x}"),
+        "name": "chat gpt-4o",
+        "kind": 3,
+        "startTimeUnixNano": "1764000000000000000",
+        "endTimeUnixNano": "1764000001000000000",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.response.id", "value": {"stringValue": response_id}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "10"}}
+        ]
+    })
+}
+
+/// Posts `spans` under `service` and returns the HTTP status.
+fn post_spans(lw: &Llmwatch, service: &str, spans: Vec<serde_json::Value>) -> u16 {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"scope": {"name": "it"}, "spans": spans}]
+        }]
+    }))
+    .unwrap();
+    super::support::http_request(
+        lw.http.unwrap(),
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .status
+}
+
+/// Issue 14: a response id repeated by a mock server or a caching gateway merges two
+/// descriptions only within one trace. Two calls in two traces that share a response id
+/// are two calls; a second span of the same trace with that id is the same call, and the
+/// merge is counted.
+#[test]
+fn calls_in_two_traces_sharing_a_response_id_count_twice() {
+    let lw = Llmwatch::start(CONFIG);
+    assert_eq!(
+        post_spans(&lw, "svc-a", vec![chat_span(0xa1, 1, "chatcmpl-1")]),
+        200
+    );
+    assert_eq!(
+        post_spans(&lw, "svc-b", vec![chat_span(0xb2, 1, "chatcmpl-1")]),
+        200
+    );
+    // The same call described again in trace b (another instrumentation's span).
+    assert_eq!(
+        post_spans(&lw, "svc-b", vec![chat_span(0xb2, 2, "chatcmpl-1")]),
+        200
+    );
+    // Every span went through the processors once the file exporter sent it.
+    let text = lw.metrics_when(Duration::from_secs(30), |text| {
+        metric_value(
+            text,
+            "llmwatch_exporter_sent_items_total",
+            &[("signal", "traces"), ("exporter", "file")],
+        ) >= 3.0
+    });
+    let requests = |service: &str| {
+        metric_value(
+            &text,
+            "llm_requests_total",
+            &[("service", service), ("outcome", "success")],
+        )
+    };
+    assert_eq!(requests("svc-a") + requests("svc-b"), 2.0, "{text}");
+    assert_eq!(requests("svc-a"), 1.0, "{text}");
+    assert_eq!(requests("svc-b"), 1.0, "{text}");
+    assert_eq!(
+        metric_value(
+            &text,
+            "llmwatch_genai_deduplicated_total",
+            &[("rule", "response_id")]
+        ),
+        1.0,
+        "{text}"
+    );
+}

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::genai::extract::RawUsage;
+use crate::derive::llm::RawUsage;
 
 fn table() -> PriceTable {
     let mut t = PriceTable::embedded();

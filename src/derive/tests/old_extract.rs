@@ -492,18 +492,10 @@ pub fn from_span(span: &Span, resource: &[KeyValue], service: &str) -> Option<Ca
             .as_ref()
             .is_some_and(|s| s.code == StatusCode::Error as i32)
     {
-        call.error = span
-            .events
-            .iter()
-            .find(|e| e.name == "exception")
-            .and_then(|e| {
-                e.attributes
-                    .iter()
-                    .find(|kv| kv.key == "exception.type")
-                    .and_then(|kv| kv.value.as_ref())
-                    .and_then(string)
-            })
-            .map_or_else(|| Some("error".to_owned()), |t| Some(error_class(&t)));
+        // issue 15: an exception class that names no failure (`AI_APICallError`) gives way
+        // to what its message says; the rest of this was:
+        // the exception's class, else "error".
+        call.error = Some(crate::derive::llm::failure_class(span));
     }
     if call.ttft.is_none()
         && let Some(first) = span

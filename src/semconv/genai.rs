@@ -1,5 +1,6 @@
-//! The one table of attribute keys the `genai` processor reads, across every convention in
-//! `shared/reference/genai-semconv.md`, with their aliases and precedence.
+//! The keys of an LLM call, across every convention in `shared/reference/genai-semconv.md`,
+//! with their aliases and precedence. Who made the call (user, session, conversation) is in
+//! [`super::identity`].
 //!
 //! Within a field, a key listed earlier wins over one listed later when a span carries
 //! both: the current OTel name first, then deprecated OTel names, then vendor names. The
@@ -14,8 +15,8 @@ use foldhash::fast::FixedState;
 
 /// What an attribute tells about an LLM call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    /// The provider, in any spelling; normalised by [`super::extract::provider`].
+pub enum Field {
+    /// The provider, in any spelling; normalised by `derive::llm::provider`.
     Provider,
     /// The operation (`chat`, `embeddings`, …), or a convention's span-kind marker.
     Operation,
@@ -46,10 +47,6 @@ pub(crate) enum Field {
     ErrorType,
     /// The provider's id of the response, which identifies one call across spans.
     ResponseId,
-    /// The end user (a pseudonym once the redaction processor ran).
-    User,
-    /// The session or conversation.
-    Session,
     /// A cost the app computed itself, in USD.
     ReportedCost,
     /// An HTTP status code.
@@ -65,14 +62,14 @@ pub(crate) enum Field {
 
 /// One attribute key.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Key {
-    pub(crate) name: &'static str,
-    pub(crate) field: Field,
+pub struct Key {
+    pub name: &'static str,
+    pub field: Field,
     /// For [`Field::TimeToFirstToken`]: the factor to seconds.
-    pub(crate) scale: f64,
+    pub scale: f64,
     /// For [`Field::Input`]: the value counts only uncached input, as Anthropic's API
     /// and Langfuse's usage details do.
-    pub(crate) input_excludes_cache: bool,
+    pub input_excludes_cache: bool,
 }
 
 const fn key(name: &'static str, field: Field) -> Key {
@@ -96,7 +93,7 @@ const fn ms(name: &'static str) -> Key {
 use Field::*;
 
 /// Every key, grouped by field, in precedence order within a field.
-pub(crate) const KEYS: &[Key] = &[
+pub const KEYS: &[Key] = &[
     // Provider. `ai.model.provider` is the Vercel AI SDK's `openai.chat` form.
     key("gen_ai.provider.name", Provider),
     key("gen_ai.system", Provider),
@@ -126,6 +123,8 @@ pub(crate) const KEYS: &[Key] = &[
     key("llm.token_count.prompt", Input),
     key("ai.usage.inputTokens", Input),
     key("ai.usage.promptTokens", Input),
+    // The AI SDK's embedding spans (`ai.embed.doEmbed`, `ai.embedMany.doEmbed`): all input.
+    key("ai.usage.tokens", Input),
     key("ai.usage.inputTokenDetails.noCacheTokens", UncachedInput),
     key("gen_ai.usage.output_tokens", Output),
     key("gen_ai.usage.completion_tokens", Output),
@@ -162,6 +161,10 @@ pub(crate) const KEYS: &[Key] = &[
     key("ai.usage.reasoningTokens", Reasoning),
     key("langfuse.observation.usage_details", UsageJson),
     // Timing and streaming.
+    key(
+        "gen_ai.client.operation.time_to_first_chunk",
+        TimeToFirstToken,
+    ),
     key("gen_ai.response.time_to_first_chunk", TimeToFirstToken),
     ms("ai.response.msToFirstChunk"),
     ms("ai.stream.msToFirstChunk"),
@@ -179,26 +182,6 @@ pub(crate) const KEYS: &[Key] = &[
     key("http.response.status_code", HttpStatus),
     key("http.status_code", HttpStatus),
     key("gen_ai.response.id", ResponseId),
-    // Who: the same keys the redaction processor pseudonymises.
-    key("user.id", User),
-    key("enduser.id", User),
-    key("enduser.pseudo.id", User),
-    key("langfuse.user.id", User),
-    key("gen_ai.user", User),
-    key("gen_ai.request.user", User),
-    key("llm.user", User),
-    key("traceloop.association.properties.user_id", User),
-    key("langfuse.trace.metadata.langfuse_user_id", User),
-    key("langfuse.observation.metadata.langfuse_user_id", User),
-    key("ai.telemetry.metadata.userId", User),
-    key("litellm.end_user.id", User),
-    key("metadata.user_api_key_end_user_id", User),
-    key("metadata.user_api_key_user_id", User),
-    key("gen_ai.conversation.id", Session),
-    key("session.id", Session),
-    key("langfuse.session.id", Session),
-    key("traceloop.association.properties.session_id", Session),
-    key("ai.telemetry.metadata.sessionId", Session),
     // Costs the app reported, USD.
     key("langfuse.observation.cost_details", CostJson),
     key("gen_ai.usage.cost", ReportedCost),
@@ -208,7 +191,7 @@ pub(crate) const KEYS: &[Key] = &[
 
 /// The keys inside Langfuse's `usage_details` JSON, by field. Langfuse keeps its usage
 /// categories disjoint, so its `input` excludes cached tokens.
-pub(crate) const USAGE_JSON_KEYS: &[Key] = &[
+pub const USAGE_JSON_KEYS: &[Key] = &[
     Key {
         name: "input",
         field: Input,
@@ -234,16 +217,15 @@ pub(crate) const USAGE_JSON_KEYS: &[Key] = &[
 ];
 
 /// Each key's field and rank (its position in [`KEYS`]: lower wins).
-pub(crate) static INDEX: LazyLock<HashMap<&'static str, (Key, u16), FixedState>> =
-    LazyLock::new(|| {
-        KEYS.iter()
-            .enumerate()
-            .map(|(i, k)| (k.name, (*k, u16::try_from(i).unwrap_or(u16::MAX))))
-            .collect()
-    });
+pub static INDEX: LazyLock<HashMap<&'static str, (Key, u16), FixedState>> = LazyLock::new(|| {
+    KEYS.iter()
+        .enumerate()
+        .map(|(i, k)| (k.name, (*k, u16::try_from(i).unwrap_or(u16::MAX))))
+        .collect()
+});
 
 /// Operations that are one call to a model, the calls llmwatch counts and prices.
-pub(crate) const INFERENCE_OPERATIONS: &[&str] = &[
+pub const INFERENCE_OPERATIONS: &[&str] = &[
     "chat",
     "text_completion",
     "generate_content",
@@ -254,7 +236,7 @@ pub(crate) const INFERENCE_OPERATIONS: &[&str] = &[
 /// Normalises the operation or span-kind marker of a convention to an OTel operation
 /// name, or `None` for a span that is not one model call (agents, tools, chains,
 /// workflows, retrievers), whose usage, when present, sums its children's.
-pub(crate) fn operation(marker: &str) -> Option<&'static str> {
+pub fn operation(marker: &str) -> Option<&'static str> {
     Some(match marker.to_ascii_lowercase().as_str() {
         "chat" | "llm" | "generation" => "chat",
         "text_completion" | "completion" => "text_completion",

@@ -1,0 +1,517 @@
+//! One simulated chat session's telemetry: the backend's spans, the platform calls, the
+//! web widget's spans and the product events.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+
+use super::Scenario;
+use super::catalogue::*;
+use crate::bench::Rng;
+use crate::model::attrs::kv;
+
+/// Builds the telemetry of sessions.
+pub(super) struct Generator {
+    pub(super) rng: Rng,
+    pub(super) scenario: Option<Scenario>,
+    pub(super) session: u64,
+}
+
+/// One session's telemetry.
+#[derive(Default)]
+pub(super) struct Session {
+    pub(super) backend_spans: Vec<Span>,
+    pub(super) platform_spans: Vec<Span>,
+    pub(super) web_spans: Vec<Span>,
+    pub(super) events: Vec<LogRecord>,
+    pub(super) web_events: Vec<LogRecord>,
+    pub(super) llm_calls: u64,
+}
+
+pub(super) fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+pub(super) const SECOND: u64 = 1_000_000_000;
+
+impl Generator {
+    fn event(
+        &self,
+        at: u64,
+        name: &str,
+        mut attributes: Vec<KeyValue>,
+        user: &[KeyValue],
+    ) -> LogRecord {
+        attributes.extend_from_slice(user);
+        LogRecord {
+            time_unix_nano: at,
+            observed_time_unix_nano: at,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            event_name: name.to_owned(),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn model(&mut self) -> &'static Model {
+        if self.scenario == Some(Scenario::CostSpike) {
+            return self.rng.pick(EXPENSIVE);
+        }
+        let total: u64 = MODELS.iter().map(|m| m.weight).sum();
+        let mut n = self.rng.below(total);
+        for m in MODELS {
+            if n < m.weight {
+                return m;
+            }
+            n -= m.weight;
+        }
+        &MODELS[0]
+    }
+
+    fn prompt(&mut self) -> String {
+        let n = self.rng.below(9000) + 1000;
+        self.rng
+            .pick(PROMPTS)
+            .replace("{email}", &format!("jane.doe{n}@example.com"))
+            .replace("{phone}", &format!("+1 415 555 {n:04}"))
+            .replace("{card}", "4111 1111 1111 1111")
+    }
+
+    pub(super) fn session(&mut self, end: u64) -> Session {
+        self.session += 1;
+        let mut out = Session::default();
+        let r = &mut self.rng;
+        let guest = r.chance(0.3);
+        let user_id = if guest {
+            format!("guest-{}", r.below(100_000))
+        } else {
+            format!("user-{}", r.below(500))
+        };
+        let mut user = vec![s("user.id", user_id.as_str())];
+        if guest {
+            user.push(b("user.is_guest", true));
+        } else {
+            user.push(s("user.tier", *r.pick(&["free", "pro", "enterprise"])));
+        }
+        let conversation = format!("conv-{:016x}", r.next());
+        let turns = 1 + r.below(4);
+        // The session's timeline ends at `end`; each turn takes a few seconds.
+        let mut at = end.saturating_sub(turns * 6 * SECOND + 2 * SECOND);
+        let entry = *r.pick(&["widget", "help_page", "dashboard"]);
+        out.events
+            .push(self.event(at, "chat_opened", vec![s("chat.entry_point", entry)], &user));
+        out.events.push(self.event(
+            at,
+            "conversation_created",
+            vec![s("session.id", conversation.as_str())],
+            &user,
+        ));
+        if guest && self.rng.chance(0.3) {
+            out.events
+                .push(self.event(at, "guest_user_signup_prompt", vec![], &user));
+        }
+        let mut model_used = "gpt-4o-mini";
+        let mut last_failed = false;
+        let mut left_unanswered = false;
+        for turn in 0..turns {
+            let intent = *self.rng.pick(INTENTS);
+            let confidence = self.rng.range(0.35, 0.99);
+            if turn == 0 && !guest && self.rng.chance(0.2) {
+                out.events
+                    .push(self.event(at, "first_chat_message", vec![], &user));
+            }
+            out.events.push(self.event(
+                at,
+                "message_sent",
+                vec![
+                    s("session.id", conversation.as_str()),
+                    s("chat.intent", intent),
+                    f("chat.intent.confidence", confidence),
+                ],
+                &user,
+            ));
+            // Some users leave before their last question is answered.
+            if turn + 1 == turns && self.rng.chance(0.08) {
+                left_unanswered = true;
+                break;
+            }
+            let (spans, error, model, took) = self.turn(at, &conversation, &user);
+            let failed = error.is_some();
+            out.backend_spans.extend(spans);
+            out.llm_calls += 1;
+            if let Some(kind) = error {
+                // The backend logs the failure, as an app's logger would.
+                out.events.push(LogRecord {
+                    time_unix_nano: at + took,
+                    observed_time_unix_nano: at + took,
+                    severity_number: 17,
+                    severity_text: "ERROR".into(),
+                    body: Some(AnyValue {
+                        value: Some(Value::StringValue("LLM call failed".into())),
+                    }),
+                    attributes: vec![s("exception.type", kind)],
+                    ..Default::default()
+                });
+            }
+            model_used = model;
+            last_failed = failed;
+            at += took + SECOND;
+            if !failed {
+                out.events.push(self.event(
+                    at,
+                    "message_received",
+                    vec![s("session.id", conversation.as_str())],
+                    &user,
+                ));
+            }
+            if intent == "reports" && !failed && self.rng.chance(0.5) {
+                let kind = *self.rng.pick(&["weekly", "campaign", "keywords"]);
+                out.events.push(self.event(
+                    at,
+                    "report_generated",
+                    vec![s("report.type", kind)],
+                    &user,
+                ));
+            }
+        }
+        if self.rng.chance(0.35) {
+            let unhappy = if last_failed { 0.8 } else { 0.25 };
+            let rating = if self.rng.chance(unhappy) {
+                "down"
+            } else {
+                "up"
+            };
+            out.events.push(self.event(
+                at,
+                "message_feedback",
+                vec![
+                    s("session.id", conversation.as_str()),
+                    s("feedback.rating", rating),
+                    s("gen_ai.response.model", model_used),
+                ],
+                &user,
+            ));
+        }
+        if !guest && self.rng.chance(0.2) {
+            self.connect_platform(&mut out, at, &user);
+        }
+        if !guest && self.rng.chance(0.5) {
+            self.platform_call(&mut out, at, &user_id);
+        }
+        if !left_unanswered && self.rng.chance(0.8) {
+            out.events.push(self.event(
+                at + SECOND,
+                "chat_closed",
+                vec![s("session.id", conversation.as_str())],
+                &user,
+            ));
+        }
+        self.web(&mut out, end);
+        out
+    }
+
+    /// One chat turn: the server span, a database query and an LLM call.
+    fn turn(
+        &mut self,
+        start: u64,
+        conversation: &str,
+        user: &[KeyValue],
+    ) -> (Vec<Span>, Option<&'static str>, &'static str, u64) {
+        let model = self.model();
+        let r = &mut self.rng;
+        let trace = id16(r);
+        let server_id = id8(r);
+        let mut spans = Vec::new();
+
+        let db_ms = r.range(3.0, 40.0);
+        let db_failed = match self.scenario {
+            Some(Scenario::DatabaseOutage) => r.chance(0.97),
+            _ => r.chance(0.002),
+        };
+        let mut db = Span {
+            trace_id: trace.clone(),
+            span_id: id8(r),
+            parent_span_id: server_id.clone(),
+            name: "SELECT conversations".into(),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: start + 2_000_000,
+            end_time_unix_nano: start + 2_000_000 + (db_ms * 1e6) as u64,
+            attributes: vec![
+                s("db.system.name", "postgresql"),
+                s("db.operation.name", "SELECT"),
+                s("db.collection.name", "conversations"),
+                s("server.address", "db.internal"),
+            ],
+            ..Default::default()
+        };
+        if db_failed {
+            db.attributes
+                .push(s("error.type", "ConnectionRefusedError"));
+            db.status = Some(error_status("connection refused"));
+        }
+        spans.push(db);
+
+        let cost_spike = self.scenario == Some(Scenario::CostSpike);
+        let input = if cost_spike {
+            r.below(20_000) + 30_000
+        } else {
+            r.below(1_500) + 200
+        };
+        let cached = if r.chance(0.4) { input * 6 / 10 } else { 0 };
+        let output = if cost_spike {
+            r.below(3_000) + 2_000
+        } else {
+            r.below(500) + 40
+        };
+        let slow = if self.scenario == Some(Scenario::LatencyDegradation) {
+            4.0
+        } else {
+            1.0
+        };
+        let ttft = r.range(0.25, 0.9) * slow;
+        let seconds = (ttft + model.speed * output as f64 / 100.0 * r.range(0.7, 1.3)) * slow;
+        let stream = r.chance(0.7);
+        let llm_start = start + 2_000_000 + (db_ms * 1e6) as u64;
+        let outage =
+            self.scenario == Some(Scenario::ProviderOutage) && model.provider == "anthropic";
+        let error_rate = match self.scenario {
+            Some(Scenario::ErrorSpike) => 0.5,
+            _ => 0.03,
+        };
+        let error = if outage {
+            Some(("APIConnectionError", 503))
+        } else if r.chance(error_rate) {
+            Some(*r.pick(&[
+                ("RateLimitError", 429),
+                ("APITimeoutError", 408),
+                ("InternalServerError", 500),
+            ]))
+        } else {
+            None
+        };
+        let prompt = self.prompt();
+        let r = &mut self.rng;
+        let mut llm = Span {
+            trace_id: trace.clone(),
+            span_id: id8(r),
+            parent_span_id: server_id.clone(),
+            name: format!("chat {}", model.name),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: llm_start,
+            end_time_unix_nano: llm_start + (seconds * 1e9) as u64,
+            attributes: vec![
+                s("gen_ai.operation.name", "chat"),
+                s("gen_ai.provider.name", model.provider),
+                s("gen_ai.request.model", model.name),
+                s("gen_ai.conversation.id", conversation),
+                b("gen_ai.request.stream", stream),
+                s(
+                    "gen_ai.input.messages",
+                    serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}])
+                        .to_string(),
+                ),
+            ],
+            ..Default::default()
+        };
+        llm.attributes.extend_from_slice(user);
+        let failed = error.is_some();
+        if let Some((kind, code)) = error {
+            llm.end_time_unix_nano = llm_start + (r.range(0.1, 2.0) * 1e9) as u64;
+            llm.attributes.push(s("error.type", kind));
+            llm.attributes.push(i("http.response.status_code", code));
+            llm.status = Some(error_status(kind));
+        } else {
+            llm.attributes.extend([
+                s("gen_ai.response.model", model.name),
+                s("gen_ai.response.id", format!("resp-{:016x}", r.next())),
+                i("gen_ai.usage.input_tokens", input as i64),
+                i("gen_ai.usage.output_tokens", output as i64),
+                i("gen_ai.usage.cache_read.input_tokens", cached as i64),
+                kv(
+                    "gen_ai.response.finish_reasons",
+                    Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                        values: vec![AnyValue {
+                            value: Some(Value::StringValue(
+                                if r.chance(0.05) { "length" } else { "stop" }.into(),
+                            )),
+                        }],
+                    }),
+                ),
+            ]);
+            if stream {
+                llm.attributes
+                    .push(f("gen_ai.response.time_to_first_chunk", ttft));
+            }
+        }
+        let llm_end = llm.end_time_unix_nano;
+        spans.push(llm);
+        spans.extend(super::agent::spans(&trace, &server_id, llm_start, llm_end));
+
+        let end = llm_end + 3_000_000;
+        let status = if failed || db_failed { 500 } else { 200 };
+        let mut server = Span {
+            trace_id: trace,
+            span_id: server_id,
+            name: "POST /api/chat".into(),
+            kind: SpanKind::Server as i32,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            attributes: vec![
+                s("http.request.method", "POST"),
+                s("http.route", "/api/chat"),
+                i("http.response.status_code", status),
+            ],
+            ..Default::default()
+        };
+        if status == 500 {
+            server.attributes.push(s("error.type", "500"));
+            server.status = Some(error_status("upstream failure"));
+        }
+        spans.push(server);
+        (spans, error.map(|(kind, _)| kind), model.name, end - start)
+    }
+
+    /// A user walks the platform-connection funnel; some give up at OAuth or are refused.
+    fn connect_platform(&mut self, out: &mut Session, at: u64, user: &[KeyValue]) {
+        let platform = self.rng.pick(PLATFORMS).name;
+        let p = || vec![s("integration.platform", platform)];
+        out.events
+            .push(self.event(at, "platform_connect_initiated", p(), user));
+        if self.rng.chance(0.15) {
+            return;
+        }
+        out.events.push(self.event(at, "oauth_started", p(), user));
+        if self.rng.chance(0.15) {
+            let mut attrs = p();
+            attrs.push(s("integration.failure_reason", "access_denied"));
+            out.events
+                .push(self.event(at, "platform_connection_failed", attrs, user));
+            return;
+        }
+        out.events
+            .push(self.event(at, "oauth_completed", p(), user));
+        out.events
+            .push(self.event(at, "platform_connected", p(), user));
+    }
+
+    /// A call to a platform API on the user's behalf.
+    fn platform_call(&mut self, out: &mut Session, at: u64, user_id: &str) {
+        let r = &mut self.rng;
+        let platform = r.pick(PLATFORMS);
+        let down = self.scenario == Some(Scenario::PlatformOutage) && platform.name == "meta_graph";
+        let status = if down {
+            500
+        } else if r.chance(0.04) {
+            429
+        } else if r.chance(0.02) {
+            503
+        } else {
+            200
+        };
+        let ms = r.range(80.0, 900.0);
+        let account = r.below(900_000) + 100_000;
+        let path = platform.path.replace("{id}", &account.to_string());
+        // One connection in ten has a token that runs out within a week.
+        let expires_in = if r.chance(0.1) {
+            r.below(6 * 86_400) + 3_600
+        } else {
+            30 * 86_400 + r.below(30 * 86_400)
+        };
+        let expires_at = at / SECOND + expires_in;
+        let mut span = Span {
+            trace_id: id16(r),
+            span_id: id8(r),
+            name: "POST".into(),
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: at,
+            end_time_unix_nano: at + (ms * 1e6) as u64,
+            attributes: vec![
+                s("http.request.method", "POST"),
+                s("url.full", format!("https://{}{path}", platform.host)),
+                s("server.address", platform.host),
+                i("http.response.status_code", status),
+                s(
+                    "integration.connection.id",
+                    format!("{}-{user_id}", platform.name),
+                ),
+                i("integration.token.expires_at", expires_at as i64),
+            ],
+            ..Default::default()
+        };
+        if status >= 400 {
+            span.status = Some(error_status("platform error"));
+        }
+        out.platform_spans.push(span);
+    }
+
+    /// The widget's page load and its web vitals.
+    fn web(&mut self, out: &mut Session, at: u64) {
+        let r = &mut self.rng;
+        let load_ms = r.range(150.0, 1800.0);
+        out.web_spans.push(Span {
+            trace_id: id16(r),
+            span_id: id8(r),
+            name: "documentLoad".into(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: at.saturating_sub((load_ms * 1e6) as u64),
+            end_time_unix_nano: at,
+            ..Default::default()
+        });
+        let slow = if self.scenario == Some(Scenario::LatencyDegradation) {
+            2.0
+        } else {
+            1.0
+        };
+        let vitals = [
+            ("LCP", r.range(900.0, 4200.0) * slow, 2500.0, 4000.0),
+            ("INP", r.range(40.0, 600.0) * slow, 200.0, 500.0),
+            ("CLS", r.range(0.0, 0.3), 0.1, 0.25),
+            ("FCP", r.range(400.0, 3200.0) * slow, 1800.0, 3000.0),
+            ("TTFB", r.range(100.0, 1900.0) * slow, 800.0, 1800.0),
+        ];
+        for (name, value, good, poor) in vitals {
+            let rating = if value <= good {
+                "good"
+            } else if value <= poor {
+                "needs-improvement"
+            } else {
+                "poor"
+            };
+            let body = Value::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("name", Value::StringValue(name.into())),
+                    kv("value", Value::DoubleValue(value)),
+                    kv("delta", Value::DoubleValue(value)),
+                    kv(
+                        "id",
+                        Value::StringValue(format!("v4-{}", r.next() % 1_000_000)),
+                    ),
+                    kv("rating", Value::StringValue(rating.into())),
+                ],
+            });
+            out.web_events.push(LogRecord {
+                time_unix_nano: at,
+                observed_time_unix_nano: at,
+                severity_number: 9,
+                event_name: "browser.web_vital".into(),
+                body: Some(AnyValue { value: Some(body) }),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+pub(super) fn error_status(message: &str) -> Status {
+    Status {
+        code: StatusCode::Error as i32,
+        message: message.to_owned(),
+    }
+}

@@ -1,0 +1,254 @@
+//! `processors.health`: platform rules, frontend services, latency thresholds, expected
+//! outcomes and limits, with their checks and the processor's build.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::metrics::HealthMetrics;
+use super::{HealthMetricsSlot, HealthProcessor};
+use crate::metrics::bounded::{OverflowCounter, Thresholds};
+
+/// A third-party platform, recognised by the host a client span called.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformRule {
+    /// The `platform` label value.
+    pub name: String,
+    /// Hosts, exact or `*.suffix`, matched against `server.address`, the `url.full` host
+    /// and their older names.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// `peer.service` values.
+    #[serde(default)]
+    pub peer_services: Vec<String>,
+}
+
+/// A rule for an outcome that is expected, not an error.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedRule {
+    /// The `rule` label value.
+    pub name: String,
+    /// HTTP status codes that match (any, when empty and `error_types` is set).
+    #[serde(default)]
+    pub status_codes: Vec<u16>,
+    /// Error classes that match, with `*` as a wildcard.
+    #[serde(default)]
+    pub error_types: Vec<String>,
+    /// An attribute that must also hold this value, e.g. `{key: user.is_guest, value: "true"}`.
+    #[serde(default)]
+    pub attribute: Option<AttributeMatch>,
+}
+
+/// An attribute equal to a value.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeMatch {
+    /// The key, on the span or its resource.
+    pub key: String,
+    /// The value, compared as a string.
+    pub value: String,
+}
+
+/// `processors.health`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Platform rules, first match wins.
+    #[serde(default = "HealthConfig::default_platforms")]
+    pub platforms: Vec<PlatformRule>,
+    /// Services whose spans are browser telemetry, besides those whose resource says
+    /// `telemetry.sdk.language: webjs`.
+    #[serde(default)]
+    pub frontend_services: Vec<String>,
+    /// Latency thresholds per component in seconds: `[excellent, good]`. Up to the first
+    /// is excellent, up to the second good, above it poor.
+    #[serde(default = "HealthConfig::default_thresholds")]
+    pub thresholds: BTreeMap<String, [f64; 2]>,
+    /// Outcomes that are expected, counted apart from errors.
+    #[serde(default = "HealthConfig::default_expected")]
+    pub expected: Vec<ExpectedRule>,
+    /// Platform connections whose token expiry is tracked; more are counted in
+    /// `llmwatch_metric_overflow_total{family="integration_connections"}` and not tracked.
+    #[serde(default = "HealthConfig::default_max_connections")]
+    pub max_connections: usize,
+    /// Series per family; values past it fold into `other`.
+    #[serde(default = "HealthConfig::default_series_limit")]
+    pub series_limit: usize,
+    /// Series idle this long disappear from `/metrics`.
+    #[serde(
+        default = "HealthConfig::default_series_ttl",
+        deserialize_with = "crate::component::units::deserialize_duration"
+    )]
+    pub series_ttl: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> HealthConfig {
+        HealthConfig {
+            platforms: HealthConfig::default_platforms(),
+            frontend_services: Vec::new(),
+            thresholds: HealthConfig::default_thresholds(),
+            expected: HealthConfig::default_expected(),
+            max_connections: HealthConfig::default_max_connections(),
+            series_limit: HealthConfig::default_series_limit(),
+            series_ttl: HealthConfig::default_series_ttl(),
+        }
+    }
+}
+
+/// The components, in classification order.
+pub const COMPONENTS: [&str; 5] = ["ai", "database", "platform", "frontend", "server"];
+
+impl HealthConfig {
+    fn default_platforms() -> Vec<PlatformRule> {
+        let rule = |name: &str, hosts: &[&str]| PlatformRule {
+            name: name.to_owned(),
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            peer_services: Vec::new(),
+        };
+        vec![
+            rule(
+                "google_analytics",
+                &[
+                    "analyticsdata.googleapis.com",
+                    "analyticsadmin.googleapis.com",
+                    "analyticsreporting.googleapis.com",
+                    "*.google-analytics.com",
+                ],
+            ),
+            rule("google_ads", &["googleads.googleapis.com"]),
+            rule(
+                "google_oauth",
+                &["oauth2.googleapis.com", "accounts.google.com"],
+            ),
+            rule("google_apis", &["*.googleapis.com"]),
+            rule(
+                "meta_graph",
+                &[
+                    "graph.facebook.com",
+                    "graph.instagram.com",
+                    "*.facebook.com",
+                ],
+            ),
+        ]
+    }
+    fn default_thresholds() -> BTreeMap<String, [f64; 2]> {
+        [
+            ("ai", [2.0, 5.0]),
+            ("frontend", [0.1, 0.3]),
+            ("database", [0.1, 0.5]),
+            ("platform", [0.5, 2.0]),
+            ("server", [0.3, 1.0]),
+        ]
+        .into_iter()
+        .map(|(c, t)| (c.to_owned(), t))
+        .collect()
+    }
+    fn default_expected() -> Vec<ExpectedRule> {
+        vec![
+            ExpectedRule {
+                name: "rate_limited".to_owned(),
+                status_codes: vec![429],
+                error_types: vec!["rate_limited".to_owned(), "RateLimitError".to_owned()],
+                attribute: None,
+            },
+            ExpectedRule {
+                name: "guest_unauthorized".to_owned(),
+                status_codes: vec![401],
+                error_types: Vec::new(),
+                attribute: Some(AttributeMatch {
+                    key: "user.is_guest".to_owned(),
+                    value: "true".to_owned(),
+                }),
+            },
+            ExpectedRule {
+                name: "validation".to_owned(),
+                status_codes: vec![400, 422],
+                error_types: vec!["*Validation*".to_owned(), "invalid_request".to_owned()],
+                attribute: None,
+            },
+        ]
+    }
+    fn default_series_limit() -> usize {
+        2000
+    }
+    fn default_max_connections() -> usize {
+        10_000
+    }
+    fn default_series_ttl() -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    /// Problems, as (key, message).
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        for (component, [excellent, good]) in &self.thresholds {
+            if !COMPONENTS.contains(&component.as_str()) {
+                errors.push((
+                    format!("thresholds.{component}"),
+                    format!(
+                        "unknown component; the components are {}",
+                        COMPONENTS.join(", ")
+                    ),
+                ));
+            } else if !(excellent.is_finite()
+                && *excellent > 0.0
+                && good > excellent
+                && good.is_finite())
+            {
+                errors.push((
+                    format!("thresholds.{component}"),
+                    "must be [excellent, good] seconds, 0 < excellent < good".to_owned(),
+                ));
+            }
+        }
+        for (i, r) in self.expected.iter().enumerate() {
+            if r.status_codes.is_empty() && r.error_types.is_empty() {
+                errors.push((
+                    format!("expected[{i}]"),
+                    "needs status_codes or error_types".to_owned(),
+                ));
+            }
+        }
+        for (i, p) in self.platforms.iter().enumerate() {
+            if p.hosts.is_empty() && p.peer_services.is_empty() {
+                errors.push((
+                    format!("platforms[{i}]"),
+                    "needs hosts or peer_services".to_owned(),
+                ));
+            }
+        }
+        if self.series_limit == 0 {
+            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
+        }
+        errors
+    }
+
+    /// Builds the processor. Every `health` processor records into one set of families.
+    pub fn build(
+        &self,
+        slot: &HealthMetricsSlot,
+        overflow: &OverflowCounter,
+        thresholds: &Thresholds,
+    ) -> Result<HealthProcessor, String> {
+        let metrics = Arc::clone(slot.0.get_or_init(|| Arc::new(HealthMetrics::new(self))));
+        if metrics.config != *self {
+            return Err(
+                "every health processor must have the same settings: they record into one set of families"
+                    .to_owned(),
+            );
+        }
+        for (component, [excellent, good]) in &self.thresholds {
+            thresholds.set(component, "excellent", *excellent);
+            thresholds.set(component, "good", *good);
+        }
+        Ok(HealthProcessor {
+            metrics,
+            overflow: overflow.clone(),
+        })
+    }
+}
