@@ -1,9 +1,10 @@
 //! What every component shares, below the pipeline that runs them: the processor and
 //! recorder traits and their error. Processors implement these and never import the
 //! pipeline; the pipeline re-exports them. And the config primitives every component's
-//! config uses ([`units`]), re-exported by `config`, and the bounded [`queue`] between
-//! receivers and workers, whose level `metrics` reports.
+//! config uses ([`config`]: paths and errors; [`units`]), re-exported by `config`, and the
+//! bounded [`queue`] between receivers and workers, whose level `metrics` reports.
 
+pub mod config;
 pub mod queue;
 pub mod units;
 

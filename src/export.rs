@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub use self::debug::{DebugConfig, DebugExporter};
 pub use self::file::{FileConfig, FileExporter};
-use crate::config::{ConfigError, Path, decode_at, resolve_endpoint};
+use crate::component::config::{ConfigError, Path, decode_at, resolve_endpoint};
 use crate::metrics::otlp::{AppMetrics, AppMetricsConfig};
 use crate::model::Batch;
 
@@ -217,7 +217,7 @@ pub struct NopConfig {
     /// (capacity drills, overload tests). Off by default.
     #[serde(
         default,
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub latency: Duration,
 }

@@ -28,10 +28,10 @@ use serde_json::Value;
 use bytes::Bytes;
 
 use self::warn_limit::WarnLimit;
+use crate::component::config::{ConfigError, Path, decode_at};
 pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
+use crate::component::units::ByteSize;
 pub use crate::component::{ProcessError, Processor, Recorder};
-use crate::config::units::ByteSize;
-use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
 use crate::derive::derive;
 use crate::export::{Delivery, Exporter};
@@ -70,7 +70,7 @@ pub struct QueueConfig {
     /// What a refused client is told to wait before retrying.
     #[serde(
         default = "QueueConfig::default_retry_after",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub retry_after: std::time::Duration,
 }
@@ -163,21 +163,19 @@ impl ProcessorConfig {
         };
         match kind {
             "redaction" => {
-                let cfg: RedactionConfig = crate::config::decode_at(value, path, errors)?;
+                let cfg: RedactionConfig = decode_at(value, path, errors)?;
                 checked(cfg.check(env), errors).then_some(ProcessorConfig::Redaction(cfg))
             }
             "genai" => {
-                let cfg: crate::genai::GenaiConfig = crate::config::decode_at(value, path, errors)?;
+                let cfg: crate::genai::GenaiConfig = decode_at(value, path, errors)?;
                 checked(cfg.check(), errors).then_some(ProcessorConfig::Genai(cfg))
             }
             "health" => {
-                let cfg: crate::health::HealthConfig =
-                    crate::config::decode_at(value, path, errors)?;
+                let cfg: crate::health::HealthConfig = decode_at(value, path, errors)?;
                 checked(cfg.check(), errors).then_some(ProcessorConfig::Health(cfg))
             }
             "chat_analytics" => {
-                let cfg: crate::analytics::AnalyticsConfig =
-                    crate::config::decode_at(value, path, errors)?;
+                let cfg: crate::analytics::AnalyticsConfig = decode_at(value, path, errors)?;
                 checked(cfg.check(), errors).then_some(ProcessorConfig::ChatAnalytics(cfg))
             }
             other => {

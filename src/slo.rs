@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{ConfigError, Path, decode_at};
+use crate::component::config::{ConfigError, Path, decode_at};
 use crate::pipeline::ProcessorConfig;
 
 pub use config::{SliKind, WINDOWS_DAYS};
