@@ -31,10 +31,11 @@ use self::warn_limit::WarnLimit;
 use crate::component::config::{ConfigError, Path, decode_at};
 pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
 use crate::component::units::ByteSize;
+use crate::component::{Delivery, Exporter};
 pub use crate::component::{ProcessError, Processor, Recorder};
 use crate::decode::{self, Encoding, Format};
 use crate::derive::derive;
-use crate::export::{Delivery, Exporter};
+
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
 use crate::redact::{RedactionConfig, RedactionCounter};
