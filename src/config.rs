@@ -19,10 +19,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::component::queue::QueueConfig;
 use crate::export::ExporterConfig;
 use crate::model::Signal;
-use crate::pipeline::{ProcessorConfig, QueueConfig};
 use crate::receive::ReceiverConfig;
+use crate::registry::ProcessorConfig;
 
 /// The default configuration, `otel-config.yaml` at the repository root, built in.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../otel-config.yaml");

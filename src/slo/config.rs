@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Objective;
 use crate::component::config::{ConfigError, Path};
-use crate::pipeline::ProcessorConfig;
+use crate::registry::ProcessorConfig;
 
 /// The compliance windows an objective may have, in days.
 pub const WINDOWS_DAYS: [u32; 2] = [28, 30];
