@@ -19,9 +19,9 @@ use crate::admin::{self, AdminState};
 use crate::config::{Config, component_type, resolve_endpoint};
 use crate::export::{Exporter, ExporterConfig};
 use crate::metrics::OwnMetrics;
-use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, ProcessorContext, spawn_workers};
+use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, spawn_workers};
 use crate::receive::{Ingest, grpc, http};
-use crate::redact::RedactionCounter;
+use crate::registry::{ProcessorConfig, ProcessorContext};
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ fn forgetter(
     ctx: &ProcessorContext<'_>,
 ) -> Result<Option<admin::Forget>, String> {
     let Some(redaction) = config.processors.values().find_map(|p| match p {
-        crate::pipeline::ProcessorConfig::Redaction(c) => Some(c),
+        ProcessorConfig::Redaction(c) => Some(c),
         _ => None,
     }) else {
         return Ok(None);
@@ -131,31 +131,7 @@ pub async fn run(
             .with_context(|| format!("starting exporter {id}"))?;
         exporters.insert(id, exporter);
     }
-    let llm = crate::genai::metrics::LlmMetricsSlot::default();
-    registry.register_collector(Box::new(llm.clone()));
-    let thresholds = crate::metrics::bounded::Thresholds::default();
-    registry.register_collector(Box::new(thresholds.clone()));
-    let health = crate::health::HealthMetricsSlot::default();
-    registry.register_collector(Box::new(health.clone()));
-    let analytics = crate::analytics::AnalyticsSlot::default();
-    registry.register_collector(Box::new(analytics.clone()));
-    let genai = crate::genai::GenaiShared::default();
-    registry.register(
-        "llmwatch_genai_deduplicated",
-        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
-        genai.deduplicated().0,
-    );
-    let ctx = ProcessorContext {
-        thresholds,
-        health,
-        analytics,
-        chat: Default::default(),
-        env,
-        redactions: RedactionCounter::register(&mut registry),
-        llm,
-        genai,
-        overflow,
-    };
+    let ctx = ProcessorContext::register(&mut registry, env, overflow);
     let mut processors: BTreeMap<&str, Arc<dyn Processor>> = BTreeMap::new();
     for (id, cfg) in &config.processors {
         let processor = cfg

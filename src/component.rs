@@ -1,9 +1,11 @@
-//! What every component shares, below the pipeline that runs them: the processor and
-//! recorder traits and their error. Processors implement these and never import the
-//! pipeline; the pipeline re-exports them. And the config primitives every component's
-//! config uses ([`units`]), re-exported by `config`, and the bounded [`queue`] between
-//! receivers and workers, whose level `metrics` reports.
+//! What every component shares, below the pipeline that runs them: the processor,
+//! recorder and exporter traits and their errors. Components implement these and never
+//! import the pipeline; the pipeline and `export` re-export them. And the config
+//! primitives every component's config uses ([`config`]: paths and errors; [`units`]),
+//! re-exported by `config`, and the bounded [`queue`] between receivers and workers, whose
+//! level `metrics` reports.
 
+pub mod config;
 pub mod queue;
 pub mod units;
 
@@ -40,3 +42,55 @@ pub trait Recorder: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ProcessError(pub String);
+
+/// What an exporter did with a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Delivered to its destination.
+    Sent,
+    /// Discarded on purpose (the `nop` exporter).
+    Discarded,
+    /// Taken into the exporter's send queue; its sender counts the delivery.
+    Queued,
+}
+
+/// A destination for processed batches.
+pub trait Exporter: Send + Sync {
+    /// Delivers one batch. Called from pipeline workers; may block briefly.
+    fn export(&self, batch: &Batch) -> Result<Delivery, ExportError>;
+
+    /// Whether the exporter takes more now. An exporter that pushes back when its queue is
+    /// full says no, and the pipeline refuses new requests with the retryable status.
+    fn admits(&self) -> bool {
+        true
+    }
+
+    /// Whether `export` returning `Ok` means the batch is durably stored (a persistent
+    /// queue). The pipeline then answers the client only after every durable exporter has
+    /// taken the batch, and refuses with the retryable status when one could not.
+    fn durable(&self) -> bool {
+        false
+    }
+
+    /// Writes out anything buffered; called at shutdown.
+    fn flush(&self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+/// An exporter could not deliver a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// What was being written.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The batch could not be serialized.
+    #[error("could not serialize the batch: {0}")]
+    Serialize(#[from] serde_json::Error),
+}

@@ -16,61 +16,10 @@ use serde_json::Value;
 
 pub use self::debug::{DebugConfig, DebugExporter};
 pub use self::file::{FileConfig, FileExporter};
-use crate::config::{ConfigError, Path, decode_at, resolve_endpoint};
+use crate::component::config::{ConfigError, Path, decode_at, resolve_endpoint};
+pub use crate::component::{Delivery, ExportError, Exporter};
 use crate::metrics::otlp::{AppMetrics, AppMetricsConfig};
 use crate::model::Batch;
-
-/// What an exporter did with a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// Delivered to its destination.
-    Sent,
-    /// Discarded on purpose (the `nop` exporter).
-    Discarded,
-    /// Taken into the exporter's send queue; its sender counts the delivery.
-    Queued,
-}
-
-/// A destination for processed batches.
-pub trait Exporter: Send + Sync {
-    /// Delivers one batch. Called from pipeline workers; may block briefly.
-    fn export(&self, batch: &Batch) -> Result<Delivery, ExportError>;
-
-    /// Whether the exporter takes more now. An exporter that pushes back when its queue is
-    /// full says no, and the pipeline refuses new requests with the retryable status.
-    fn admits(&self) -> bool {
-        true
-    }
-
-    /// Whether `export` returning `Ok` means the batch is durably stored (a persistent
-    /// queue). The pipeline then answers the client only after every durable exporter has
-    /// taken the batch, and refuses with the retryable status when one could not.
-    fn durable(&self) -> bool {
-        false
-    }
-
-    /// Writes out anything buffered; called at shutdown.
-    fn flush(&self) -> Result<(), ExportError> {
-        Ok(())
-    }
-}
-
-/// An exporter could not deliver a batch.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// Writing failed.
-    #[error("i/o error on {path}: {source}")]
-    Io {
-        /// What was being written.
-        path: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The batch could not be serialized.
-    #[error("could not serialize the batch: {0}")]
-    Serialize(#[from] serde_json::Error),
-}
 
 /// An exporter's configuration, by type.
 #[derive(Clone, Debug)]
@@ -217,7 +166,7 @@ pub struct NopConfig {
     /// (capacity drills, overload tests). Off by default.
     #[serde(
         default,
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub latency: Duration,
 }

@@ -27,7 +27,7 @@ use self::metrics::{LlmMetrics, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
 use crate::component::{ProcessError, Processor, Recorder};
 use crate::derive::agent::{AgentKind, AgentOp};
-use crate::derive::llm::{self as extract, Call};
+use crate::derive::llm::{self as extract, Call, Tokens};
 use crate::derive::{Counted, Facts};
 use crate::model::Batch;
 use crate::semconv::evaluation::EVALUATION_EVENT;
@@ -131,28 +131,6 @@ impl GenaiProcessor {
             metrics::label_value(call.model()),
         );
         let base = [service.as_ref(), provider.as_ref(), model.as_ref()];
-        let operation = metrics::label_value(&call.operation);
-        /// `base`, `extra` and `dims`, on the stack.
-        fn with_dims<'a>(
-            base: &[&'a str],
-            extra: &[&'a str],
-            dims: &'a [String],
-        ) -> ([&'a str; metrics::MAX_LABELS], usize) {
-            let mut out = [""; metrics::MAX_LABELS];
-            let mut n = 0;
-            for v in base
-                .iter()
-                .chain(extra)
-                .copied()
-                .chain(dims.iter().map(String::as_str))
-            {
-                if n < out.len() {
-                    out[n] = v;
-                    n += 1;
-                }
-            }
-            (out, n)
-        }
         match verdict {
             Verdict::Duplicate(_) => return None,
             Verdict::TimingOnly => {
@@ -161,6 +139,7 @@ impl GenaiProcessor {
             }
             Verdict::New => {}
         }
+        let operation = metrics::label_value(&call.operation);
         let outcome = if call.error.is_some() {
             "error"
         } else {
@@ -185,10 +164,31 @@ impl GenaiProcessor {
                 });
             }
         }
+        let cost = self.record_cost(call, &tokens, &base, dims, now);
+        self.record_timing(call, &base, now);
+        self.record_outcome(call, &base, now);
+        Some(Counted {
+            cost_usd: cost.unwrap_or(0.0),
+            tokens: tokens.total(),
+            failed: call.error.is_some(),
+        })
+    }
+
+    /// Records a counted call's cost (reported or computed, as configured), its cache
+    /// savings, or its tokens as unpriced; returns the cost.
+    fn record_cost(
+        &self,
+        call: &Call,
+        tokens: &Tokens,
+        base: &[&str; 3],
+        dims: &[String],
+        now: u64,
+    ) -> Option<f64> {
+        let (m, of) = (&self.metrics, &self.overflow);
         let price = self.price(call.model(), &call.provider, call.end_unix_nano);
-        let computed = price.map(|p| p.cost(&tokens));
-        if let Some(saved) = price.map(|p| p.cache_savings(&tokens)).filter(|s| *s > 0.0) {
-            m.cache_savings.with(&base, now, of, |c| {
+        let computed = price.map(|p| p.cost(tokens));
+        if let Some(saved) = price.map(|p| p.cache_savings(tokens)).filter(|s| *s > 0.0) {
+            m.cache_savings.with(base, now, of, |c| {
                 c.inc_by(saved);
             });
         }
@@ -200,17 +200,22 @@ impl GenaiProcessor {
         };
         match cost {
             Some((usd, source)) => {
-                let (labels, len) = with_dims(&base, &[source], dims);
+                let (labels, len) = with_dims(base, &[source], dims);
                 m.cost.with(&labels[..len], now, of, |c| {
                     c.inc_by(usd);
                 });
             }
-            None if tokens.total() > 0 => m.unpriced.with(&base, now, of, |c| {
+            None if tokens.total() > 0 => m.unpriced.with(base, now, of, |c| {
                 c.inc_by(tokens.total());
             }),
             None => {}
         }
-        self.record_timing(call, &base, now);
+        cost.map(|(usd, _)| usd)
+    }
+
+    /// Records a counted call's error class and finish reasons.
+    fn record_outcome(&self, call: &Call, base: &[&str; 3], now: u64) {
+        let (m, of) = (&self.metrics, &self.overflow);
         if let Some(e) = &call.error {
             let e = metrics::label_value(e);
             m.errors
@@ -225,16 +230,32 @@ impl GenaiProcessor {
                     c.inc();
                 });
         }
-        Some(Counted {
-            cost_usd: cost.map_or(0.0, |(usd, _)| usd),
-            tokens: tokens.total(),
-            failed: call.error.is_some(),
-        })
     }
 }
 
+/// `base`, `extra` and `dims`, on the stack.
+fn with_dims<'a>(
+    base: &[&'a str],
+    extra: &[&'a str],
+    dims: &'a [String],
+) -> ([&'a str; metrics::MAX_LABELS], usize) {
+    let mut out = [""; metrics::MAX_LABELS];
+    let mut n = 0;
+    for v in base
+        .iter()
+        .chain(extra)
+        .copied()
+        .chain(dims.iter().map(String::as_str))
+    {
+        if n < out.len() {
+            out[n] = v;
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
 impl GenaiProcessor {
-    /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
     /// Whether `op` is not to be counted: an MCP transport span, or a tool span nested
     /// in one of the same tool counted before (unless `dedupe: false`).
     fn nested_tool(&self, span: &Span, service: &str, op: &AgentOp) -> bool {
@@ -248,6 +269,7 @@ impl GenaiProcessor {
         op.transport || nested
     }
 
+    /// The price of `model` from `provider` for a call that ended at `end_unix_nano`.
     fn price(&self, model: &str, provider: &str, end_unix_nano: u64) -> Option<Price> {
         let key = self
             .matched

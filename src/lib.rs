@@ -22,6 +22,7 @@ pub mod model;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;
+pub mod registry;
 pub mod report;
 pub mod semconv;
 pub mod slo;

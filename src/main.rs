@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 }
             };
             let genai = config.processors.values().find_map(|p| match p {
-                llmwatch::pipeline::ProcessorConfig::Genai(g) => Some(g.clone()),
+                llmwatch::registry::ProcessorConfig::Genai(g) => Some(g.clone()),
                 _ => None,
             });
             let table = genai.unwrap_or_default().price_table();

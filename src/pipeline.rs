@@ -22,22 +22,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use bytes::Bytes;
 
 use self::warn_limit::WarnLimit;
-pub use crate::component::queue::{BoundedQueue, PushError, QueueLevel};
+pub use crate::component::queue::{BoundedQueue, PushError, QueueConfig, QueueLevel};
+use crate::component::{Delivery, Exporter};
 pub use crate::component::{ProcessError, Processor, Recorder};
-use crate::config::units::ByteSize;
-use crate::config::{ConfigError, Path};
 use crate::decode::{self, Encoding, Format};
 use crate::derive::derive;
-use crate::export::{Delivery, Exporter};
+
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
-use crate::redact::{RedactionConfig, RedactionCounter};
 
 /// A received request on its way to a worker, with the channel its receiver waits on.
 pub struct Job {
@@ -59,172 +54,6 @@ pub struct Job {
 
 /// The queue between receivers and workers.
 pub type JobQueue = BoundedQueue<Job>;
-
-/// `service.queue`: the bound of the queue between receivers and workers.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueConfig {
-    /// Most request bytes (as received) waiting at once.
-    #[serde(default = "QueueConfig::default_max_bytes")]
-    pub max_bytes: ByteSize,
-    /// What a refused client is told to wait before retrying.
-    #[serde(
-        default = "QueueConfig::default_retry_after",
-        deserialize_with = "crate::config::units::deserialize_duration"
-    )]
-    pub retry_after: std::time::Duration,
-}
-
-impl QueueConfig {
-    fn default_max_bytes() -> ByteSize {
-        ByteSize(64 << 20)
-    }
-    pub(crate) fn default_retry_after() -> std::time::Duration {
-        std::time::Duration::from_secs(1)
-    }
-
-    pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) {
-        if self.max_bytes.0 == 0 {
-            errors.push(ConfigError {
-                path: format!("{path}.max_bytes"),
-                message: "must be at least 1 byte".into(),
-            });
-        }
-        if self.retry_after.is_zero() {
-            errors.push(ConfigError {
-                path: format!("{path}.retry_after"),
-                message: "must be longer than zero".into(),
-            });
-        }
-    }
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        QueueConfig {
-            max_bytes: Self::default_max_bytes(),
-            retry_after: Self::default_retry_after(),
-        }
-    }
-}
-
-/// A processor's configuration, by type. The genai and chat_analytics processors add
-/// their variants.
-#[derive(Clone, Debug)]
-pub enum ProcessorConfig {
-    /// PII and secret redaction.
-    Redaction(RedactionConfig),
-    /// LLM-call metrics.
-    Genai(crate::genai::GenaiConfig),
-    /// Component, integration and web-vital health metrics.
-    Health(crate::health::HealthConfig),
-    /// Product analytics.
-    ChatAnalytics(crate::analytics::AnalyticsConfig),
-}
-
-/// What building processors needs besides their config.
-pub struct ProcessorContext<'a> {
-    /// The process environment (keys are read from it).
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// The shared `llmwatch_redactions_total` family.
-    pub redactions: RedactionCounter,
-    /// Where the `llm_*` families live once a `genai` processor is built.
-    pub llm: crate::genai::metrics::LlmMetricsSlot,
-    /// What every `genai` processor shares.
-    pub genai: crate::genai::GenaiShared,
-    /// `llmwatch_metric_overflow_total`.
-    pub overflow: crate::genai::metrics::OverflowCounter,
-    /// `llmwatch_latency_threshold_seconds`.
-    pub thresholds: crate::metrics::bounded::Thresholds,
-    /// Where the `health` families live once a `health` processor is built.
-    pub health: crate::health::HealthMetricsSlot,
-    /// Where the `chat_analytics` state lives once that processor is built.
-    pub analytics: crate::analytics::AnalyticsSlot,
-    /// Top users and conversations of the `chat_analytics` processors.
-    pub chat: Arc<crate::analytics::state::Shared>,
-}
-
-impl ProcessorConfig {
-    pub(crate) fn decode(
-        kind: &str,
-        value: Value,
-        path: &Path,
-        errors: &mut Vec<ConfigError>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<ProcessorConfig> {
-        // Every problem a config's own check finds, reported under its path.
-        let checked = |problems: Vec<(String, String)>, errors: &mut Vec<ConfigError>| {
-            let ok = problems.is_empty();
-            errors.extend(problems.into_iter().map(|(key, message)| ConfigError {
-                path: format!("{path}.{key}"),
-                message,
-            }));
-            ok
-        };
-        match kind {
-            "redaction" => {
-                let cfg: RedactionConfig = crate::config::decode_at(value, path, errors)?;
-                checked(cfg.check(env), errors).then_some(ProcessorConfig::Redaction(cfg))
-            }
-            "genai" => {
-                let cfg: crate::genai::GenaiConfig = crate::config::decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::Genai(cfg))
-            }
-            "health" => {
-                let cfg: crate::health::HealthConfig =
-                    crate::config::decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::Health(cfg))
-            }
-            "chat_analytics" => {
-                let cfg: crate::analytics::AnalyticsConfig =
-                    crate::config::decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::ChatAnalytics(cfg))
-            }
-            other => {
-                errors.push(ConfigError {
-                    path: path.to_string(),
-                    message: format!(
-                        "unknown processor type {other:?}: the known types are redaction, genai, health and chat_analytics"
-                    ),
-                });
-                None
-            }
-        }
-    }
-
-    /// Settings that are valid but probably not meant.
-    pub fn warnings(&self) -> Vec<String> {
-        match self {
-            ProcessorConfig::Redaction(cfg) => cfg.warnings(),
-            ProcessorConfig::Genai(_)
-            | ProcessorConfig::Health(_)
-            | ProcessorConfig::ChatAnalytics(_) => Vec::new(),
-        }
-    }
-
-    /// Builds the runtime processor.
-    pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
-        match self {
-            ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
-                &ctx.llm,
-                &ctx.genai,
-                &ctx.overflow,
-                &ctx.thresholds,
-            )?)),
-            ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
-                &ctx.health,
-                &ctx.overflow,
-                &ctx.thresholds,
-            )?)),
-            ProcessorConfig::ChatAnalytics(cfg) => Ok(Arc::new(cfg.build(
-                &ctx.analytics,
-                &ctx.overflow,
-                &ctx.chat,
-            )?)),
-        }
-    }
-}
 
 /// One configured pipeline, built.
 pub struct Pipeline {

@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{ConfigError, Path, decode_at};
-use crate::pipeline::ProcessorConfig;
+use crate::component::config::{ConfigError, Path, decode_at};
+use crate::registry::ProcessorConfig;
 
 pub use config::{SliKind, WINDOWS_DAYS};
 pub use report::{ReportQueries, report_queries};

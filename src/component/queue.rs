@@ -13,6 +13,11 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+
+use super::config::{ConfigError, Path};
+use super::units::ByteSize;
+
 /// Why a push was refused; the item is handed back.
 #[derive(Debug)]
 pub enum PushError<T> {
@@ -154,6 +159,54 @@ impl<T> BoundedQueue<T> {
     #[cfg(test)]
     pub(crate) fn level(&self) -> QueueLevel {
         self.lock().level
+    }
+}
+
+/// `service.queue`: the bound of the queue between receivers and workers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Most request bytes (as received) waiting at once.
+    #[serde(default = "QueueConfig::default_max_bytes")]
+    pub max_bytes: ByteSize,
+    /// What a refused client is told to wait before retrying.
+    #[serde(
+        default = "QueueConfig::default_retry_after",
+        deserialize_with = "super::units::deserialize_duration"
+    )]
+    pub retry_after: std::time::Duration,
+}
+
+impl QueueConfig {
+    fn default_max_bytes() -> ByteSize {
+        ByteSize(64 << 20)
+    }
+    pub(crate) fn default_retry_after() -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) {
+        if self.max_bytes.0 == 0 {
+            errors.push(ConfigError {
+                path: format!("{path}.max_bytes"),
+                message: "must be at least 1 byte".into(),
+            });
+        }
+        if self.retry_after.is_zero() {
+            errors.push(ConfigError {
+                path: format!("{path}.retry_after"),
+                message: "must be longer than zero".into(),
+            });
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_bytes: Self::default_max_bytes(),
+            retry_after: Self::default_retry_after(),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::Deserialize;
 
 use super::{Delivery, ExportError, Exporter};
-use crate::config::{ConfigError, Path};
+use crate::component::config::{ConfigError, Path};
 use crate::model::{Batch, Payload};
 
 /// `exporters.file`.

@@ -30,7 +30,7 @@ use self::points::{Kind, Point};
 pub use self::points::{MAX_BUCKETS, MAX_QUANTILES};
 use super::bounded::OverflowCounter;
 use super::exposition::Format;
-use crate::config::units::ByteSize;
+use crate::component::units::ByteSize;
 
 /// `exporters.prometheus.app_metrics`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -54,7 +54,7 @@ pub struct AppMetricsConfig {
     /// A series not updated for this long leaves `/metrics` (the app stopped reporting it).
     #[serde(
         default = "AppMetricsConfig::default_ttl",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub series_ttl: Duration,
 }

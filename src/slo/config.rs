@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::Objective;
-use crate::config::{ConfigError, Path};
-use crate::pipeline::ProcessorConfig;
+use crate::component::config::{ConfigError, Path};
+use crate::registry::ProcessorConfig;
 
 /// The compliance windows an objective may have, in days.
 pub const WINDOWS_DAYS: [u32; 2] = [28, 30];
@@ -140,7 +140,7 @@ impl Context {
         let mut context = Context {
             types: processors
                 .keys()
-                .map(|id| crate::config::component_type(id).to_owned())
+                .map(|id| crate::component::config::component_type(id).to_owned())
                 .collect(),
             ai_thresholds: None,
             turn_events: false,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::units::{ByteSize, deserialize_duration};
-use crate::config::{ConfigError, Path};
+use crate::component::config::{ConfigError, Path};
+use crate::component::units::{ByteSize, deserialize_duration};
 
 /// `exporters.otlp`.
 #[derive(Clone, Deserialize)]

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::*;
-use crate::config::units::ByteSize;
+use crate::component::units::ByteSize;
 
 fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
