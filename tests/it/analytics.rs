@@ -13,7 +13,7 @@ receivers:
       http: { endpoint: "127.0.0.1:0" }
 processors:
   redaction: { insecure_dev_key: true }
-  chat_analytics: { conversation_idle: 0s }
+  chat_analytics: { conversation_idle: 5s }
 exporters:
   prometheus: { endpoint: "127.0.0.1:0" }
 service:
@@ -25,12 +25,16 @@ service:
 fn a_realistic_session_gives_exact_counters() {
     let lw = Llmwatch::start(CONFIG);
     run_script("emit_chat.py", &[format!("http://{}", lw.http.unwrap())]);
-    let text = lw.metrics_when(Duration::from_secs(20), |text| {
+    // A conversation ends when a scrape finds it idle past `conversation_idle`. The scrapes
+    // of this wait run while the script still emits, one request per event, so the idle
+    // time must exceed any gap between two events of one conversation on a loaded machine.
+    let text = lw.metrics_when(Duration::from_secs(40), |text| {
         metric_value(
             text,
             "llmwatch_exporter_sent_items_total",
             &[("signal", "logs")],
         ) >= 16.0
+            && metric_value(text, "chat_conversations_total", &[]) >= 2.0
     });
     let ev = |event: &str, extra: &[(&str, &str)]| {
         let labels: Vec<(&str, &str)> = [("service", "chat-web"), ("event", event)]
