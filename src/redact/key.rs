@@ -4,7 +4,9 @@
 //! shares one key this way); the public development key, only with `insecure_dev_key:
 //! true`; otherwise a key generated at first start: 32 random bytes, written hex-encoded
 //! with mode 0600 to `redaction.key` in the state directory (`$LLMWATCH_STATE_DIR`, else
-//! `/var/lib/llmwatch`), and read back on every later start so pseudonyms stay stable.
+//! `/var/lib/llmwatch`, else, for a user who cannot write there, `$XDG_STATE_HOME/llmwatch`
+//! or `~/.local/state/llmwatch`), and read back on every later start so pseudonyms stay
+//! stable.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -38,8 +40,36 @@ pub(super) fn material(
         );
         return Ok(b"llmwatch insecure development key".to_vec());
     }
-    let dir = env(STATE_DIR_ENV).map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
-    generated(&dir.join(KEY_FILE))
+    match env(STATE_DIR_ENV) {
+        Some(dir) => generated(&Path::new(&dir).join(KEY_FILE)),
+        None => in_default_dir(Path::new(DEFAULT_STATE_DIR), env),
+    }
+}
+
+/// The generated key in `system`, or, when that cannot be used (a user without the
+/// rights to `/var/lib`), in the user's state directory, with a warning that says so.
+fn in_default_dir(system: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<u8>, String> {
+    let system_error = match generated(&system.join(KEY_FILE)) {
+        Ok(key) => return Ok(key),
+        Err(e) => e,
+    };
+    let Some(user) = user_state_dir(env) else {
+        return Err(system_error);
+    };
+    tracing::warn!(
+        error = %system_error,
+        dir = %user.display(),
+        "the system state directory cannot hold the redaction key; using the user's"
+    );
+    generated(&user.join(KEY_FILE)).map_err(|e| format!("{system_error}; and {e}"))
+}
+
+/// `$XDG_STATE_HOME/llmwatch`, else `$HOME/.local/state/llmwatch`.
+fn user_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let non_empty = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    non_empty("XDG_STATE_HOME")
+        .or_else(|| non_empty("HOME").map(|h| h.join(".local").join("state")))
+        .map(|d| d.join("llmwatch"))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -64,7 +94,7 @@ fn generated(path: &Path) -> Result<Vec<u8>, String> {
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("creating the state directory {} for the redaction key: {e}; set {STATE_DIR_ENV}, hash_key_file or {}", dir.display(), "hash_key_env"))?;
+            .map_err(|e| format!("creating the state directory {} for the redaction key: {e}; set {STATE_DIR_ENV}, hash_key_file or hash_key_env", dir.display()))?;
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for the redaction key: {e}"))?;
@@ -105,6 +135,32 @@ mod tests {
             generated(&path).is_err(),
             "a truncated key refuses to start"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_system_dir_that_cannot_be_used_falls_back_to_the_users_state_dir() {
+        let dir =
+            std::env::temp_dir().join(format!("llmwatch-key-fallback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A directory under a regular file cannot be created, not even by root.
+        let blocked = dir.join("file");
+        std::fs::write(&blocked, "").unwrap();
+        let system = blocked.join("llmwatch");
+        let home = dir.join("home");
+        let home_s = home.to_string_lossy().into_owned();
+        let env = |k: &str| (k == "HOME").then(|| home_s.clone());
+        let key = in_default_dir(&system, &env).unwrap();
+        let path = home.join(".local/state/llmwatch").join(KEY_FILE);
+        assert_eq!(std::fs::read(&path).unwrap(), key);
+        assert_eq!(in_default_dir(&system, &env).unwrap(), key, "reused");
+        let xdg = dir.join("xdg").to_string_lossy().into_owned();
+        let env_xdg = |k: &str| (k == "XDG_STATE_HOME").then(|| xdg.clone());
+        assert_ne!(in_default_dir(&system, &env_xdg).unwrap(), key);
+        assert!(dir.join("xdg/llmwatch").join(KEY_FILE).exists());
+        let err = in_default_dir(&system, &|_| None).unwrap_err();
+        assert!(err.contains("LLMWATCH_STATE_DIR"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
