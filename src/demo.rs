@@ -26,6 +26,7 @@ use prost::Message;
 
 mod agent;
 mod catalogue;
+mod platform;
 mod session;
 
 use self::catalogue::s;

@@ -13,6 +13,7 @@
 //! counted in `llmwatch_exporter_dropped_items` with its reason.
 
 mod config;
+mod meters;
 mod queue;
 mod send;
 mod split;
@@ -23,144 +24,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
 pub use self::config::{
     BatchConfig, Compression, FullPolicy, OtlpConfig, Protocol, RetryConfig, SendQueueConfig,
     TlsConfig,
 };
+pub use self::meters::OtlpMetrics;
+use self::meters::{Meters, QueueLabels};
 use self::queue::{Dropped, SendQueue, Taken};
 use self::send::{Outcome, Sender};
 use super::{Delivery, ExportError, Exporter};
-use crate::metrics::{ExporterLabels, OwnMetrics};
+use crate::metrics::OwnMetrics;
 use crate::model::{Batch, Signal};
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DropLabels {
-    exporter: String,
-    signal: &'static str,
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct QueueLabels {
-    exporter: String,
-}
-
-/// The families every `otlp` exporter records into; sent and failed items go to the
-/// shared `llmwatch_exporter_{sent,failed}_items`.
-#[derive(Clone)]
-pub struct OtlpMetrics {
-    enqueued: Family<ExporterLabels, Counter>,
-    retried: Family<ExporterLabels, Counter>,
-    rejected: Family<ExporterLabels, Counter>,
-    dropped: Family<DropLabels, Counter>,
-    queue_bytes: Family<QueueLabels, Gauge>,
-    queue_capacity: Family<QueueLabels, Gauge>,
-    duration: Family<ExporterLabels, Histogram, fn() -> Histogram>,
-}
-
-fn duration_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
-}
-
-impl OtlpMetrics {
-    /// Registers the families.
-    pub fn register(registry: &mut Registry) -> OtlpMetrics {
-        let m = OtlpMetrics {
-            enqueued: Family::default(),
-            retried: Family::default(),
-            rejected: Family::default(),
-            dropped: Family::default(),
-            queue_bytes: Family::default(),
-            queue_capacity: Family::default(),
-            duration: Family::new_with_constructor(duration_histogram),
-        };
-        let r = registry.sub_registry_with_prefix("llmwatch_exporter");
-        r.register(
-            "enqueued_items",
-            "Items an otlp exporter took into its send queue",
-            m.enqueued.clone(),
-        );
-        r.register(
-            "retried_items",
-            "Items in export attempts that failed with a retryable error and were tried again",
-            m.retried.clone(),
-        );
-        r.register(
-            "rejected_items",
-            "Items the destination reported as rejected in a partial success; never resent",
-            m.rejected.clone(),
-        );
-        r.register(
-            "dropped_items",
-            "Items an otlp exporter gave up on, by reason: queue_full (drop_oldest), non_retryable, retries_exhausted, shutdown, io_error",
-            m.dropped.clone(),
-        );
-        r.register(
-            "queue_bytes",
-            "Bytes held in an otlp exporter's send queue, in memory or on disk",
-            m.queue_bytes.clone(),
-        );
-        r.register(
-            "queue_capacity_bytes",
-            "Configured byte bound of an otlp exporter's send queue",
-            m.queue_capacity.clone(),
-        );
-        r.register(
-            "send_duration_seconds",
-            "Time of one export request to the destination, successful or not",
-            m.duration.clone(),
-        );
-        m
-    }
-}
-
-/// Where an exporter records.
-struct Meters {
-    id: String,
-    own: Arc<OwnMetrics>,
-    otlp: OtlpMetrics,
-}
-
-impl Meters {
-    fn labels(&self, signal: Signal) -> ExporterLabels {
-        OwnMetrics::exporter_labels(&self.id, signal)
-    }
-
-    fn dropped(&self, signal: Signal, reason: &'static str, items: u64) {
-        self.otlp
-            .dropped
-            .get_or_create(&DropLabels {
-                exporter: self.id.clone(),
-                signal: signal.as_str(),
-                reason,
-            })
-            .inc_by(items);
-    }
-
-    fn dropped_all(&self, dropped: &Dropped, reason: &'static str) {
-        for (signal, items) in dropped.iter() {
-            self.dropped(signal, reason, items);
-        }
-    }
-
-    fn queue(&self, queue: &SendQueue) {
-        let labels = QueueLabels {
-            exporter: self.id.clone(),
-        };
-        self.otlp
-            .queue_bytes
-            .get_or_create(&labels)
-            .set(i64::try_from(queue.bytes()).unwrap_or(i64::MAX));
-    }
-}
 
 /// What the exporter and its sender thread share.
 struct Shared {
