@@ -9,17 +9,16 @@ pub fn glob(pattern: &str, value: &str) -> bool {
     let Some(mut tail) = value.strip_prefix(head) else {
         return false;
     };
-    let parts: Vec<&str> = rest.split('*').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i == parts.len() - 1 {
-            return tail.ends_with(part);
-        }
+    // The last part is anchored at the end; the ones between stars match leftmost, in
+    // order, without allocating.
+    let (middle, last) = rest.rsplit_once('*').unwrap_or(("", rest));
+    for part in middle.split('*').filter(|p| !p.is_empty()) {
         match tail.find(part) {
             Some(at) => tail = &tail[at + part.len()..],
             None => return false,
         }
     }
-    true
+    tail.ends_with(last)
 }
 
 #[cfg(test)]

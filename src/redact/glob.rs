@@ -1,5 +1,7 @@
 //! Key globs, compiled once: `*` stands for any run of characters.
 
+use crate::model::glob::glob;
+
 /// A key glob, compiled once: `*` stands for any run of characters.
 #[derive(Clone, Debug)]
 pub(super) enum Glob {
@@ -32,25 +34,4 @@ impl Glob {
             Glob::General(p) => glob(p, key),
         }
     }
-}
-
-/// Matches `key` against a glob where `*` stands for any run of characters.
-pub(super) fn glob(pattern: &str, key: &str) -> bool {
-    let Some((head, rest)) = pattern.split_once('*') else {
-        return pattern == key;
-    };
-    let Some(mut tail) = key.strip_prefix(head) else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split('*').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i == parts.len() - 1 {
-            return tail.ends_with(part);
-        }
-        match tail.find(part) {
-            Some(at) => tail = &tail[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }

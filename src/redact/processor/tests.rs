@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use super::*;
 use crate::model::Payload;
 use crate::model::Transport;
-use crate::redact::glob::glob;
+use crate::model::glob::glob;
 use crate::redact::{RedactionConfig, RedactionCounter};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prometheus_client::registry::Registry;
