@@ -14,6 +14,7 @@ mod json;
 mod key;
 mod optout;
 pub(crate) mod phone;
+mod phone_patterns;
 mod processor;
 mod rule_cache;
 mod unescape;

@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use phonenumber::country::Id;
 
+use super::phone_patterns;
 use super::validate::{digit_groups, is_date, near_keyword, separated};
 
 /// The default `phone_regions`: the 20 largest markets.
@@ -92,8 +93,10 @@ pub(crate) fn default_regions() -> Vec<Id> {
         .collect()
 }
 
-/// Loads the metadata, so that the first request does not pay for it.
+/// Sizes the metadata's pattern cache and loads the metadata, so that the first request
+/// does not pay for it.
 pub(crate) fn warm_up() {
+    phone_patterns::size_cache();
     let _ = phonenumber::parse(Some(Id::US), "415 555 0100");
 }
 
@@ -148,11 +151,22 @@ fn accept(regions: &[Id], text: &str, range: Range<usize>) -> bool {
         return false;
     }
     if international {
-        return phonenumber::parse(None, s).is_ok_and(|p| phonenumber::is_valid(&p));
+        phone_patterns::prepare_international(s);
+        return valid(phonenumber::parse(None, s));
     }
-    regions
-        .iter()
-        .any(|r| phonenumber::parse(Some(*r), s).is_ok_and(|p| phonenumber::is_valid(&p)))
+    regions.iter().any(|r| {
+        phone_patterns::prepare_region(*r);
+        valid(phonenumber::parse(Some(*r), s))
+    })
+}
+
+/// A parsed number is valid for its country; that country's patterns are prepared first
+/// (a national candidate may start with an international prefix: `00 49 …`).
+fn valid(parsed: Result<phonenumber::PhoneNumber, phonenumber::ParseError>) -> bool {
+    parsed.is_ok_and(|p| {
+        phone_patterns::prepare_code(p.code().value());
+        phonenumber::is_valid(&p)
+    })
 }
 
 /// Parentheses open before they close, at most one pair.
