@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::component::config::ConfigError;
 use crate::decode::RefusalReason;
 
 /// `receivers.otlp.auth`.
