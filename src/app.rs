@@ -42,7 +42,7 @@ fn admin_auth(
     env: &dyn Fn(&str) -> Option<String>,
     registry: &mut Registry,
 ) -> anyhow::Result<(
-    Option<crate::receive::auth::Auth>,
+    Option<crate::net::auth::Auth>,
     prometheus_client::metrics::counter::Counter,
 )> {
     let refused = prometheus_client::metrics::counter::Counter::default();

@@ -6,14 +6,12 @@
 //! inspect attribute values, and never wait for room in the queue: a full queue is answered
 //! at once with the OTLP retryable status.
 
-pub mod auth;
 pub mod body;
 pub mod conn;
 pub mod grpc;
 pub mod http;
 mod limits;
 pub mod serve;
-pub mod tls;
 
 pub use self::limits::raise_fd_limit;
 
@@ -23,9 +21,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use self::auth::{Auth, AuthConfig};
 use crate::component::config::{ConfigError, Path, resolve_endpoint};
 use crate::component::units::ByteSize;
+use crate::net::auth::{Auth, AuthConfig};
+use crate::net::tls;
 use bytes::Bytes;
 
 use crate::decode::{Encoding, Format};

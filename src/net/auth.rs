@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::component::config::ConfigError;
-use crate::decode::RefusalReason;
+use crate::model::RefusalReason;
 
 /// `receivers.otlp.auth`.
 #[derive(Clone, Debug, Deserialize)]
