@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Module import circles in src/: the strongly connected components of the graph of
 `crate::` paths (comments and #[cfg(test)] modules ignored), at module depth 1 and 2.
-`-v` lists the imports that make the depth-1 circles, with file and line.
+For each circle it prints one cycle through it and every import between its modules (the
+edges that close it), with file and line (the first four of each; `-v`: all of them).
+Exits 1 when there is a circle, so scripts/check fails on one.
 
 Usage: scripts/import-circles.py [-v]
 """
@@ -17,7 +19,7 @@ def resolve(segs):
         else:
             break
     return mp
-def scan(level, why=None):
+def scan(level, why):
     edges = collections.defaultdict(set)
     for dp, dn, fn in os.walk(root):
         for f in fn:
@@ -36,7 +38,7 @@ def scan(level, why=None):
                     b = '::'.join(mp[:level])
                     if b != a and not b.startswith(a + '::') and not a.startswith(b + '::'):
                         edges[a].add(b)
-                        if why is not None: why[(a, b)].append(f'{path}:{n}')
+                        why[(a, b)].append(f'{path}:{n}')
     return edges
 def sccs(edges):
     sys.setrecursionlimit(10000)
@@ -56,13 +58,32 @@ def sccs(edges):
     for v in sorted(nodes):
         if v not in idx: sc(v)
     return res
-why = collections.defaultdict(list)
+def cycle(comp, edges):
+    """A shortest cycle through the component's first module, as a list of modules."""
+    start, prev, todo = comp[0], {}, [comp[0]]
+    for v in todo:
+        for w in sorted(edges.get(v, ())):
+            if w == start:
+                path = [v]
+                while path[-1] != start:
+                    path.append(prev[path[-1]])
+                return path[::-1] + [start]
+            if w in comp and w not in prev:
+                prev[w] = v
+                todo.append(w)
+    return comp
+found = 0
 for level in (1, 2):
-    e = scan(level, why if level == 1 else None)
-    print('depth', level, 'circles:', sccs(e))
-if '-v' in sys.argv:
-    e = scan(1)
-    comp = {m for c in sccs(e) for m in c}
-    for (a, b), where in sorted(why.items()):
-        if a in comp and b in comp:
-            print(f'{a} -> {b}: {", ".join(where[:4])}{" …" if len(where) > 4 else ""}')
+    why = collections.defaultdict(list)
+    e = scan(level, why)
+    circles = sccs(e)
+    print('depth', level, 'circles:', circles)
+    for comp in circles:
+        found += 1
+        print(f'  circle of {len(comp)} at depth {level}: {" -> ".join(cycle(comp, e))}')
+        print('  the imports that close it (cut one per cycle, or move what they share lower):')
+        for (a, b), where in sorted(why.items()):
+            if a in comp and b in comp:
+                shown = where if '-v' in sys.argv else where[:4]
+                print(f'    {a} -> {b}: {", ".join(shown)}{" …" if len(where) > len(shown) else ""}')
+sys.exit(1 if found else 0)

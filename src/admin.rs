@@ -27,7 +27,7 @@ pub struct AdminState {
     /// Apps' own metrics, appended to the registry's.
     pub app_metrics: Option<Arc<crate::metrics::otlp::AppMetrics>>,
     /// Bearer tokens `/metrics` and `/admin/*` require, when configured.
-    pub auth: Option<crate::receive::auth::Auth>,
+    pub auth: Option<crate::net::auth::Auth>,
     /// `llmwatch_admin_refused_requests_total`: requests refused for want of a token.
     pub refused: prometheus_client::metrics::counter::Counter,
     /// Forgets a raw user id: returns its pseudonym and the per-user entries removed.
@@ -151,7 +151,7 @@ async fn ready(State(state): State<Arc<AdminState>>) -> Response {
 /// How the admin listener is served: TLS when configured, and a bound on connections.
 pub struct AdminListener<'a> {
     /// `exporters.prometheus.tls`.
-    pub tls: Option<&'a crate::receive::tls::ServerTlsConfig>,
+    pub tls: Option<&'a crate::net::tls::ServerTlsConfig>,
     /// Where refused connections are counted (protocol `admin`).
     pub conns: crate::receive::conn::ConnMetrics,
 }
@@ -169,7 +169,8 @@ pub async fn bind<F: std::future::Future<Output = ()> + Send + 'static>(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>> + Send + use<F>,
 )> {
-    use crate::receive::{conn, serve, tls};
+    use crate::net::tls;
+    use crate::receive::{conn, serve};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let tls = options

@@ -20,7 +20,8 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 pub use self::config::{AnalyticsConfig, EventConfig, FunnelConfig};
 pub use self::families::{Analytics, WINDOWS};
 use self::families::{Progress, unix_now};
-use crate::component::{ProcessError, Processor, Recorder};
+use crate::component::{ProcessError, Processor};
+use crate::derive::Recorder;
 use crate::derive::{Counted, Facts, Identity};
 use crate::metrics::bounded::{OTHER, OverflowCounter, label_value};
 use crate::model::Batch;
@@ -378,10 +379,6 @@ impl Recorder for AnalyticsProcessor {
 impl Processor for AnalyticsProcessor {
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
         Recorder::record(self, &mut crate::derive::derive(batch))
-    }
-
-    fn recorder(&self) -> Option<&dyn Recorder> {
-        Some(self)
     }
 
     fn flush(&self) -> Result<(), ProcessError> {

@@ -19,7 +19,7 @@ use crate::admin::{self, AdminState};
 use crate::config::{Config, component_type, resolve_endpoint};
 use crate::export::{Exporter, ExporterConfig};
 use crate::metrics::OwnMetrics;
-use crate::pipeline::{JobQueue, Pipeline, Pipelines, Processor, spawn_workers};
+use crate::pipeline::{JobQueue, Pipeline, Pipelines, Stage, spawn_workers};
 use crate::receive::{Ingest, grpc, http};
 use crate::registry::{ProcessorConfig, ProcessorContext};
 
@@ -42,7 +42,7 @@ fn admin_auth(
     env: &dyn Fn(&str) -> Option<String>,
     registry: &mut Registry,
 ) -> anyhow::Result<(
-    Option<crate::receive::auth::Auth>,
+    Option<crate::net::auth::Auth>,
     prometheus_client::metrics::counter::Counter,
 )> {
     let refused = prometheus_client::metrics::counter::Counter::default();
@@ -132,7 +132,7 @@ pub async fn run(
         exporters.insert(id, exporter);
     }
     let ctx = ProcessorContext::register(&mut registry, env, overflow);
-    let mut processors: BTreeMap<&str, Arc<dyn Processor>> = BTreeMap::new();
+    let mut processors: BTreeMap<&str, Stage> = BTreeMap::new();
     for (id, cfg) in &config.processors {
         let processor = cfg
             .build(&ctx)
@@ -148,11 +148,7 @@ pub async fn run(
             processors: p
                 .processors
                 .iter()
-                .filter_map(|id| {
-                    processors
-                        .get(id.as_str())
-                        .map(|x| (id.clone(), Arc::clone(x)))
-                })
+                .filter_map(|id| processors.get(id.as_str()).map(|x| (id.clone(), x.clone())))
                 .collect(),
             exporters: p
                 .exporters

@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod identity;
 pub mod inherit;
 pub mod llm;
+pub mod recorder;
 pub mod web;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -27,6 +28,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Event;
 pub use self::app::{AppOp, OpKind};
 pub use self::identity::Identity;
 pub use self::llm::Call;
+pub use self::recorder::{Recorder, Stage};
 pub use self::web::WebVital;
 use crate::model::{Batch, Payload};
 use crate::semconv::events::{SERVICE_NAME, UNKNOWN_SERVICE, WEB_VITAL_EVENT, event_name};

@@ -127,11 +127,11 @@ pub struct PrometheusConfig {
     pub app_metrics: AppMetricsConfig,
     /// TLS on the admin port (`/metrics`, `/healthz`, `/readyz`).
     #[serde(default)]
-    pub tls: Option<crate::receive::tls::ServerTlsConfig>,
+    pub tls: Option<crate::net::tls::ServerTlsConfig>,
     /// Optional bearer-token authentication of `/metrics` and `/admin/*`, configured like
     /// the receivers' (`/healthz` and `/readyz` stay open).
     #[serde(default)]
-    pub auth: Option<crate::receive::auth::AuthConfig>,
+    pub auth: Option<crate::net::auth::AuthConfig>,
 }
 
 impl PrometheusConfig {

@@ -25,7 +25,8 @@ pub use self::config::{BudgetConfig, GenaiConfig, GenaiShared, PriceConfig};
 use self::dedupe::{Dedupe, Verdict};
 use self::metrics::{LlmMetrics, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};
-use crate::component::{ProcessError, Processor, Recorder};
+use crate::component::{ProcessError, Processor};
+use crate::derive::Recorder;
 use crate::derive::agent::{AgentKind, AgentOp};
 use crate::derive::llm::{self as extract, Call, Tokens};
 use crate::derive::{Counted, Facts};
@@ -333,10 +334,6 @@ impl Recorder for GenaiProcessor {
 impl Processor for GenaiProcessor {
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
         Recorder::record(self, &mut crate::derive::derive(batch))
-    }
-
-    fn recorder(&self) -> Option<&dyn Recorder> {
-        Some(self)
     }
 }
 

@@ -17,7 +17,8 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 pub use self::config::{AttributeMatch, COMPONENTS, ExpectedRule, HealthConfig, PlatformRule};
 pub use self::metrics::HealthMetrics;
-use crate::component::{ProcessError, Processor, Recorder};
+use crate::component::{ProcessError, Processor};
+use crate::derive::Recorder;
 pub use crate::derive::app::normalise_operation;
 use crate::derive::llm::{error_class, unix_nanos};
 use crate::derive::{Facts, LogFacts, OpKind, SpanFacts, WebVital};
@@ -378,10 +379,6 @@ impl Recorder for HealthProcessor {
 impl Processor for HealthProcessor {
     fn process(&self, batch: &mut Batch) -> Result<(), ProcessError> {
         Recorder::record(self, &mut crate::derive::derive(batch))
-    }
-
-    fn recorder(&self) -> Option<&dyn Recorder> {
-        Some(self)
     }
 }
 

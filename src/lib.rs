@@ -19,6 +19,7 @@ pub mod genai;
 pub mod health;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod pipeline;
 pub mod receive;
 pub mod redact;

@@ -27,9 +27,10 @@ use bytes::Bytes;
 use self::warn_limit::WarnLimit;
 pub use crate::component::queue::{BoundedQueue, PushError, QueueConfig, QueueLevel};
 use crate::component::{Delivery, Exporter};
-pub use crate::component::{ProcessError, Processor, Recorder};
+pub use crate::component::{ProcessError, Processor};
 use crate::decode::{self, Encoding, Format};
 use crate::derive::derive;
+pub use crate::derive::{Recorder, Stage};
 
 use crate::metrics::OwnMetrics;
 use crate::model::{Accepted, Batch, Refusal, Signal, Transport};
@@ -62,7 +63,7 @@ pub struct Pipeline {
     /// Its signal.
     pub signal: Signal,
     /// Processors with their ids, in order.
-    pub processors: Vec<(String, Arc<dyn Processor>)>,
+    pub processors: Vec<(String, Stage)>,
     /// Exporters with their ids.
     pub exporters: Vec<(String, Arc<dyn Exporter>)>,
 }
@@ -170,9 +171,8 @@ impl Pipelines {
     fn process(&self, pipeline: &Pipeline, batch: &mut Batch) -> Result<(), ProcessError> {
         let processors = &pipeline.processors;
         let mut i = 0;
-        while i < processors.len() {
-            if processors[i].1.recorder().is_none() {
-                let (id, processor) = &processors[i];
+        while let Some((id, stage)) = processors.get(i) {
+            if let Stage::Rewrite(processor) = stage {
                 processor
                     .process(batch)
                     .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
@@ -180,10 +180,7 @@ impl Pipelines {
                 continue;
             }
             let mut facts = derive(batch);
-            while let Some((id, recorder)) = processors
-                .get(i)
-                .and_then(|(id, p)| Some((id, p.recorder()?)))
-            {
+            while let Some((id, Stage::Record(recorder))) = processors.get(i) {
                 recorder
                     .record(&mut facts)
                     .map_err(|e| self.processor_failed(pipeline, id, batch.items, e))?;
@@ -243,7 +240,7 @@ impl Pipelines {
         for pipeline in &self.pipelines {
             for (id, processor) in &pipeline.processors {
                 if seen.insert(format!("processor/{id}"))
-                    && let Err(error) = processor.flush()
+                    && let Err(error) = processor.processor().flush()
                 {
                     tracing::error!(%error, processor = %id, "flush failed");
                 }

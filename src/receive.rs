@@ -6,14 +6,12 @@
 //! inspect attribute values, and never wait for room in the queue: a full queue is answered
 //! at once with the OTLP retryable status.
 
-pub mod auth;
 pub mod body;
 pub mod conn;
 pub mod grpc;
 pub mod http;
 mod limits;
 pub mod serve;
-pub mod tls;
 
 pub use self::limits::raise_fd_limit;
 
@@ -23,9 +21,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use self::auth::{Auth, AuthConfig};
-use crate::config::units::ByteSize;
-use crate::config::{ConfigError, Path, resolve_endpoint};
+use crate::component::config::{ConfigError, Path, resolve_endpoint};
+use crate::component::units::ByteSize;
+use crate::net::auth::{Auth, AuthConfig};
+use crate::net::tls;
 use bytes::Bytes;
 
 use crate::decode::{Encoding, Format};
@@ -80,20 +79,20 @@ pub struct GrpcConfig {
     /// Longest pause between two chunks of a request body.
     #[serde(
         default = "limits::default_body_idle_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub body_idle_timeout: Duration,
     /// Longest time to receive a whole request body.
     #[serde(
         default = "limits::default_body_read_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub body_read_timeout: Duration,
     /// A connection that sends nothing (not even a keep-alive ping) for this long is
     /// closed.
     #[serde(
         default = "GrpcConfig::default_idle_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub idle_timeout: Duration,
     /// TLS, and mutual TLS with `client_ca_file`.
@@ -142,7 +141,7 @@ pub struct HttpConfig {
     /// the connection's start.
     #[serde(
         default = "HttpConfig::default_read_header_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub read_header_timeout: Duration,
     /// Most connections open at once; more are closed as soon as they are accepted.
@@ -151,19 +150,19 @@ pub struct HttpConfig {
     /// Longest pause between two chunks of a request body.
     #[serde(
         default = "limits::default_body_idle_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub body_idle_timeout: Duration,
     /// Longest time to receive a whole request body.
     #[serde(
         default = "limits::default_body_read_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub body_read_timeout: Duration,
     /// A connection that sends nothing for this long is closed (between requests too).
     #[serde(
         default = "HttpConfig::default_idle_timeout",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub idle_timeout: Duration,
     /// TLS, and mutual TLS with `client_ca_file`.
@@ -209,7 +208,7 @@ pub struct CorsConfig {
     /// How long browsers may cache a preflight answer.
     #[serde(
         default,
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub max_age: Duration,
 }
@@ -244,7 +243,7 @@ impl ReceiverConfig {
                 }
             }
         }
-        let cfg: ReceiverConfig = crate::config::decode_at(value, path, errors)?;
+        let cfg: ReceiverConfig = crate::component::config::decode_at(value, path, errors)?;
         let before = errors.len();
         if cfg.protocols.grpc.is_none() && cfg.protocols.http.is_none() {
             errors.push(ConfigError {

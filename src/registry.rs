@@ -1,7 +1,12 @@
 //! The one registry of processors: their `type` names, their configs, what building them
 //! needs, and how. `config` decodes `processors:` through it, `app` builds them from it
 //! and registers what they share, and `slo` reads their configs from it; the pipeline
-//! only runs built processors ([`crate::component::Processor`]) and imports none.
+//! only runs built processors ([`Stage`]: a rewriting [`crate::component::Processor`] or a
+//! [`crate::derive::Recorder`]) and imports neither them nor this registry.
+//!
+//! In the module graph the registry sits above the processors it names (which import only
+//! `component`, `semconv`, `derive` and `metrics`, never each other) and below `slo`,
+//! `config` and `app`, which read it.
 //!
 //! Adding a processor: its own folder (config with `check`, and `build`), plus its line in
 //! [`PROCESSOR_TYPES`], its variant, and its arm in `decode` and `build` here.
@@ -12,8 +17,8 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 
 use crate::analytics;
-use crate::component::Processor;
 use crate::component::config::{ConfigError, Path, decode_at};
+use crate::derive::Stage;
 use crate::genai;
 use crate::genai::metrics::OverflowCounter;
 use crate::health;
@@ -152,25 +157,27 @@ impl ProcessorConfig {
     }
 
     /// Builds the runtime processor.
-    pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Arc<dyn Processor>, String> {
+    pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Stage, String> {
         match self {
-            ProcessorConfig::Redaction(cfg) => Ok(Arc::new(cfg.build(&ctx.redactions, ctx.env)?)),
-            ProcessorConfig::Genai(cfg) => Ok(Arc::new(cfg.build(
+            ProcessorConfig::Redaction(cfg) => Ok(Stage::Rewrite(Arc::new(
+                cfg.build(&ctx.redactions, ctx.env)?,
+            ))),
+            ProcessorConfig::Genai(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
                 &ctx.llm,
                 &ctx.genai,
                 &ctx.overflow,
                 &ctx.thresholds,
-            )?)),
-            ProcessorConfig::Health(cfg) => Ok(Arc::new(cfg.build(
+            )?))),
+            ProcessorConfig::Health(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
                 &ctx.health,
                 &ctx.overflow,
                 &ctx.thresholds,
-            )?)),
-            ProcessorConfig::ChatAnalytics(cfg) => Ok(Arc::new(cfg.build(
+            )?))),
+            ProcessorConfig::ChatAnalytics(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
                 &ctx.analytics,
                 &ctx.overflow,
                 &ctx.chat,
-            )?)),
+            )?))),
         }
     }
 }

@@ -1,4 +1,4 @@
-use crate::component::Recorder;
+use crate::derive::Recorder;
 use crate::model::Payload;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prometheus_client::registry::Registry;

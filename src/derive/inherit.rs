@@ -40,7 +40,7 @@ pub struct InheritConfig {
     /// How long a call waits for its ancestors.
     #[serde(
         default = "InheritConfig::default_wait",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub wait: Duration,
     /// Spans remembered plus calls waiting, at most.

@@ -78,7 +78,7 @@ fn names(p: &Payload) -> Vec<String> {
 
 /// One traces pipeline with `processors`, exporting to a fresh capture.
 fn traces_pipeline(
-    processors: Vec<(String, Arc<dyn Processor>)>,
+    processors: Vec<(String, Stage)>,
     m: Arc<OwnMetrics>,
 ) -> (Pipelines, Arc<Capture>) {
     let capture = Arc::new(Capture::default());
@@ -94,7 +94,8 @@ fn traces_pipeline(
 #[test]
 fn processors_run_before_exporters() {
     let (registry, m) = metrics();
-    let (pipelines, capture) = traces_pipeline(vec![("rename".into(), Arc::new(Rename))], m);
+    let (pipelines, capture) =
+        traces_pipeline(vec![("rename".into(), Stage::Rewrite(Arc::new(Rename)))], m);
     pipelines.handle(batch(3));
     let seen = capture.0.lock().unwrap();
     assert_eq!(names(&seen[0]), vec!["[renamed]"; 3]);
@@ -110,8 +111,8 @@ fn a_failing_processor_keeps_the_batch_from_every_exporter() {
     let (registry, m) = metrics();
     let (pipelines, capture) = traces_pipeline(
         vec![
-            ("fails".into(), Arc::new(Fails)),
-            ("rename".into(), Arc::new(Rename)),
+            ("fails".into(), Stage::Rewrite(Arc::new(Fails))),
+            ("rename".into(), Stage::Rewrite(Arc::new(Rename))),
         ],
         m,
     );
@@ -139,7 +140,7 @@ fn each_pipeline_of_a_signal_gets_its_own_copy() {
             Pipeline {
                 name: "traces/renamed".into(),
                 signal: Signal::Traces,
-                processors: vec![("rename".into(), Arc::new(Rename))],
+                processors: vec![("rename".into(), Stage::Rewrite(Arc::new(Rename)))],
                 exporters: vec![("renamed".into(), renamed.clone())],
             },
             Pipeline {

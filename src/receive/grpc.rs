@@ -388,7 +388,7 @@ pub async fn bind<F: Future<Output = ()> + Send + 'static>(
     let tls = config
         .tls
         .as_ref()
-        .map(|t| super::tls::TlsReloader::new(t, &[b"h2"]).map(Arc::new))
+        .map(|t| crate::net::tls::TlsReloader::new(t, &[b"h2"]).map(Arc::new))
         .transpose()
         .map_err(std::io::Error::other)?;
     let listener = super::serve::Listener {

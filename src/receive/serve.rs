@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use super::conn::{ConnLimit, Limited};
-use super::tls::TlsReloader;
+use crate::net::tls::TlsReloader;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -12,8 +12,8 @@ use super::glob::Glob;
 use super::json::{self, Edit};
 use super::rule_cache::RuleCache;
 use super::{Detector, Finding, Scanner};
+use crate::component::{ProcessError, Processor};
 use crate::model::Batch;
-use crate::pipeline::{ProcessError, Processor};
 use crate::semconv::identity::{IdentityKind, identity_kind};
 
 /// The built `redaction` processor.

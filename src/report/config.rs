@@ -32,7 +32,8 @@ use serde_json::Value;
 use super::Format;
 use super::period::PeriodKind;
 use super::schedule::Schedule;
-use crate::config::{ConfigError, Path, decode_at, units};
+use crate::component::config::{ConfigError, Path, decode_at};
+use crate::component::units;
 
 /// A secret read from the environment: shown as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]

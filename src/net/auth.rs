@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-use crate::decode::RefusalReason;
+use crate::component::config::ConfigError;
+use crate::model::RefusalReason;
 
 /// `receivers.otlp.auth`.
 #[derive(Clone, Debug, Deserialize)]

@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::component::config::ConfigError;
 
 /// `tls` of a listener.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -33,7 +33,7 @@ pub struct ServerTlsConfig {
     /// How often the files are checked for changes.
     #[serde(
         default = "ServerTlsConfig::default_reload_interval",
-        deserialize_with = "crate::config::units::deserialize_duration"
+        deserialize_with = "crate::component::units::deserialize_duration"
     )]
     pub reload_interval: Duration,
 }
