@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use self::auth::{Auth, AuthConfig};
 use crate::config::units::ByteSize;
-use crate::config::{ConfigError, Path, resolve_endpoint};
+use crate::config::{ConfigError, Path, check_endpoint};
 use bytes::Bytes;
 
 use crate::decode::{Encoding, Format};
@@ -253,7 +253,7 @@ impl ReceiverConfig {
             });
         }
         if let Some(grpc) = &cfg.protocols.grpc
-            && let Err(message) = resolve_endpoint(&grpc.endpoint)
+            && let Err(message) = check_endpoint(&grpc.endpoint)
         {
             errors.push(ConfigError {
                 path: format!("{path}.protocols.grpc.endpoint"),
@@ -261,7 +261,7 @@ impl ReceiverConfig {
             });
         }
         if let Some(http) = &cfg.protocols.http
-            && let Err(message) = resolve_endpoint(&http.endpoint)
+            && let Err(message) = check_endpoint(&http.endpoint)
         {
             errors.push(ConfigError {
                 path: format!("{path}.protocols.http.endpoint"),
