@@ -62,11 +62,13 @@ const PHONES: &str = "call me on 030 12345678 or 020 7946 0958, my mobile is 017
 fn scan_and_mask_phones(bencher: Bencher) {
     let scanner = Scanner::all().unwrap_or_else(|e| panic!("{e}"));
     let mut found = Vec::with_capacity(16);
-    bencher.counter(BytesCount::new(PHONES.len())).bench_local(|| {
-        found.clear();
-        scanner.scan(black_box(PHONES), &mut found);
-        llmwatch::redact::mask(PHONES, &found).map(|s| s.len())
-    });
+    bencher
+        .counter(BytesCount::new(PHONES.len()))
+        .bench_local(|| {
+            found.clear();
+            scanner.scan(black_box(PHONES), &mut found);
+            llmwatch::redact::mask(PHONES, &found).map(|s| s.len())
+        });
 }
 
 /// Decode → redact → encode of the performance.md §6 request (100 spans, 16 attributes

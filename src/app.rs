@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admin::{self, AdminState};
-use crate::config::{Config, component_type, resolve_endpoint};
+use crate::config::{Config, component_type};
 use crate::export::{Exporter, ExporterConfig};
 use crate::metrics::OwnMetrics;
 use crate::pipeline::{JobQueue, Pipeline, Pipelines, Stage, spawn_workers};
@@ -87,6 +88,17 @@ fn forgetter(
             chat.forget(&pseudonym) + analytics.0.get().map_or(0, |a| a.forget(&pseudonym));
         (pseudonym, removed)
     })))
+}
+
+/// Resolves the `host:port` a listener binds on. The configuration only checked its syntax
+/// ([`crate::config::check_endpoint`]), so a host name is looked up here, once, at start.
+async fn resolve_endpoint(endpoint: &str, listener: &str) -> anyhow::Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(endpoint)
+        .await
+        .with_context(|| format!("resolving the endpoint {endpoint:?} of {listener}"))?;
+    addrs
+        .next()
+        .with_context(|| format!("the endpoint {endpoint:?} of {listener} resolved to no address"))
 }
 
 fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
@@ -208,7 +220,7 @@ pub async fn run(
             _ => None,
         })
         .context("no prometheus exporter")?;
-    let admin_addr = resolve_endpoint(admin_addr).map_err(anyhow::Error::msg)?;
+    let admin_addr = resolve_endpoint(admin_addr, "the admin server").await?;
     let admin_tls = config.exporters.values().find_map(|cfg| match cfg {
         ExporterConfig::Prometheus(p) => p.tls.as_ref(),
         _ => None,
@@ -253,7 +265,7 @@ pub async fn run(
             .with_receive(rc.receive_budget.0, conn_metrics.clone()),
         );
         if let Some(gc) = &rc.protocols.grpc {
-            let addr = resolve_endpoint(&gc.endpoint).map_err(anyhow::Error::msg)?;
+            let addr = resolve_endpoint(&gc.endpoint, &format!("receiver {id} (grpc)")).await?;
             let (local, server) = grpc::bind(
                 gc,
                 addr,
@@ -266,7 +278,7 @@ pub async fn run(
             servers.spawn(async move { server.await.map_err(anyhow::Error::from) });
         }
         if let Some(hc) = &rc.protocols.http {
-            let addr = resolve_endpoint(&hc.endpoint).map_err(anyhow::Error::msg)?;
+            let addr = resolve_endpoint(&hc.endpoint, &format!("receiver {id} (http)")).await?;
             let (local, server) = http::bind(
                 hc,
                 addr,

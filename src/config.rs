@@ -10,7 +10,7 @@
 
 mod env;
 pub(crate) use crate::component::config::decode_at;
-pub use crate::component::config::{ConfigError, Path, component_type, resolve_endpoint};
+pub use crate::component::config::{ConfigError, Path, check_endpoint, component_type};
 pub use crate::component::units;
 
 use std::collections::BTreeMap;

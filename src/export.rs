@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub use self::debug::{DebugConfig, DebugExporter};
 pub use self::file::{FileConfig, FileExporter};
-use crate::component::config::{ConfigError, Path, decode_at, resolve_endpoint};
+use crate::component::config::{ConfigError, Path, check_endpoint, decode_at};
 pub use crate::component::{Delivery, ExportError, Exporter};
 use crate::metrics::otlp::{AppMetrics, AppMetricsConfig};
 use crate::model::Batch;
@@ -56,7 +56,7 @@ impl ExporterConfig {
         match kind {
             "prometheus" => {
                 let cfg: PrometheusConfig = decode_at(value, path, errors)?;
-                if let Err(message) = resolve_endpoint(&cfg.endpoint) {
+                if let Err(message) = check_endpoint(&cfg.endpoint) {
                     errors.push(ConfigError {
                         path: format!("{path}.endpoint"),
                         message,

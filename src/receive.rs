@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::component::config::{ConfigError, Path, resolve_endpoint};
+use crate::component::config::{ConfigError, Path, check_endpoint};
 use crate::component::units::ByteSize;
 use crate::net::auth::{Auth, AuthConfig};
 use crate::net::tls;
@@ -252,7 +252,7 @@ impl ReceiverConfig {
             });
         }
         if let Some(grpc) = &cfg.protocols.grpc
-            && let Err(message) = resolve_endpoint(&grpc.endpoint)
+            && let Err(message) = check_endpoint(&grpc.endpoint)
         {
             errors.push(ConfigError {
                 path: format!("{path}.protocols.grpc.endpoint"),
@@ -260,7 +260,7 @@ impl ReceiverConfig {
             });
         }
         if let Some(http) = &cfg.protocols.http
-            && let Err(message) = resolve_endpoint(&http.endpoint)
+            && let Err(message) = check_endpoint(&http.endpoint)
         {
             errors.push(ConfigError {
                 path: format!("{path}.protocols.http.endpoint"),

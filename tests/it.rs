@@ -23,6 +23,7 @@ mod it {
     mod forward;
     mod genai;
     mod health;
+    mod hostile_caches;
     mod hostile_metrics;
     mod identity_inheritance;
     mod js_clients;

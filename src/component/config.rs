@@ -4,7 +4,7 @@
 //! import them from here, so no component imports `config`, which imports them all.
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -102,21 +102,130 @@ pub fn component_type(id: &str) -> &str {
     id.split_once('/').map_or(id, |(kind, _)| kind)
 }
 
-/// Resolves a `host:port` endpoint, reporting a helpful error.
-pub fn resolve_endpoint(endpoint: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = endpoint.parse::<SocketAddr>() {
-        return Ok(addr);
+/// Checks that `endpoint` is a `host:port` a listener can be bound on, without resolving
+/// it: the host is an IP address, a bracketed IPv6 address or an RFC 1123 host name, and
+/// the port a number from 0 to 65535. Names are resolved when the listener is bound, so
+/// checking a configuration never waits on DNS.
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    if endpoint.parse::<SocketAddr>().is_ok() {
+        return Ok(());
     }
-    let hint = "expected host:port, such as 0.0.0.0:4317 or localhost:4317";
-    if !endpoint.contains(':') {
-        return Err(format!(
-            "invalid endpoint {endpoint:?}: missing port; {hint}"
-        ));
+    let hint = "expected host:port, such as 0.0.0.0:4317, [::1]:4317 or localhost:4317";
+    let fail = |what: &str| Err(format!("invalid endpoint {endpoint:?}: {what}; {hint}"));
+    let Some((host, port)) = endpoint.rsplit_once(':') else {
+        return fail("missing port");
+    };
+    if host.is_empty() {
+        return fail("missing host");
     }
-    match endpoint.to_socket_addrs() {
-        Ok(mut addrs) => addrs
-            .next()
-            .ok_or_else(|| format!("endpoint {endpoint:?} resolved to no address")),
-        Err(e) => Err(format!("invalid endpoint {endpoint:?}: {e}; {hint}")),
+    if port.is_empty() {
+        return fail("missing port");
+    }
+    if port.parse::<u16>().is_err() {
+        return fail(&format!("port {port:?} is not a number from 0 to 65535"));
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
+            Some(Ok(_)) => Ok(()),
+            _ => fail(&format!("{host:?} is not a bracketed IPv6 address")),
+        };
+    }
+    if host.contains("://") {
+        return fail("a listen endpoint has no scheme");
+    }
+    if host.contains(':') {
+        return fail("an IPv6 address goes in brackets, as in [::1]:4317");
+    }
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    match host_name_problem(host) {
+        None => Ok(()),
+        Some(problem) => fail(&format!("host {host:?} {problem}")),
+    }
+}
+
+/// What makes `host` no RFC 1123 host name, if anything: labels of 1 to 63 letters, digits
+/// and hyphens, not starting or ending with a hyphen, 253 bytes in all, with an optional
+/// final dot, and not all digits and dots (that would be a malformed IPv4 address).
+fn host_name_problem(host: &str) -> Option<&'static str> {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return Some("is not a host name of 1 to 253 bytes");
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Some("has a label that is empty or longer than 63 bytes");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Some("may hold only letters, digits, hyphens and dots");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some("has a label that starts or ends with a hyphen");
+        }
+    }
+    if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Some("is not a valid IPv4 address");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn good_endpoints_pass() {
+        for good in [
+            "localhost:4317",
+            "[::1]:4317",
+            "0.0.0.0:4317",
+            "127.0.0.1:0",
+            "[::]:65535",
+            "collector.example.com:4318",
+            "otel-collector.:4318",
+            "nonexistent.invalid:4317",
+            "a1:1",
+        ] {
+            assert_eq!(check_endpoint(good), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_say_why() {
+        let long_label = format!("{}:1", "a".repeat(64));
+        let long_name = format!("{}:1", ["abc"; 64].join("."));
+        for (bad, why) in [
+            ("localhost", "missing port"),
+            ("localhost:", "missing port"),
+            (
+                "localhost:70000",
+                "port \"70000\" is not a number from 0 to 65535",
+            ),
+            ("localhost:http", "port \"http\" is not a number"),
+            ("localhost:-1", "port \"-1\" is not a number"),
+            (":4317", "missing host"),
+            ("", "missing port"),
+            ("ho st:1", "may hold only letters, digits, hyphens and dots"),
+            ("ho_st:1", "may hold only letters"),
+            ("-host:1", "starts or ends with a hyphen"),
+            ("host-:1", "starts or ends with a hyphen"),
+            ("a..b:1", "label that is empty"),
+            (long_label.as_str(), "longer than 63 bytes"),
+            (long_name.as_str(), "1 to 253 bytes"),
+            ("999.1.1.1:1", "is not a valid IPv4 address"),
+            ("::1:4317", "IPv6 address goes in brackets"),
+            ("[::1:4317", "is not a bracketed IPv6 address"),
+            ("[nope]:4317", "is not a bracketed IPv6 address"),
+            ("http://localhost:4317", "has no scheme"),
+        ] {
+            let err = check_endpoint(bad).expect_err(bad);
+            assert!(err.starts_with("invalid endpoint"), "{bad}: {err}");
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(err.contains("expected host:port"), "{bad}: {err}");
+        }
     }
 }

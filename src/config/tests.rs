@@ -129,6 +129,28 @@ fn bad_endpoint_says_what_is_expected() {
 }
 
 #[test]
+fn host_name_endpoints_validate_without_a_lookup() {
+    // `.invalid` never resolves (RFC 6761): validation checks the syntax only, so this
+    // passes, and returns without waiting on DNS; the name is looked up when binding.
+    let yaml = MINIMAL
+        .replace(
+            "      grpc:\n",
+            "      grpc:\n        endpoint: nonexistent.invalid:4317\n      http:\n        endpoint: localhost:4318\n",
+        )
+        .replace(
+            "  prometheus:\n",
+            "  prometheus:\n    endpoint: nonexistent.invalid:9464\n",
+        );
+    let config = Config::from_yaml(&yaml, &no_env).unwrap_or_else(|e| panic!("{e}"));
+    let protocols = &config.receivers["otlp"].protocols;
+    assert_eq!(
+        protocols.grpc.as_ref().unwrap().endpoint,
+        "nonexistent.invalid:4317"
+    );
+    assert_eq!(protocols.http.as_ref().unwrap().endpoint, "localhost:4318");
+}
+
+#[test]
 fn missing_env_var_names_it_and_suggests_a_default() {
     let yaml = MINIMAL.replace(
         "      grpc:\n",

@@ -73,6 +73,12 @@ pub struct Match {
 /// The embedded table.
 pub const EMBEDDED: &str = include_str!("prices.csv");
 
+/// The longest model name that is priced. Matching holds up to 65 candidate names at once,
+/// each nearly as long as the name, and copies each again under every provider prefix: a
+/// hostile multi-MiB name cost that much memory and time on every span. No real model name
+/// comes near this length; a longer one counts as unpriced.
+pub const MAX_MODEL_BYTES: usize = 1024;
+
 /// Where a provider's models sit in LiteLLM-style keys (`xai/grok-4`).
 const PROVIDER_PREFIXES: &[(&str, &str)] = &[
     ("x_ai", "xai/"),
@@ -313,7 +319,11 @@ impl PriceTable {
     /// The table key that `model` from `provider` (a `gen_ai.provider.name` value)
     /// matches, trying the names of [`candidates`], each under the provider's own key
     /// prefix first.
+    /// A name longer than [`MAX_MODEL_BYTES`] is never priced.
     pub fn resolve(&self, model: &str, provider: &str) -> Option<String> {
+        if model.len() > MAX_MODEL_BYTES {
+            return None;
+        }
         let candidates = candidates(model);
         let own = PROVIDER_PREFIXES
             .iter()

@@ -102,6 +102,59 @@ fn validate_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
 }
 
 #[test]
+fn a_host_name_endpoint_is_resolved_when_bound_not_when_validated() {
+    // `.invalid` never resolves (RFC 6761). `validate` checks only the syntax, so it
+    // accepts the name; serving looks it up when binding and stops with a clear error.
+    let dir = TempDir::new("unresolvable");
+    let config = dir.path("config.yaml");
+    std::fs::write(
+        &config,
+        "receivers:\n  otlp:\n    protocols:\n      http: { endpoint: \"nonexistent.invalid:0\" }\nexporters:\n  prometheus: { endpoint: \"localhost:0\" }\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [prometheus] }\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("configuration is valid"), "{stderr}");
+
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .env("LLMWATCH_STATE_DIR", &dir.0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A resolver that cannot be reached times out; allow for it, within a bound.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("llmwatch neither bound nor gave up on nonexistent.invalid within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("resolving the endpoint")
+            && stderr.contains("nonexistent.invalid:0")
+            && stderr.contains("of receiver otlp (http): "),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_embedded_default_serves_all_three_endpoints() {
     let env = [
         ("LLMWATCH_GRPC_ENDPOINT", "127.0.0.1:0"),

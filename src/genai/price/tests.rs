@@ -352,3 +352,14 @@ fn models_listed_only_in_bedrock_form_are_priced_under_their_bare_name() {
     // Regional prices are not generalised.
     assert!(t.find("claude-haiku-9", "anthropic", 0).is_none());
 }
+
+#[test]
+fn names_over_the_length_cap_are_never_priced() {
+    let t = table();
+    let within = format!("{}/gpt-4o", "x".repeat(MAX_MODEL_BYTES - 7));
+    assert_eq!(within.len(), MAX_MODEL_BYTES);
+    assert_eq!(t.resolve(&within, "openai").as_deref(), Some("gpt-4o"));
+    let over = format!("x{within}");
+    assert_eq!(t.resolve(&over, "openai"), None);
+    assert!(t.find(&"m:1".repeat(1 << 20), "openai", 0).is_none());
+}
