@@ -135,9 +135,32 @@ pub fn service_name(resource: &[KeyValue]) -> &str {
         .unwrap_or(UNKNOWN_SERVICE)
 }
 
+/// What a resource says of all its items, read once per resource.
+#[derive(Clone, Debug)]
+pub struct ResourceFacts<'a> {
+    /// Its attributes.
+    pub attributes: &'a [KeyValue],
+    /// `service.name`.
+    pub service: &'a str,
+    /// The identity its attributes carry, which its items' own complete.
+    pub identity: Identity<'a>,
+}
+
+impl<'a> ResourceFacts<'a> {
+    /// Reads `attributes` once.
+    pub fn of(attributes: &'a [KeyValue]) -> ResourceFacts<'a> {
+        ResourceFacts {
+            attributes,
+            service: service_name(attributes),
+            identity: Identity::of(&[attributes]),
+        }
+    }
+}
+
 /// The facts of one span under `resource`.
-pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> SpanFacts<'a> {
-    let identity = Identity::of(&[&span.attributes, resource]);
+pub fn span<'a>(span: &'a Span, under: &ResourceFacts<'a>) -> SpanFacts<'a> {
+    let (resource, service) = (under.attributes, under.service);
+    let identity = Identity::of(&[&span.attributes]).within(&under.identity);
     let call = llm::from_span_with(span, resource, service, &identity).map(|call| LlmCall {
         call,
         counted: None,
@@ -177,8 +200,9 @@ pub fn span<'a>(span: &'a Span, resource: &'a [KeyValue], service: &'a str) -> S
 }
 
 /// The facts of one log record under `resource`.
-pub fn log<'a>(record: &'a LogRecord, resource: &'a [KeyValue], service: &'a str) -> LogFacts<'a> {
-    let identity = Identity::of(&[&record.attributes, resource]);
+pub fn log<'a>(record: &'a LogRecord, under: &ResourceFacts<'a>) -> LogFacts<'a> {
+    let (resource, service) = (under.attributes, under.service);
+    let identity = Identity::of(&[&record.attributes]).within(&under.identity);
     let event = event_name(record);
     let call = event
         .and_then(|name| llm::from_log_with(record, name, resource, service, &identity))
@@ -207,24 +231,24 @@ pub fn derive(batch: &Batch) -> Facts<'_> {
         Payload::Traces(req) => {
             for rs in &req.resource_spans {
                 let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                let service = service_name(resource);
+                let resource = ResourceFacts::of(resource);
                 facts.spans.extend(
                     rs.scope_spans
                         .iter()
                         .flat_map(|s| &s.spans)
-                        .map(|s| span(s, resource, service)),
+                        .map(|s| span(s, &resource)),
                 );
             }
         }
         Payload::Logs(req) => {
             for rl in &req.resource_logs {
                 let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-                let service = service_name(resource);
+                let resource = ResourceFacts::of(resource);
                 facts.logs.extend(
                     rl.scope_logs
                         .iter()
                         .flat_map(|s| &s.log_records)
-                        .map(|r| log(r, resource, service)),
+                        .map(|r| log(r, &resource)),
                 );
             }
         }

@@ -291,7 +291,12 @@ proptest! {
             expected_from_old(old, &[&span.attributes, &resource], true)
         );
         // The batch walk gives the same call as the per-span function.
-        let facts = super::span(&span, &resource, "svc");
+        let under = super::ResourceFacts {
+            attributes: &resource,
+            service: "svc",
+            identity: super::Identity::of(&[&resource]),
+        };
+        let facts = super::span(&span, &under);
         prop_assert_eq!(facts.call.map(|c| c.call), new);
     }
 

@@ -83,7 +83,7 @@ const MAX_KEY: usize = 256;
 
 /// What `key` names, if it is a user, session or conversation id.
 pub fn identity_kind(key: &str) -> Option<IdentityKind> {
-    if key.len() > MAX_KEY {
+    if key.len() > MAX_KEY || !may_name_identity(key.as_bytes()) {
         return None;
     }
     if !key.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -96,6 +96,15 @@ pub fn identity_kind(key: &str) -> Option<IdentityKind> {
     // Lowering ASCII letters keeps UTF-8 valid.
     let lower = std::str::from_utf8(lower).ok()?;
     table(lower).or_else(|| pattern_kind(lower))
+}
+
+/// Whether `key` ends, in any case, with `id` or `user`, as every key of the table and of
+/// the pattern rule does: most keys are told apart by their last bytes alone.
+fn may_name_identity(key: &[u8]) -> bool {
+    let ends = |suffix: &[u8]| {
+        key.len() >= suffix.len() && key[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    ends(b"id") || ends(b"user")
 }
 
 /// The pattern rule, for lowered keys no table lists.

@@ -130,7 +130,12 @@ fn agrees(entry: &Entry) -> Result<bool, TestCaseError> {
     );
     if let Item::Span(span) = &entry.item {
         // The batch walk gives the same call as the per-span function.
-        let facts = crate::derive::span(span, resource, service);
+        let under = crate::derive::ResourceFacts {
+            attributes: resource,
+            service,
+            identity: crate::derive::Identity::of(&[resource]),
+        };
+        let facts = crate::derive::span(span, &under);
         prop_assert_eq!(
             facts.call.map(|c| c.call),
             new,
