@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -11,6 +10,7 @@ use super::dedupe::{Dedupe, DedupeCounter};
 use super::metrics::{self, LlmMetrics, LlmMetricsSlot, OverflowCounter};
 use super::price::{self, Price, PriceTable};
 use super::{Dimension, GenaiProcessor, matches};
+use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
 use crate::metrics::bounded::DimensionConfig;
 
 /// A price from the config, USD per 1M tokens.
@@ -51,20 +51,14 @@ pub struct BudgetConfig {
 
 /// `processors.genai`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct GenaiConfig {
     /// Extra labels on the request, token and cost families (at most 8).
     #[serde(default)]
     pub dimensions: Vec<DimensionConfig>,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "GenaiConfig::default_series_limit")]
-    pub series_limit: usize,
-    /// Series idle this long disappear from `/metrics`.
-    #[serde(
-        default = "GenaiConfig::default_series_ttl",
-        deserialize_with = "crate::component::units::deserialize_duration"
-    )]
-    pub series_ttl: Duration,
+    /// `series_limit` and `series_ttl`, beside the other keys.
+    #[serde(skip)]
+    pub series: SeriesBounds,
     /// Prices that add to or override the embedded table.
     #[serde(default)]
     pub prices: Vec<PriceConfig>,
@@ -90,14 +84,29 @@ impl Default for GenaiConfig {
     fn default() -> GenaiConfig {
         GenaiConfig {
             dimensions: Vec::new(),
-            series_limit: GenaiConfig::default_series_limit(),
-            series_ttl: GenaiConfig::default_series_ttl(),
+            series: SeriesBounds::default(),
             prices: Vec::new(),
             prefer_reported_cost: false,
             budgets: BudgetConfig::default(),
             latency_thresholds: Default::default(),
             dedupe: true,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for GenaiConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_bounded(d)
+    }
+}
+
+impl Bounded for GenaiConfig {
+    const TTL: bool = true;
+    fn deserialize_rest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        GenaiConfig::deserialize(d)
+    }
+    fn set_bounds(&mut self, bounds: SeriesBounds) {
+        self.series = bounds;
     }
 }
 
@@ -121,12 +130,6 @@ const RESERVED_LABELS: &[&str] = &[
 impl GenaiConfig {
     fn yes() -> bool {
         true
-    }
-    fn default_series_limit() -> usize {
-        2000
-    }
-    fn default_series_ttl() -> Duration {
-        Duration::from_secs(3600)
     }
 
     /// Problems, as (key, message).
@@ -153,9 +156,7 @@ impl GenaiConfig {
                     .map(|(key, message)| (format!("dimensions[{i}].{key}"), message)),
             );
         }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
+        errors.extend(self.series.check());
         for (i, p) in self.prices.iter().enumerate() {
             for (what, v) in [
                 ("input", Some(p.input)),
@@ -223,7 +224,7 @@ impl GenaiConfig {
 
     fn metrics(&self) -> LlmMetrics {
         let dims: Vec<String> = self.dimensions.iter().map(DimensionConfig::label).collect();
-        let mut m = LlmMetrics::new(&dims, self.series_limit, self.series_ttl.as_secs().max(1));
+        let mut m = LlmMetrics::new(&dims, self.series.series_limit, self.series.ttl_secs());
         m.budgets = [
             ("daily", self.budgets.daily_usd),
             ("monthly", self.budgets.monthly_usd),

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::metrics::HealthMetrics;
 use super::{HealthMetricsSlot, HealthProcessor};
+use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
 use crate::metrics::bounded::{OverflowCounter, Thresholds};
 
 /// A third-party platform, recognised by the host a client span called.
@@ -55,7 +55,7 @@ pub struct AttributeMatch {
 
 /// `processors.health`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct HealthConfig {
     /// Platform rules, first match wins.
     #[serde(default = "HealthConfig::default_platforms")]
@@ -75,15 +75,9 @@ pub struct HealthConfig {
     /// `llmwatch_metric_overflow_total{family="integration_connections"}` and not tracked.
     #[serde(default = "HealthConfig::default_max_connections")]
     pub max_connections: usize,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "HealthConfig::default_series_limit")]
-    pub series_limit: usize,
-    /// Series idle this long disappear from `/metrics`.
-    #[serde(
-        default = "HealthConfig::default_series_ttl",
-        deserialize_with = "crate::component::units::deserialize_duration"
-    )]
-    pub series_ttl: Duration,
+    /// `series_limit` and `series_ttl`, beside the other keys.
+    #[serde(skip)]
+    pub series: SeriesBounds,
 }
 
 impl Default for HealthConfig {
@@ -94,9 +88,24 @@ impl Default for HealthConfig {
             thresholds: HealthConfig::default_thresholds(),
             expected: HealthConfig::default_expected(),
             max_connections: HealthConfig::default_max_connections(),
-            series_limit: HealthConfig::default_series_limit(),
-            series_ttl: HealthConfig::default_series_ttl(),
+            series: SeriesBounds::default(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for HealthConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_bounded(d)
+    }
+}
+
+impl Bounded for HealthConfig {
+    const TTL: bool = true;
+    fn deserialize_rest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HealthConfig::deserialize(d)
+    }
+    fn set_bounds(&mut self, bounds: SeriesBounds) {
+        self.series = bounds;
     }
 }
 
@@ -173,14 +182,8 @@ impl HealthConfig {
             },
         ]
     }
-    fn default_series_limit() -> usize {
-        2000
-    }
     fn default_max_connections() -> usize {
         10_000
-    }
-    fn default_series_ttl() -> Duration {
-        Duration::from_secs(3600)
     }
 
     /// Problems, as (key, message).
@@ -222,9 +225,7 @@ impl HealthConfig {
                 ));
             }
         }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
+        errors.extend(self.series.check());
         errors
     }
 
