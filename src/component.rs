@@ -1,5 +1,6 @@
 //! What every component shares, below the pipeline that runs them: the processor and
-//! exporter traits and their errors. Components implement these and never import the
+//! exporter traits and their errors, and what a component type gives the registry
+//! ([`factory`]). Components implement these and never import the
 //! pipeline; the pipeline and `export` re-export them. And the config primitives every
 //! component's config uses ([`config`]: paths and errors; [`units`]; the
 //! [`series`] bounds of the processors that derive metrics), re-exported by
@@ -9,6 +10,7 @@
 //! ([`crate::derive::Recorder`]), which sits above this.
 
 pub mod config;
+pub mod factory;
 pub mod queue;
 pub mod series;
 pub mod units;

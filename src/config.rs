@@ -19,11 +19,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::component::factory::decode_by_type;
 use crate::component::queue::QueueConfig;
 use crate::export::ExporterConfig;
 use crate::model::Signal;
 use crate::receive::ReceiverConfig;
-use crate::registry::ProcessorConfig;
+use crate::registry::{EXPORTERS, PROCESSORS, ProcessorConfig, RECEIVERS};
 
 /// The default configuration, `otel-config.yaml` at the repository root, built in.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../otel-config.yaml");
@@ -189,19 +190,25 @@ impl Config {
             root.receivers,
             &root_path.join("receivers"),
             &mut errors,
-            |kind, value, path, errors| ReceiverConfig::decode(kind, value, path, errors, env),
+            |kind, value, path, errors| {
+                decode_by_type(RECEIVERS, "receiver", kind, value, path, errors, env)
+            },
         );
         let processors = decode_components(
             root.processors,
             &root_path.join("processors"),
             &mut errors,
-            |kind, value, path, errors| ProcessorConfig::decode(kind, value, path, errors, env),
+            |kind, value, path, errors| {
+                decode_by_type(PROCESSORS, "processor", kind, value, path, errors, env)
+            },
         );
         let exporters = decode_components(
             root.exporters,
             &root_path.join("exporters"),
             &mut errors,
-            ExporterConfig::decode,
+            |kind, value, path, errors| {
+                decode_by_type(EXPORTERS, "exporter", kind, value, path, errors, env)
+            },
         );
 
         let slos =
@@ -240,7 +247,7 @@ impl Config {
         // Two persistent send queues in one directory would read each other's records.
         let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
         for (id, cfg) in &exporters {
-            if let ExporterConfig::Otlp(otlp) = cfg
+            if let Some(otlp) = cfg.downcast::<crate::export::otlp::OtlpConfig>()
                 && let Some(dir) = otlp.queue.directory.as_deref()
                 && let Some(first) = queue_dirs.insert(dir, id)
             {

@@ -10,7 +10,11 @@ use serde::Deserialize;
 
 use super::families::Analytics;
 use super::{AnalyticsProcessor, AnalyticsSlot, hll, state};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
 use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::{DimensionConfig, OverflowCounter};
 
 /// One catalogued event.
@@ -315,5 +319,32 @@ impl AnalyticsConfig {
             state,
             overflow: overflow.clone(),
         })
+    }
+}
+
+/// The `chat_analytics` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "chat_analytics",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, AnalyticsConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `chat_analytics` processor shares: its state's slot, and the top users and
+/// conversations.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    let slot = AnalyticsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+    shared.insert(Arc::<state::Shared>::default());
+}
+
+impl ProcessorSettings<Stage> for AnalyticsConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let chat: Arc<state::Shared> = ctx.get()?;
+        let processor = AnalyticsConfig::build(self, &ctx.get()?, &ctx.get()?, &chat)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }

@@ -10,7 +10,11 @@ use super::dedupe::{Dedupe, DedupeCounter};
 use super::metrics::{self, LlmMetrics, LlmMetricsSlot, OverflowCounter};
 use super::price::{self, Price, PriceTable};
 use super::{Dimension, GenaiProcessor, matches};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
 use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::DimensionConfig;
 
 /// A price from the config, USD per 1M tokens.
@@ -290,5 +294,43 @@ impl GenaiShared {
     /// `llmwatch_genai_deduplicated_total{rule}`, to register.
     pub fn deduplicated(&self) -> DedupeCounter {
         self.dedupe.counter()
+    }
+}
+
+/// The `genai` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "genai",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, GenaiConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `genai` processor shares: the `llm_*` families' slot, the dedupe record and
+/// its counter, and the latency thresholds it sets.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    let slot = LlmMetricsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+    shared.get_or_register(registry, |registry| {
+        let thresholds = metrics::Thresholds::default();
+        registry.register_collector(Box::new(thresholds.clone()));
+        thresholds
+    });
+    let genai = Arc::new(GenaiShared::default());
+    registry.register(
+        "llmwatch_genai_deduplicated",
+        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
+        genai.deduplicated().0,
+    );
+    shared.insert(genai);
+}
+
+impl ProcessorSettings<Stage> for GenaiConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let genai: Arc<GenaiShared> = ctx.get()?;
+        let processor = GenaiConfig::build(self, &ctx.get()?, &genai, &ctx.get()?, &ctx.get()?)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }

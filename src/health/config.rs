@@ -8,7 +8,11 @@ use serde::Deserialize;
 
 use super::metrics::HealthMetrics;
 use super::{HealthMetricsSlot, HealthProcessor};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
 use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::{OverflowCounter, Thresholds};
 
 /// A third-party platform, recognised by the host a client span called.
@@ -251,5 +255,34 @@ impl HealthConfig {
             metrics,
             overflow: overflow.clone(),
         })
+    }
+}
+
+/// The `health` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "health",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, HealthConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `health` processor shares: its families' slot, and the latency thresholds.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    shared.get_or_register(registry, |registry| {
+        let thresholds = Thresholds::default();
+        registry.register_collector(Box::new(thresholds.clone()));
+        thresholds
+    });
+    let slot = HealthMetricsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+}
+
+impl ProcessorSettings<Stage> for HealthConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let processor = HealthConfig::build(self, &ctx.get()?, &ctx.get()?, &ctx.get()?)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }
