@@ -10,6 +10,7 @@ use std::sync::Arc;
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use llmwatch::decode::{self, Encoding, Format};
+use llmwatch::export::ExporterSettings;
 use llmwatch::model::{Batch, Signal, Transport};
 use llmwatch::pipeline::{Pipeline, Pipelines};
 use prost::Message;
@@ -59,16 +60,16 @@ fn decode_json(bencher: Bencher, spans: usize) {
 fn pipeline_pass_through(bencher: Bencher, spans: usize) {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = llmwatch::metrics::OwnMetrics::register(&mut registry, 1);
-    let nop = llmwatch::export::ExporterConfig::Nop(llmwatch::export::NopConfig::default());
     let ctx = llmwatch::export::ExportContext {
         app_metrics: None,
         own: Arc::clone(&metrics),
         otlp: llmwatch::export::otlp::OtlpMetrics::register(&mut registry),
     };
-    let exporter = match nop.build("nop", &ctx) {
-        Ok(e) => e,
-        Err(e) => panic!("nop exporter: {e}"),
-    };
+    let exporter =
+        match ExporterSettings::build(&llmwatch::export::NopConfig::default(), "nop", &ctx) {
+            Ok(e) => e,
+            Err(e) => panic!("nop exporter: {e}"),
+        };
     let pipelines = Pipelines::new(
         vec![Pipeline {
             name: "traces".into(),

@@ -17,7 +17,7 @@ use std::sync::{Arc, PoisonError};
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-pub use self::config::{AnalyticsConfig, EventConfig, FunnelConfig};
+pub use self::config::{AnalyticsConfig, EventConfig, FACTORY, FunnelConfig};
 pub use self::families::{Analytics, WINDOWS};
 use self::families::{Progress, unix_now};
 use crate::component::{ProcessError, Processor};

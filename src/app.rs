@@ -12,17 +12,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admin::{self, AdminState};
-use crate::config::{Config, component_type};
-use crate::export::{Exporter, ExporterConfig};
+use crate::analytics;
+use crate::component::factory::{BuildContext, Shared};
+use crate::config::Config;
+use crate::export::{ExportContext, Exporter, PrometheusConfig};
 use crate::metrics::OwnMetrics;
+use crate::metrics::bounded::OverflowCounter;
+use crate::metrics::otlp::AppMetrics;
 use crate::pipeline::{JobQueue, Pipeline, Pipelines, Stage, spawn_workers};
+use crate::receive::conn::ConnMetrics;
 use crate::receive::{Ingest, grpc, http};
-use crate::registry::{ProcessorConfig, ProcessorContext};
+use crate::redact::RedactionConfig;
+use crate::registry;
 
 /// How a run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,25 +43,31 @@ pub enum Outcome {
     },
 }
 
+/// The one `prometheus` exporter's config (the configuration requires exactly one).
+fn prometheus(config: &Config) -> anyhow::Result<&PrometheusConfig> {
+    config
+        .exporters
+        .values()
+        .find_map(|cfg| cfg.downcast::<PrometheusConfig>())
+        .context("no prometheus exporter")
+}
+
 /// The prometheus exporter's optional `auth` for `/metrics` and `/admin/*`, checked, and
 /// the counter of the requests it refuses.
 fn admin_auth(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
     registry: &mut Registry,
-) -> anyhow::Result<(
-    Option<crate::net::auth::Auth>,
-    prometheus_client::metrics::counter::Counter,
-)> {
-    let refused = prometheus_client::metrics::counter::Counter::default();
+) -> anyhow::Result<(Option<crate::net::auth::Auth>, Counter)> {
+    let refused = Counter::default();
     registry.register(
         "llmwatch_admin_refused_requests",
         "Requests to /metrics or /admin/* refused for a missing or wrong bearer token",
         refused.clone(),
     );
-    let Some((id, auth)) = config.exporters.iter().find_map(|(id, cfg)| match cfg {
-        ExporterConfig::Prometheus(p) => p.auth.as_ref().map(|a| (id, a)),
-        _ => None,
+    let Some((id, auth)) = config.exporters.iter().find_map(|(id, cfg)| {
+        let auth = cfg.downcast::<PrometheusConfig>()?.auth.as_ref()?;
+        Some((id, auth))
     }) else {
         return Ok((None, refused));
     };
@@ -71,17 +84,19 @@ fn admin_auth(
 fn forgetter(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
-    ctx: &ProcessorContext<'_>,
+    shared: &Shared,
 ) -> Result<Option<admin::Forget>, String> {
-    let Some(redaction) = config.processors.values().find_map(|p| match p {
-        ProcessorConfig::Redaction(c) => Some(c),
-        _ => None,
-    }) else {
+    let Some(redaction) = config
+        .processors
+        .values()
+        .find_map(|p| p.downcast::<RedactionConfig>())
+    else {
         return Ok(None);
     };
     let pseudonymiser = redaction.pseudonymiser(env)?;
-    let chat = Arc::clone(&ctx.chat);
-    let analytics = ctx.analytics.clone();
+    let missing = "the chat_analytics state was not registered";
+    let chat: Arc<analytics::state::Shared> = shared.get().ok_or(missing)?;
+    let analytics: analytics::AnalyticsSlot = shared.get().ok_or(missing)?;
     Ok(Some(Arc::new(move |id: &str| {
         let pseudonym = pseudonymiser.pseudonym(id);
         let removed =
@@ -108,49 +123,75 @@ fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Sen
     }
 }
 
-/// Runs llmwatch until `stop` resolves, then shuts down gracefully.
-pub async fn run(
-    config: Config,
-    env: &dyn Fn(&str) -> Option<String>,
-    stop: impl Future<Output = ()>,
-) -> anyhow::Result<Outcome> {
-    let mut registry = Registry::default();
-    let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
-    let metrics = OwnMetrics::register(&mut registry, queue.capacity());
-    let conn_metrics = crate::receive::conn::ConnMetrics::register(&mut registry);
+/// What the running parts share, made before any of them.
+struct Core {
+    registry: Registry,
+    queue: Arc<JobQueue>,
+    metrics: Arc<OwnMetrics>,
+    conns: ConnMetrics,
+    overflow: OverflowCounter,
+}
 
-    let overflow = crate::genai::metrics::OverflowCounter::default();
-    registry.register(
-        "llmwatch_metric_overflow",
-        "Label values folded into `other`, or series not kept, because a family or dimension reached its limit.",
-        overflow.0.clone(),
-    );
-    let app_metrics = config.exporters.values().find_map(|cfg| match cfg {
-        ExporterConfig::Prometheus(p) if p.app_metrics.enabled => Some(Arc::new(
-            crate::metrics::otlp::AppMetrics::new(p.app_metrics.clone(), overflow.clone()),
-        )),
-        _ => None,
+impl Core {
+    fn new(config: &Config) -> Core {
+        let mut registry = Registry::default();
+        let queue = Arc::new(JobQueue::new(config.service.queue.max_bytes.0));
+        let metrics = OwnMetrics::register(&mut registry, queue.capacity());
+        let conns = ConnMetrics::register(&mut registry);
+        let overflow = OverflowCounter::default();
+        registry.register(
+            "llmwatch_metric_overflow",
+            "Label values folded into `other`, or series not kept, because a family or dimension reached its limit.",
+            overflow.0.clone(),
+        );
+        Core {
+            registry,
+            queue,
+            metrics,
+            conns,
+            overflow,
+        }
+    }
+}
+
+/// The started exporters, by id.
+type Exporters<'c> = BTreeMap<&'c str, Arc<dyn Exporter>>;
+
+/// Starts every configured exporter, by id, through its registered type; and the store
+/// of apps' own metrics when the prometheus exporter keeps them.
+fn build_exporters<'c>(
+    config: &'c Config,
+    core: &mut Core,
+) -> anyhow::Result<(Exporters<'c>, Option<Arc<AppMetrics>>)> {
+    let prometheus = prometheus(config)?;
+    let app_metrics = prometheus.app_metrics.enabled.then(|| {
+        Arc::new(AppMetrics::new(
+            prometheus.app_metrics.clone(),
+            core.overflow.clone(),
+        ))
     });
-    let export_ctx = crate::export::ExportContext {
+    let ctx = ExportContext {
         app_metrics: app_metrics.clone(),
-        own: Arc::clone(&metrics),
-        otlp: crate::export::otlp::OtlpMetrics::register(&mut registry),
+        own: Arc::clone(&core.metrics),
+        otlp: crate::export::otlp::OtlpMetrics::register(&mut core.registry),
     };
-    let mut exporters: BTreeMap<&str, Arc<dyn Exporter>> = BTreeMap::new();
+    let mut exporters = BTreeMap::new();
     for (id, cfg) in &config.exporters {
         let exporter = cfg
-            .build(id, &export_ctx)
+            .build(id, &ctx)
             .with_context(|| format!("starting exporter {id}"))?;
-        exporters.insert(id, exporter);
+        exporters.insert(id.as_str(), exporter);
     }
-    let ctx = ProcessorContext::register(&mut registry, env, overflow);
-    let mut processors: BTreeMap<&str, Stage> = BTreeMap::new();
-    for (id, cfg) in &config.processors {
-        let processor = cfg
-            .build(&ctx)
-            .map_err(|e| anyhow::anyhow!("starting processor {id}: {e}"))?;
-        processors.insert(id, processor);
-    }
+    Ok((exporters, app_metrics))
+}
+
+/// The configured pipelines over the built processors and exporters.
+fn build_pipelines(
+    config: &Config,
+    processors: &BTreeMap<&str, Stage>,
+    exporters: &Exporters<'_>,
+    metrics: &Arc<OwnMetrics>,
+) -> Arc<Pipelines> {
     let pipelines = config
         .pipelines
         .iter()
@@ -160,86 +201,76 @@ pub async fn run(
             processors: p
                 .processors
                 .iter()
-                .filter_map(|id| processors.get(id.as_str()).map(|x| (id.clone(), x.clone())))
+                .filter_map(|id| Some((id.clone(), processors.get(id.as_str())?.clone())))
                 .collect(),
             exporters: p
                 .exporters
                 .iter()
-                .filter_map(|id| {
-                    exporters
-                        .get(id.as_str())
-                        .map(|x| (id.clone(), Arc::clone(x)))
-                })
+                .filter_map(|id| Some((id.clone(), Arc::clone(exporters.get(id.as_str())?))))
                 .collect(),
         })
         .collect();
-    let pipelines = Arc::new(
-        Pipelines::new(pipelines, Arc::clone(&metrics))
+    Arc::new(
+        Pipelines::new(pipelines, Arc::clone(metrics))
             .with_retry_after(config.service.queue.retry_after),
-    );
-    let workers = spawn_workers(
-        config.service.workers,
-        Arc::clone(&queue),
-        Arc::clone(&pipelines),
     )
-    .context("starting pipeline workers")?;
+}
 
-    // Scheduled reports: one task of their own, whose failures are counted, not fatal.
-    let reports = config.reports.clone().map(|r| {
-        crate::report::scheduler::Scheduler::register(
-            r,
-            config.slos.objectives.clone(),
-            &mut registry,
-        )
-    });
-    let (receivers_tx, receivers_rx) = watch::channel(false);
-    let (admin_tx, admin_rx) = watch::channel(false);
-    let (admin_auth, refused) = admin_auth(&config, env, &mut registry)?;
-    let forgotten = prometheus_client::metrics::counter::Counter::default();
+/// The admin server's state: the registry it renders, its auth, and `/admin/forget`.
+fn admin_state(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    mut registry: Registry,
+    app_metrics: Option<Arc<AppMetrics>>,
+    shared: &Shared,
+) -> anyhow::Result<Arc<AdminState>> {
+    let (auth, refused) = admin_auth(config, env, &mut registry)?;
+    let forgotten = Counter::default();
     registry.register(
         "llmwatch_forgotten_users",
         "Users forgotten by POST /admin/forget",
         forgotten.clone(),
     );
-    let forget = forgetter(&config, env, &ctx).map_err(anyhow::Error::msg)?;
-    let admin_state = Arc::new(AdminState {
+    let forget = forgetter(config, env, shared).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(AdminState {
         registry: Arc::new(registry),
         ready: AtomicBool::new(false),
         app_metrics,
-        auth: admin_auth,
+        auth,
         refused,
         forget,
         forgotten,
-    });
+    }))
+}
 
-    let admin_addr = config
-        .exporters
-        .values()
-        .find_map(|cfg| match cfg {
-            ExporterConfig::Prometheus(p) => Some(p.endpoint.as_str()),
-            _ => None,
-        })
-        .context("no prometheus exporter")?;
-    let admin_addr = resolve_endpoint(admin_addr, "the admin server").await?;
-    let admin_tls = config.exporters.values().find_map(|cfg| match cfg {
-        ExporterConfig::Prometheus(p) => p.tls.as_ref(),
-        _ => None,
-    });
-    let admin_listener = admin::AdminListener {
-        tls: admin_tls,
-        conns: conn_metrics.clone(),
+/// Binds the admin server on the prometheus exporter's endpoint and serves it until
+/// `stop` turns true.
+async fn serve_admin(
+    config: &Config,
+    state: &Arc<AdminState>,
+    conns: ConnMetrics,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let prometheus = prometheus(config)?;
+    let addr = resolve_endpoint(&prometheus.endpoint, "the admin server").await?;
+    let listener = admin::AdminListener {
+        tls: prometheus.tls.as_ref(),
+        conns,
     };
-    let (local, admin_server) = admin::bind(
-        admin_addr,
-        Arc::clone(&admin_state),
-        admin_listener,
-        shutdown_future(&admin_rx),
-    )
-    .await
-    .with_context(|| format!("binding the admin server on {admin_addr}"))?;
+    let (local, server) = admin::bind(addr, Arc::clone(state), listener, shutdown_future(stop))
+        .await
+        .with_context(|| format!("binding the admin server on {addr}"))?;
     tracing::info!(component = "admin", address = %local, "listening");
-    let admin_task = tokio::spawn(admin_server);
+    Ok(tokio::spawn(server))
+}
 
+/// Binds every receiver that some pipeline uses, on each of its transports.
+async fn start_receivers(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    core: &Core,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
     let mut servers = JoinSet::new();
     for (id, rc) in &config.receivers {
         let signals: Vec<_> = config
@@ -252,110 +283,183 @@ pub async fn run(
             tracing::warn!(receiver = %id, "receiver is in no pipeline; not starting it");
             continue;
         }
-        let auth = rc.auth.as_ref().map(|a| a.build(env));
         let ingest = Arc::new(
             Ingest::new(
-                Arc::clone(&queue),
-                Arc::clone(&metrics),
-                auth,
+                Arc::clone(&core.queue),
+                Arc::clone(&core.metrics),
+                rc.auth.as_ref().map(|a| a.build(env)),
                 signals,
                 rc.max_decompressed_size.as_usize(),
                 config.service.queue.retry_after,
             )
-            .with_receive(rc.receive_budget.0, conn_metrics.clone()),
+            .with_receive(rc.receive_budget.0, core.conns.clone()),
         );
         if let Some(gc) = &rc.protocols.grpc {
             let addr = resolve_endpoint(&gc.endpoint, &format!("receiver {id} (grpc)")).await?;
-            let (local, server) = grpc::bind(
-                gc,
-                addr,
-                Arc::clone(&ingest),
-                shutdown_future(&receivers_rx),
-            )
-            .await
-            .with_context(|| format!("binding receiver {id} (grpc) on {addr}"))?;
+            let (local, server) = grpc::bind(gc, addr, Arc::clone(&ingest), shutdown_future(stop))
+                .await
+                .with_context(|| format!("binding receiver {id} (grpc) on {addr}"))?;
             tracing::info!(component = %format!("{id}/grpc"), address = %local, "listening");
             servers.spawn(async move { server.await.map_err(anyhow::Error::from) });
         }
         if let Some(hc) = &rc.protocols.http {
             let addr = resolve_endpoint(&hc.endpoint, &format!("receiver {id} (http)")).await?;
-            let (local, server) = http::bind(
-                hc,
-                addr,
-                Arc::clone(&ingest),
-                shutdown_future(&receivers_rx),
-            )
-            .await
-            .with_context(|| format!("binding receiver {id} (http) on {addr}"))?;
+            let (local, server) = http::bind(hc, addr, Arc::clone(&ingest), shutdown_future(stop))
+                .await
+                .with_context(|| format!("binding receiver {id} (http) on {addr}"))?;
             tracing::info!(component = %format!("{id}/http"), address = %local, "listening");
             servers.spawn(async move { server.await.map_err(anyhow::Error::from) });
         }
-        debug_assert_eq!(component_type(id), "otlp");
     }
+    Ok(servers)
+}
+
+/// Runs llmwatch until `stop` resolves, then shuts down gracefully.
+pub async fn run(
+    config: Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let mut core = Core::new(&config);
+    let (exporters, app_metrics) = build_exporters(&config, &mut core)?;
+    let shared = registry::register_shared(&mut core.registry, core.overflow.clone());
+    let processors = registry::build_processors(
+        &config.processors,
+        &BuildContext {
+            env,
+            shared: &shared,
+        },
+    )?;
+    let pipelines = build_pipelines(&config, &processors, &exporters, &core.metrics);
+    let workers = spawn_workers(
+        config.service.workers,
+        Arc::clone(&core.queue),
+        Arc::clone(&pipelines),
+    )
+    .context("starting pipeline workers")?;
+
+    // Scheduled reports: one task of their own, whose failures are counted, not fatal.
+    let reports = config.reports.clone().map(|r| {
+        crate::report::scheduler::Scheduler::register(
+            r,
+            config.slos.objectives.clone(),
+            &mut core.registry,
+        )
+    });
+    let (receivers_tx, receivers_rx) = watch::channel(false);
+    let (admin_tx, admin_rx) = watch::channel(false);
+    let registry = std::mem::take(&mut core.registry);
+    let admin = admin_state(&config, env, registry, app_metrics, &shared)?;
+    let admin_task = serve_admin(&config, &admin, core.conns.clone(), &admin_rx).await?;
+    let mut servers = start_receivers(&config, env, &core, &receivers_rx).await?;
     let reports_task = reports.map(|r| tokio::spawn(r.run(shutdown_future(&receivers_rx))));
-    admin_state.ready.store(true, Ordering::Release);
+    admin.ready.store(true, Ordering::Release);
     tracing::info!(workers = config.service.workers, "ready");
 
+    wait_for_stop(stop, &mut servers).await;
+    let running = Running {
+        deadline: Instant::now() + config.service.shutdown_timeout,
+        admin,
+        receivers_tx,
+        reports_task,
+        servers,
+        queue: core.queue,
+        pipelines,
+        workers,
+        admin_tx,
+        admin_task,
+    };
+    tracing::info!(timeout = ?config.service.shutdown_timeout, "shutting down");
+    running.shutdown().await
+}
+
+/// Waits for `stop`, or for a receiver to end, which is a failure.
+async fn wait_for_stop(stop: impl Future<Output = ()>, servers: &mut JoinSet<anyhow::Result<()>>) {
     tokio::pin!(stop);
     let failure = tokio::select! {
         () = &mut stop => None,
         Some(result) = servers.join_next() => Some(result),
     };
-    if let Some(result) = failure {
-        match result {
-            Ok(Ok(())) => tracing::error!("a receiver stopped unexpectedly; shutting down"),
-            Ok(Err(error)) => tracing::error!(%error, "a receiver failed; shutting down"),
-            Err(error) => tracing::error!(%error, "a receiver task panicked; shutting down"),
+    match failure {
+        None => {}
+        Some(Ok(Ok(()))) => tracing::error!("a receiver stopped unexpectedly; shutting down"),
+        Some(Ok(Err(error))) => tracing::error!(%error, "a receiver failed; shutting down"),
+        Some(Err(error)) => tracing::error!(%error, "a receiver task panicked; shutting down"),
+    }
+}
+
+/// Everything shutdown stops, in order.
+struct Running {
+    deadline: Instant,
+    admin: Arc<AdminState>,
+    receivers_tx: watch::Sender<bool>,
+    reports_task: Option<tokio::task::JoinHandle<()>>,
+    servers: JoinSet<anyhow::Result<()>>,
+    queue: Arc<JobQueue>,
+    pipelines: Arc<Pipelines>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    admin_tx: watch::Sender<bool>,
+    admin_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `/readyz` turns 503, receivers finish, the queue drains, exporters flush, and the
+    /// admin server stops last.
+    async fn shutdown(mut self) -> anyhow::Result<Outcome> {
+        self.admin.ready.store(false, Ordering::Release);
+        let _ = self.receivers_tx.send(true);
+        if let Some(task) = self.reports_task.take() {
+            task.abort();
         }
+        let servers = &mut self.servers;
+        let receivers_done = tokio::time::timeout_at(self.deadline.into(), async {
+            while servers.join_next().await.is_some() {}
+        })
+        .await;
+        if receivers_done.is_err() {
+            tracing::warn!(
+                "receivers did not finish in-flight requests before the shutdown timeout"
+            );
+            self.servers.abort_all();
+        }
+        let outcome = self.drain().await?;
+        let _ = self.admin_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.admin_task).await;
+        tracing::info!(outcome = ?outcome, "stopped");
+        Ok(outcome)
     }
 
-    let deadline = Instant::now() + config.service.shutdown_timeout;
-    tracing::info!(timeout = ?config.service.shutdown_timeout, "shutting down");
-    admin_state.ready.store(false, Ordering::Release);
-    let _ = receivers_tx.send(true);
-    if let Some(task) = reports_task {
-        task.abort();
-    }
-    let receivers_done = tokio::time::timeout_at(deadline.into(), async {
-        while servers.join_next().await.is_some() {}
-    })
-    .await;
-    if receivers_done.is_err() {
-        tracing::warn!("receivers did not finish in-flight requests before the shutdown timeout");
-        servers.abort_all();
-    }
-    queue.close();
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let queue_for_wait = Arc::clone(&queue);
-    let left = tokio::task::spawn_blocking(move || queue_for_wait.wait_drained(remaining))
-        .await
-        .context("waiting for the queue to drain")?;
-    let outcome = if left.requests == 0 {
-        let pipelines_for_flush = Arc::clone(&pipelines);
+    /// Closes the queue, waits for it to drain until the deadline, and flushes.
+    async fn drain(&mut self) -> anyhow::Result<Outcome> {
+        self.queue.close();
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let queue = Arc::clone(&self.queue);
+        let left = tokio::task::spawn_blocking(move || queue.wait_drained(remaining))
+            .await
+            .context("waiting for the queue to drain")?;
+        if left.requests > 0 {
+            tracing::error!(
+                requests = left.requests,
+                bytes = left.bytes,
+                "shutdown timeout passed before the queue drained"
+            );
+            self.pipelines.flush();
+            return Ok(Outcome::TimedOut {
+                requests: left.requests,
+            });
+        }
+        let pipelines = Arc::clone(&self.pipelines);
+        let workers = std::mem::take(&mut self.workers);
         tokio::task::spawn_blocking(move || {
             for worker in workers {
                 let _ = worker.join();
             }
-            pipelines_for_flush.flush();
+            pipelines.flush();
         })
         .await
         .context("flushing exporters")?;
-        Outcome::Drained
-    } else {
-        tracing::error!(
-            requests = left.requests,
-            bytes = left.bytes,
-            "shutdown timeout passed before the queue drained"
-        );
-        pipelines.flush();
-        Outcome::TimedOut {
-            requests: left.requests,
-        }
-    };
-    let _ = admin_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
-    tracing::info!(outcome = ?outcome, "stopped");
-    Ok(outcome)
+        Ok(Outcome::Drained)
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -1,14 +1,18 @@
 //! What every component shares, below the pipeline that runs them: the processor and
-//! exporter traits and their errors. Components implement these and never import the
+//! exporter traits and their errors, and what a component type gives the registry
+//! ([`factory`]). Components implement these and never import the
 //! pipeline; the pipeline and `export` re-export them. And the config primitives every
-//! component's config uses ([`config`]: paths and errors; [`units`]), re-exported by
+//! component's config uses ([`config`]: paths and errors; [`units`]; the
+//! [`series`] bounds of the processors that derive metrics), re-exported by
 //! `config`, and the bounded [`queue`] between receivers and workers, whose level `metrics`
 //! reports. The leaf of the module graph: it imports nothing of ours but `model`. The
 //! processors that read derived facts extend [`Processor`] in `derive`
 //! ([`crate::derive::Recorder`]), which sits above this.
 
 pub mod config;
+pub mod factory;
 pub mod queue;
+pub mod series;
 pub mod units;
 
 use crate::model::Batch;

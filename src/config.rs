@@ -19,11 +19,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::component::factory::{Factory, decode_by_type};
 use crate::component::queue::QueueConfig;
 use crate::export::ExporterConfig;
 use crate::model::Signal;
 use crate::receive::ReceiverConfig;
-use crate::registry::ProcessorConfig;
+use crate::registry::{EXPORTERS, PROCESSORS, ProcessorConfig, RECEIVERS};
 
 /// The default configuration, `otel-config.yaml` at the repository root, built in.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../otel-config.yaml");
@@ -155,21 +156,9 @@ impl Config {
     ) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
         let fail = |errors| Err(ConfigErrors { errors });
-        let mut tree: Value = match serde_saphyr::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(ConfigError::new(
-                    &Path::default(),
-                    format!("invalid YAML: {e}"),
-                ));
-                return fail(errors);
-            }
-        };
-        if !tree.is_object() {
-            errors.push(ConfigError::new(&Path::default(), "the configuration must be a mapping with receivers, processors, exporters and service"));
+        let Some(tree) = read_tree(text, env, &mut errors) else {
             return fail(errors);
-        }
-        env::expand(&mut tree, env, &mut Path::default(), &mut errors);
+        };
         // A value whose reference could not be expanded is reported once, not again by the
         // checks that read it.
         let env_errors = errors.len();
@@ -177,87 +166,7 @@ impl Config {
         let Some(root) = decode_at::<RawRoot>(tree, &Path::default(), &mut errors) else {
             return fail(errors);
         };
-        let root_path = Path::default();
-
-        let declared = |m: &Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
-        let declared = Declared {
-            receivers: declared(&root.receivers),
-            processors: declared(&root.processors),
-            exporters: declared(&root.exporters),
-        };
-        let receivers = decode_components(
-            root.receivers,
-            &root_path.join("receivers"),
-            &mut errors,
-            |kind, value, path, errors| ReceiverConfig::decode(kind, value, path, errors, env),
-        );
-        let processors = decode_components(
-            root.processors,
-            &root_path.join("processors"),
-            &mut errors,
-            |kind, value, path, errors| ProcessorConfig::decode(kind, value, path, errors, env),
-        );
-        let exporters = decode_components(
-            root.exporters,
-            &root_path.join("exporters"),
-            &mut errors,
-            ExporterConfig::decode,
-        );
-
-        let slos =
-            crate::slo::Slos::decode(root.slos, &root_path.join("slos"), &processors, &mut errors);
-        let service_path = root_path.join("service");
-        let pipelines = check_pipelines(
-            root.service.pipelines,
-            &declared,
-            &service_path.join("pipelines"),
-            &mut errors,
-        );
-        root.service
-            .queue
-            .check(&service_path.join("queue"), &mut errors);
-
-        let prometheus = exporters
-            .keys()
-            .filter(|id| component_type(id) == "prometheus")
-            .count();
-        if prometheus != 1 {
-            errors.push(ConfigError::new(
-                &root_path.join("exporters"),
-                format!("exactly one prometheus exporter is required (found {prometheus}): it serves /metrics, /healthz and /readyz"),
-            ));
-        }
-
-        let reports = root.reports.and_then(|r| {
-            crate::report::config::ReportsConfig::decode(
-                r,
-                &root_path.join("reports"),
-                &mut errors,
-                env,
-            )
-        });
-
-        // Two persistent send queues in one directory would read each other's records.
-        let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
-        for (id, cfg) in &exporters {
-            if let ExporterConfig::Otlp(otlp) = cfg
-                && let Some(dir) = otlp.queue.directory.as_deref()
-                && let Some(first) = queue_dirs.insert(dir, id)
-            {
-                errors.push(ConfigError::new(
-                    &root_path
-                        .join("exporters")
-                        .join(id)
-                        .join("queue")
-                        .join("directory"),
-                    format!(
-                        "{} is also the queue directory of {first}: each exporter needs its own",
-                        dir.display()
-                    ),
-                ));
-            }
-        }
-
+        let config = decode_root(root, env, &mut errors);
         if !errors.is_empty() {
             let mut i = 0;
             errors.retain(|e| {
@@ -266,36 +175,7 @@ impl Config {
             });
             return fail(errors);
         }
-        let mut warnings: Vec<String> = pipelines
-            .iter()
-            .filter(|p| !p.processors.iter().any(|id| component_type(id) == "redaction"))
-            .map(|p| format!("pipeline {} has no redaction processor: its telemetry is exported and measured unredacted", p.name))
-            .collect();
-        for (id, cfg) in &processors {
-            warnings.extend(
-                cfg.warnings()
-                    .into_iter()
-                    .map(|w| format!("processors.{id}: {w}")),
-            );
-        }
-        let workers = match root.service.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
-        Ok(Config {
-            receivers,
-            processors,
-            exporters,
-            pipelines,
-            warnings,
-            reports,
-            slos,
-            service: ServiceSettings {
-                queue: root.service.queue,
-                workers,
-                shutdown_timeout: root.service.shutdown_timeout,
-            },
-        })
+        Ok(config)
     }
 
     /// Parses the embedded default.
@@ -311,12 +191,157 @@ impl Config {
     }
 }
 
-fn decode_components<T>(
-    raw: Map<String, Value>,
+/// The document as a tree, with `${env:…}` expanded; `None` when it is no YAML mapping.
+fn read_tree(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Value> {
+    let mut tree: Value = match serde_saphyr::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push(ConfigError::new(
+                &Path::default(),
+                format!("invalid YAML: {e}"),
+            ));
+            return None;
+        }
+    };
+    if !tree.is_object() {
+        errors.push(ConfigError::new(
+            &Path::default(),
+            "the configuration must be a mapping with receivers, processors, exporters and service",
+        ));
+        return None;
+    }
+    env::expand(&mut tree, env, &mut Path::default(), errors);
+    Some(tree)
+}
+
+/// Decodes every section and cross-checks them; the result is meant only when `errors`
+/// stayed empty.
+fn decode_root(
+    root: RawRoot,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Config {
+    let root_path = Path::default();
+    let declared = |m: &Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+    let declared = Declared {
+        receivers: declared(&root.receivers),
+        processors: declared(&root.processors),
+        exporters: declared(&root.exporters),
+    };
+    let receivers = decode_components(root.receivers, RECEIVERS, "receiver", errors, env);
+    let processors = decode_components(root.processors, PROCESSORS, "processor", errors, env);
+    let exporters = decode_components(root.exporters, EXPORTERS, "exporter", errors, env);
+    let slos = crate::slo::Slos::decode(root.slos, &root_path.join("slos"), &processors, errors);
+    let service_path = root_path.join("service");
+    let pipelines = check_pipelines(
+        root.service.pipelines,
+        &declared,
+        &service_path.join("pipelines"),
+        errors,
+    );
+    root.service
+        .queue
+        .check(&service_path.join("queue"), errors);
+    let exporters_path = root_path.join("exporters");
+    check_one_prometheus(&exporters, &exporters_path, errors);
+    let reports = root.reports.and_then(|r| {
+        crate::report::config::ReportsConfig::decode(r, &root_path.join("reports"), errors, env)
+    });
+    check_queue_directories(&exporters, &exporters_path, errors);
+    let workers = match root.service.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    Config {
+        warnings: warnings(&pipelines, &processors),
+        receivers,
+        processors,
+        exporters,
+        pipelines,
+        reports,
+        slos,
+        service: ServiceSettings {
+            queue: root.service.queue,
+            workers,
+            shutdown_timeout: root.service.shutdown_timeout,
+        },
+    }
+}
+
+/// Exactly one prometheus exporter: it serves `/metrics`.
+fn check_one_prometheus(
+    exporters: &BTreeMap<String, ExporterConfig>,
     path: &Path,
     errors: &mut Vec<ConfigError>,
-    decode: impl Fn(&str, Value, &Path, &mut Vec<ConfigError>) -> Option<T>,
+) {
+    let prometheus = exporters
+        .keys()
+        .filter(|id| component_type(id) == "prometheus")
+        .count();
+    if prometheus != 1 {
+        errors.push(ConfigError::new(
+            path,
+            format!("exactly one prometheus exporter is required (found {prometheus}): it serves /metrics, /healthz and /readyz"),
+        ));
+    }
+}
+
+/// No two persistent send queues in one directory: they would read each other's records.
+fn check_queue_directories(
+    exporters: &BTreeMap<String, ExporterConfig>,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut queue_dirs: BTreeMap<&std::path::Path, &str> = BTreeMap::new();
+    for (id, cfg) in exporters {
+        if let Some(otlp) = cfg.downcast::<crate::export::otlp::OtlpConfig>()
+            && let Some(dir) = otlp.queue.directory.as_deref()
+            && let Some(first) = queue_dirs.insert(dir, id)
+        {
+            errors.push(ConfigError::new(
+                &path.join(id).join("queue").join("directory"),
+                format!(
+                    "{} is also the queue directory of {first}: each exporter needs its own",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+}
+
+/// Settings that are valid but probably not meant.
+fn warnings(
+    pipelines: &[PipelineConfig],
+    processors: &BTreeMap<String, ProcessorConfig>,
+) -> Vec<String> {
+    let mut warnings: Vec<String> = pipelines
+        .iter()
+        .filter(|p| !p.processors.iter().any(|id| component_type(id) == "redaction"))
+        .map(|p| format!("pipeline {} has no redaction processor: its telemetry is exported and measured unredacted", p.name))
+        .collect();
+    for (id, cfg) in processors {
+        warnings.extend(
+            cfg.warnings()
+                .into_iter()
+                .map(|w| format!("processors.{id}: {w}")),
+        );
+    }
+    warnings
+}
+
+/// Decodes one section (`receivers:`, …) through the registered `factories` of its `kind`.
+fn decode_components<T>(
+    raw: Map<String, Value>,
+    factories: &[Factory<T>],
+    kind: &str,
+    errors: &mut Vec<ConfigError>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> BTreeMap<String, T> {
+    let path = Path::default().join(&format!("{kind}s"));
     let mut out = BTreeMap::new();
     for (id, value) in raw {
         let here = path.join(&id);
@@ -332,7 +357,15 @@ fn decode_components<T>(
         } else {
             value
         };
-        if let Some(cfg) = decode(component_type(&id), value, &here, errors) {
+        if let Some(cfg) = decode_by_type(
+            factories,
+            kind,
+            component_type(&id),
+            value,
+            &here,
+            errors,
+            env,
+        ) {
             out.insert(id, cfg);
         }
     }

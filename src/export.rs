@@ -8,33 +8,39 @@ mod debug;
 mod file;
 pub mod otlp;
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 
-pub use self::debug::{DebugConfig, DebugExporter};
-pub use self::file::{FileConfig, FileExporter};
-use crate::component::config::{ConfigError, Path, check_endpoint, decode_at};
+pub use self::debug::{DebugConfig, DebugExporter, FACTORY as DEBUG};
+pub use self::file::{FACTORY as FILE, FileConfig, FileExporter};
+use crate::component::config::{ConfigError, check_endpoint, decode_at};
+use crate::component::factory::{Factory, shares_nothing};
 pub use crate::component::{Delivery, ExportError, Exporter};
 use crate::metrics::otlp::{AppMetrics, AppMetricsConfig};
 use crate::model::Batch;
 
-/// An exporter's configuration, by type.
-#[derive(Clone, Debug)]
-pub enum ExporterConfig {
-    /// Serves `/metrics`.
-    Prometheus(PrometheusConfig),
-    /// Writes OTLP/JSON lines.
-    File(FileConfig),
-    /// Logs batch summaries.
-    Debug(DebugConfig),
-    /// Discards, counting.
-    Nop(NopConfig),
-    /// Forwards over OTLP.
-    Otlp(Box<otlp::OtlpConfig>),
+/// An exporter's decoded config: one of the types in the registry's exporter list.
+pub type ExporterConfig = Arc<dyn ExporterSettings>;
+
+/// What an exporter type's config does once decoded.
+pub trait ExporterSettings: std::fmt::Debug + Send + Sync + Any {
+    /// Builds exporter `id`.
+    fn build(&self, id: &str, ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>>;
 }
+
+impl dyn ExporterSettings {
+    /// The config as its own type, for the few readers of one type's settings (`app`
+    /// serves `/metrics` from the `prometheus` exporter's endpoint).
+    pub fn downcast<T: Any>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref()
+    }
+}
+
+/// An exporter type, for the registry.
+pub type ExporterFactory = Factory<ExporterConfig>;
 
 /// What building exporters needs besides their config.
 pub struct ExportContext {
@@ -46,72 +52,49 @@ pub struct ExportContext {
     pub otlp: otlp::OtlpMetrics,
 }
 
-impl ExporterConfig {
-    pub(crate) fn decode(
-        kind: &str,
-        value: Value,
-        path: &Path,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<ExporterConfig> {
-        match kind {
-            "prometheus" => {
-                let cfg: PrometheusConfig = decode_at(value, path, errors)?;
-                if let Err(message) = check_endpoint(&cfg.endpoint) {
-                    errors.push(ConfigError {
-                        path: format!("{path}.endpoint"),
-                        message,
-                    });
-                    return None;
-                }
-                if let Some(tls) = &cfg.tls {
-                    let before = errors.len();
-                    tls.check(&format!("{path}.tls"), errors);
-                    if errors.len() > before {
-                        return None;
-                    }
-                }
-                Some(ExporterConfig::Prometheus(cfg))
-            }
-            "file" => {
-                let cfg: FileConfig = decode_at(value, path, errors)?;
-                cfg.check(path, errors).then_some(ExporterConfig::File(cfg))
-            }
-            "debug" => decode_at(value, path, errors).map(ExporterConfig::Debug),
-            "nop" => decode_at(value, path, errors).map(ExporterConfig::Nop),
-            "otlp" => {
-                let mut cfg: otlp::OtlpConfig = decode_at(value, path, errors)?;
-                cfg.normalize();
-                cfg.check(path, errors)
-                    .then(|| ExporterConfig::Otlp(Box::new(cfg)))
-            }
-            other => {
-                errors.push(ConfigError {
-                    path: path.to_string(),
-                    message: format!("unknown exporter type {other:?}: known types are prometheus, otlp, file, debug and nop"),
-                });
-                None
+/// The `prometheus` exporter type.
+pub const PROMETHEUS: ExporterFactory = Factory {
+    type_name: "prometheus",
+    decode: |value, path, errors, _env| {
+        let cfg: PrometheusConfig = decode_at(value, path, errors)?;
+        if let Err(message) = check_endpoint(&cfg.endpoint) {
+            errors.push(ConfigError::new(&path.join("endpoint"), message));
+            return None;
+        }
+        if let Some(tls) = &cfg.tls {
+            let before = errors.len();
+            tls.check(&format!("{path}.tls"), errors);
+            if errors.len() > before {
+                return None;
             }
         }
-    }
+        Some(Arc::new(cfg))
+    },
+    register: shares_nothing,
+};
 
-    /// Builds exporter `id`.
-    pub fn build(&self, id: &str, ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
-        Ok(match self {
-            ExporterConfig::Prometheus(_) => Arc::new(PrometheusExporter {
-                app_metrics: ctx.app_metrics.clone(),
-            }),
-            ExporterConfig::Otlp(cfg) => Arc::new(otlp::OtlpExporter::start(
-                id,
-                (**cfg).clone(),
-                Arc::clone(&ctx.own),
-                ctx.otlp.clone(),
-            )?),
-            ExporterConfig::File(cfg) => Arc::new(FileExporter::open(cfg.clone())?),
-            ExporterConfig::Debug(cfg) => Arc::new(DebugExporter::new(cfg.clone())),
-            ExporterConfig::Nop(cfg) => Arc::new(NopExporter {
-                latency: cfg.latency,
-            }),
-        })
+/// The `nop` exporter type.
+pub const NOP: ExporterFactory = Factory {
+    type_name: "nop",
+    decode: |value, path, errors, _env| {
+        decode_at::<NopConfig>(value, path, errors).map(|c| Arc::new(c) as ExporterConfig)
+    },
+    register: shares_nothing,
+};
+
+impl ExporterSettings for PrometheusConfig {
+    fn build(&self, _id: &str, ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(Arc::new(PrometheusExporter {
+            app_metrics: ctx.app_metrics.clone(),
+        }))
+    }
+}
+
+impl ExporterSettings for NopConfig {
+    fn build(&self, _id: &str, _ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(Arc::new(NopExporter {
+            latency: self.latency,
+        }))
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-pub use self::config::{BudgetConfig, GenaiConfig, GenaiShared, PriceConfig};
+pub use self::config::{BudgetConfig, FACTORY, GenaiConfig, GenaiShared, PriceConfig};
 use self::dedupe::{Dedupe, Verdict};
 use self::metrics::{LlmMetrics, OverflowCounter, TraceExemplar};
 use self::price::{Price, PriceTable};

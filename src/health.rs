@@ -15,7 +15,9 @@ use std::sync::{Arc, PoisonError};
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-pub use self::config::{AttributeMatch, COMPONENTS, ExpectedRule, HealthConfig, PlatformRule};
+pub use self::config::{
+    AttributeMatch, COMPONENTS, ExpectedRule, FACTORY, HealthConfig, PlatformRule,
+};
 pub use self::metrics::HealthMetrics;
 use crate::component::{ProcessError, Processor};
 use crate::derive::Recorder;

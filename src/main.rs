@@ -190,10 +190,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let genai = config.processors.values().find_map(|p| match p {
-                llmwatch::registry::ProcessorConfig::Genai(g) => Some(g.clone()),
-                _ => None,
-            });
+            let genai = config
+                .processors
+                .values()
+                .find_map(|p| p.downcast::<llmwatch::genai::GenaiConfig>().cloned());
             let table = genai.unwrap_or_default().price_table();
             let usage = llmwatch::derive::llm::RawUsage {
                 input: Some(input),

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::component::config::{ConfigError, Path, check_endpoint};
+use crate::component::factory::{Factory, shares_nothing};
 use crate::component::units::ByteSize;
 use crate::net::auth::{Auth, AuthConfig};
 use crate::net::tls;
@@ -213,6 +214,14 @@ pub struct CorsConfig {
     pub max_age: Duration,
 }
 
+/// The `otlp` receiver type, the only one: `app` binds its listeners. A second type would
+/// make the receivers' config a trait object, as the processors' and exporters' are.
+pub const FACTORY: Factory<ReceiverConfig> = Factory {
+    type_name: "otlp",
+    decode: ReceiverConfig::decode,
+    register: shares_nothing,
+};
+
 impl ReceiverConfig {
     fn default_max_decompressed_size() -> ByteSize {
         ByteSize(64 << 20)
@@ -221,20 +230,12 @@ impl ReceiverConfig {
         ByteSize(64 << 20)
     }
 
-    pub(crate) fn decode(
-        kind: &str,
+    fn decode(
         mut value: Value,
         path: &Path,
         errors: &mut Vec<ConfigError>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<ReceiverConfig> {
-        if kind != "otlp" {
-            errors.push(ConfigError {
-                path: path.to_string(),
-                message: format!("unknown receiver type {kind:?}: the only receiver is otlp"),
-            });
-            return None;
-        }
         // `grpc:` with no body enables the protocol with defaults, as in the collector.
         if let Some(protocols) = value.get_mut("protocols").and_then(Value::as_object_mut) {
             for key in ["grpc", "http"] {

@@ -21,7 +21,7 @@ mod unescape;
 pub(crate) mod validate;
 mod walk;
 
-pub use self::config::{Action, ContentPolicy, PatternConfig, RedactionConfig};
+pub use self::config::{Action, ContentPolicy, FACTORY, PatternConfig, RedactionConfig};
 pub use self::counter::RedactionCounter;
 pub use self::detect::{CustomPattern, Detector, Finding, Scanner, ScannerBuildError};
 pub use self::processor::{Pseudonymiser, Redactor};

@@ -1,183 +1,113 @@
-//! The one registry of processors: their `type` names, their configs, what building them
-//! needs, and how. `config` decodes `processors:` through it, `app` builds them from it
-//! and registers what they share, and `slo` reads their configs from it; the pipeline
-//! only runs built processors ([`Stage`]: a rewriting [`crate::component::Processor`] or a
-//! [`crate::derive::Recorder`]) and imports neither them nor this registry.
+//! The one registry of component types: every receiver, processor and exporter `type`, each
+//! as its [`Factory`] (its name, its config decoder, and what all components of the type
+//! share). `config` decodes `receivers:`, `processors:` and `exporters:` through it, and an
+//! unknown type gets one error that lists the registered ones; `app` registers what the
+//! types share and builds every component from it. Neither names a component type, and
+//! the pipeline only runs built processors ([`Stage`]: a rewriting
+//! [`crate::component::Processor`] or a [`crate::derive::Recorder`]).
 //!
-//! In the module graph the registry sits above the processors it names (which import only
-//! `component`, `semconv`, `derive` and `metrics`, never each other) and below `slo`,
-//! `config` and `app`, which read it.
+//! In the module graph the registry sits above the components it lists (processors import
+//! only `component`, `semconv`, `derive` and `metrics`, never each other or this registry)
+//! and below `config` and `app`, which read it.
 //!
-//! Adding a processor: its own folder (config with `check`, and `build`), plus its line in
-//! [`PROCESSOR_TYPES`], its variant, and its arm in `decode` and `build` here.
+//! Adding a processor: its own folder, whose config implements
+//! [`ProcessorSettings`] (`build`, and `warnings` if it has any) and which exposes a
+//! `FACTORY` (type name, decoder with its checks, shared state to register), plus its line
+//! in [`PROCESSORS`]. Adding an exporter: the same in `export/`, with
+//! [`crate::export::ExporterSettings`], and its line in [`EXPORTERS`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
-use serde_json::Value;
 
-use crate::analytics;
-use crate::component::config::{ConfigError, Path, decode_at};
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared};
 use crate::derive::Stage;
-use crate::genai;
-use crate::genai::metrics::OverflowCounter;
-use crate::health;
-use crate::metrics::bounded::Thresholds;
-use crate::redact::{RedactionConfig, RedactionCounter};
+use crate::export::ExporterFactory;
+use crate::metrics::bounded::OverflowCounter;
+use crate::receive::ReceiverConfig;
+use crate::{analytics, export, genai, health, receive, redact};
 
-/// Every processor `type`, in the order the docs list them.
-pub const PROCESSOR_TYPES: [&str; 4] = ["redaction", "genai", "health", "chat_analytics"];
+/// A processor's decoded config, built into a [`Stage`].
+pub type ProcessorConfig = Arc<dyn ProcessorSettings<Stage>>;
 
-/// A processor's configuration, by type.
-#[derive(Clone, Debug)]
-pub enum ProcessorConfig {
-    /// PII and secret redaction.
-    Redaction(RedactionConfig),
-    /// LLM-call metrics.
-    Genai(genai::GenaiConfig),
-    /// Component, integration and web-vital health metrics.
-    Health(health::HealthConfig),
-    /// Product analytics.
-    ChatAnalytics(analytics::AnalyticsConfig),
+/// Every processor type, in the order the docs list them (and their shared state is
+/// registered).
+pub static PROCESSORS: &[Factory<ProcessorConfig>] = &[
+    redact::FACTORY,
+    genai::FACTORY,
+    health::FACTORY,
+    analytics::FACTORY,
+];
+
+/// Every exporter type.
+pub static EXPORTERS: &[ExporterFactory] = &[
+    export::PROMETHEUS,
+    export::otlp::FACTORY,
+    export::FILE,
+    export::DEBUG,
+    export::NOP,
+];
+
+/// Every receiver type.
+pub static RECEIVERS: &[Factory<ReceiverConfig>] = &[receive::FACTORY];
+
+/// What every component type shares, registered once in `registry` whether or not a
+/// component of the type is configured, so `/metrics` has the same families either way.
+/// `overflow` (`llmwatch_metric_overflow_total`) is shared beyond the processors.
+pub fn register_shared(registry: &mut Registry, overflow: OverflowCounter) -> Shared {
+    let mut shared = Shared::default();
+    shared.insert(overflow);
+    for factory in PROCESSORS {
+        (factory.register)(&mut shared, registry);
+    }
+    for factory in EXPORTERS {
+        (factory.register)(&mut shared, registry);
+    }
+    for factory in RECEIVERS {
+        (factory.register)(&mut shared, registry);
+    }
+    shared
 }
 
-/// What building processors needs besides their config.
-pub struct ProcessorContext<'a> {
-    /// The process environment (keys are read from it).
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// The shared `llmwatch_redactions_total` family.
-    pub redactions: RedactionCounter,
-    /// Where the `llm_*` families live once a `genai` processor is built.
-    pub llm: genai::metrics::LlmMetricsSlot,
-    /// What every `genai` processor shares.
-    pub genai: genai::GenaiShared,
-    /// `llmwatch_metric_overflow_total`.
-    pub overflow: genai::metrics::OverflowCounter,
-    /// `llmwatch_latency_threshold_seconds`.
-    pub thresholds: Thresholds,
-    /// Where the `health` families live once a `health` processor is built.
-    pub health: health::HealthMetricsSlot,
-    /// Where the `chat_analytics` state lives once that processor is built.
-    pub analytics: analytics::AnalyticsSlot,
-    /// Top users and conversations of the `chat_analytics` processors.
-    pub chat: Arc<analytics::state::Shared>,
+/// Builds every configured processor, by id.
+pub fn build_processors<'c>(
+    processors: &'c BTreeMap<String, ProcessorConfig>,
+    ctx: &BuildContext<'_>,
+) -> anyhow::Result<BTreeMap<&'c str, Stage>> {
+    processors
+        .iter()
+        .map(|(id, cfg)| {
+            let stage = cfg
+                .build(ctx)
+                .map_err(|e| anyhow::anyhow!("starting processor {id}: {e}"))?;
+            Ok((id.as_str(), stage))
+        })
+        .collect()
 }
 
-impl<'a> ProcessorContext<'a> {
-    /// What the processors share, created once and registered in `registry`; the slots
-    /// are filled as processors are built.
-    pub fn register(
-        registry: &mut Registry,
-        env: &'a dyn Fn(&str) -> Option<String>,
-        overflow: OverflowCounter,
-    ) -> ProcessorContext<'a> {
-        let llm = genai::metrics::LlmMetricsSlot::default();
-        registry.register_collector(Box::new(llm.clone()));
-        let thresholds = Thresholds::default();
-        registry.register_collector(Box::new(thresholds.clone()));
-        let health = health::HealthMetricsSlot::default();
-        registry.register_collector(Box::new(health.clone()));
-        let analytics = analytics::AnalyticsSlot::default();
-        registry.register_collector(Box::new(analytics.clone()));
-        let genai = genai::GenaiShared::default();
-        registry.register(
-            "llmwatch_genai_deduplicated",
-            "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
-            genai.deduplicated().0,
-        );
-        ProcessorContext {
-            thresholds,
-            health,
-            analytics,
-            chat: Arc::default(),
-            env,
-            redactions: RedactionCounter::register(registry),
-            llm,
-            genai,
-            overflow,
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::{EXPORTERS, PROCESSORS, RECEIVERS};
 
-impl ProcessorConfig {
-    pub(crate) fn decode(
-        kind: &str,
-        value: Value,
-        path: &Path,
-        errors: &mut Vec<ConfigError>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<ProcessorConfig> {
-        // Every problem a config's own check finds, reported under its path.
-        let checked = |problems: Vec<(String, String)>, errors: &mut Vec<ConfigError>| {
-            let ok = problems.is_empty();
-            errors.extend(problems.into_iter().map(|(key, message)| ConfigError {
-                path: format!("{path}.{key}"),
-                message,
-            }));
-            ok
-        };
-        match kind {
-            "redaction" => {
-                let cfg: RedactionConfig = decode_at(value, path, errors)?;
-                checked(cfg.check(env), errors).then_some(ProcessorConfig::Redaction(cfg))
+    #[test]
+    fn type_names_are_unique_and_documented() {
+        let readme = include_str!("../README.md");
+        for names in [
+            PROCESSORS.iter().map(|f| f.type_name).collect::<Vec<_>>(),
+            EXPORTERS.iter().map(|f| f.type_name).collect(),
+            RECEIVERS.iter().map(|f| f.type_name).collect(),
+        ] {
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), names.len(), "{names:?}");
+            for name in names {
+                assert!(
+                    readme.contains(&format!("`{name}`")),
+                    "{name} is not in README"
+                );
             }
-            "genai" => {
-                let cfg: genai::GenaiConfig = decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::Genai(cfg))
-            }
-            "health" => {
-                let cfg: health::HealthConfig = decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::Health(cfg))
-            }
-            "chat_analytics" => {
-                let cfg: analytics::AnalyticsConfig = decode_at(value, path, errors)?;
-                checked(cfg.check(), errors).then_some(ProcessorConfig::ChatAnalytics(cfg))
-            }
-            other => {
-                errors.push(ConfigError {
-                    path: path.to_string(),
-                    message: format!(
-                        "unknown processor type {other:?}: the known types are {}",
-                        PROCESSOR_TYPES.join(", ")
-                    ),
-                });
-                None
-            }
-        }
-    }
-
-    /// Settings that are valid but probably not meant.
-    pub fn warnings(&self) -> Vec<String> {
-        match self {
-            ProcessorConfig::Redaction(cfg) => cfg.warnings(),
-            ProcessorConfig::Genai(_)
-            | ProcessorConfig::Health(_)
-            | ProcessorConfig::ChatAnalytics(_) => Vec::new(),
-        }
-    }
-
-    /// Builds the runtime processor.
-    pub fn build(&self, ctx: &ProcessorContext<'_>) -> Result<Stage, String> {
-        match self {
-            ProcessorConfig::Redaction(cfg) => Ok(Stage::Rewrite(Arc::new(
-                cfg.build(&ctx.redactions, ctx.env)?,
-            ))),
-            ProcessorConfig::Genai(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
-                &ctx.llm,
-                &ctx.genai,
-                &ctx.overflow,
-                &ctx.thresholds,
-            )?))),
-            ProcessorConfig::Health(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
-                &ctx.health,
-                &ctx.overflow,
-                &ctx.thresholds,
-            )?))),
-            ProcessorConfig::ChatAnalytics(cfg) => Ok(Stage::Record(Arc::new(cfg.build(
-                &ctx.analytics,
-                &ctx.overflow,
-                &ctx.chat,
-            )?))),
         }
     }
 }

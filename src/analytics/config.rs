@@ -10,6 +10,11 @@ use serde::Deserialize;
 
 use super::families::Analytics;
 use super::{AnalyticsProcessor, AnalyticsSlot, hll, state};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
+use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::{DimensionConfig, OverflowCounter};
 
 /// One catalogued event.
@@ -25,7 +30,7 @@ pub struct EventConfig {
 
 /// `processors.chat_analytics`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct AnalyticsConfig {
     /// The event catalogue; events outside it are not counted.
     #[serde(default = "AnalyticsConfig::default_events")]
@@ -70,9 +75,10 @@ pub struct AnalyticsConfig {
     /// are intents repeated in a row within one conversation.
     #[serde(default = "AnalyticsConfig::default_min_confidence")]
     pub min_intent_confidence: f64,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "AnalyticsConfig::default_series_limit")]
-    pub series_limit: usize,
+    /// `series_limit`, beside the other keys (its series do not expire, so it takes no
+    /// `series_ttl`).
+    #[serde(skip)]
+    pub series: SeriesBounds,
     /// Users in `chat_top_user_cost_usd` per window.
     #[serde(default = "AnalyticsConfig::default_top_k")]
     pub top_k: usize,
@@ -118,6 +124,22 @@ pub struct FunnelConfig {
 impl Default for AnalyticsConfig {
     fn default() -> AnalyticsConfig {
         serde_saphyr::from_str("{}").unwrap_or_else(|_| unreachable!("every field has a default"))
+    }
+}
+
+impl<'de> Deserialize<'de> for AnalyticsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_bounded(d)
+    }
+}
+
+impl Bounded for AnalyticsConfig {
+    const TTL: bool = false;
+    fn deserialize_rest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AnalyticsConfig::deserialize(d)
+    }
+    fn set_bounds(&mut self, bounds: SeriesBounds) {
+        self.series = bounds;
     }
 }
 
@@ -193,9 +215,6 @@ impl AnalyticsConfig {
     fn default_min_confidence() -> f64 {
         0.5
     }
-    fn default_series_limit() -> usize {
-        2000
-    }
     fn default_top_k() -> usize {
         10
     }
@@ -252,9 +271,7 @@ impl AnalyticsConfig {
                 );
             }
         }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
+        errors.extend(self.series.check());
         if !(1..=100).contains(&self.top_k) {
             errors.push(("top_k".to_owned(), "must be 1 to 100".to_owned()));
         }
@@ -302,5 +319,32 @@ impl AnalyticsConfig {
             state,
             overflow: overflow.clone(),
         })
+    }
+}
+
+/// The `chat_analytics` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "chat_analytics",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, AnalyticsConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `chat_analytics` processor shares: its state's slot, and the top users and
+/// conversations.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    let slot = AnalyticsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+    shared.insert(Arc::<state::Shared>::default());
+}
+
+impl ProcessorSettings<Stage> for AnalyticsConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let chat: Arc<state::Shared> = ctx.get()?;
+        let processor = AnalyticsConfig::build(self, &ctx.get()?, &ctx.get()?, &chat)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }

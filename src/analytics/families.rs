@@ -151,7 +151,7 @@ impl Analytics {
         shared: Arc<state::Shared>,
         overflow: &OverflowCounter,
     ) -> Analytics {
-        let limit = config.series_limit;
+        let limit = config.series.series_limit;
         let keep = ["event", "rating", "outcome"];
         let events = config
             .events

@@ -304,10 +304,11 @@ service:
     let endpoint = |endpoint: &str, tls: &str| {
         let config = crate::config::Config::from_yaml(&yaml(endpoint, tls), &no_env)
             .unwrap_or_else(|e| panic!("{e:?}"));
-        match &config.exporters["otlp"] {
-            crate::export::ExporterConfig::Otlp(c) => c.endpoint.clone(),
-            _ => unreachable!(),
-        }
+        config.exporters["otlp"]
+            .downcast::<crate::export::otlp::OtlpConfig>()
+            .expect("an otlp exporter's config")
+            .endpoint
+            .clone()
     };
     assert_eq!(endpoint("collector:4317", "{}"), "https://collector:4317");
     assert_eq!(

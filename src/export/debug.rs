@@ -4,7 +4,14 @@
 
 use serde::Deserialize;
 
-use super::{Delivery, ExportError, Exporter};
+use std::sync::Arc;
+
+use super::{
+    Delivery, ExportContext, ExportError, Exporter, ExporterConfig, ExporterFactory,
+    ExporterSettings,
+};
+use crate::component::config::decode_at;
+use crate::component::factory::{Factory, shares_nothing};
 use crate::model::{Batch, Payload};
 
 /// `exporters.debug`.
@@ -25,6 +32,21 @@ pub enum Verbosity {
     Basic,
     /// Also resources and scopes.
     Detailed,
+}
+
+/// The `debug` exporter type.
+pub const FACTORY: ExporterFactory = Factory {
+    type_name: "debug",
+    decode: |value, path, errors, _env| {
+        decode_at::<DebugConfig>(value, path, errors).map(|c| Arc::new(c) as ExporterConfig)
+    },
+    register: shares_nothing,
+};
+
+impl ExporterSettings for DebugConfig {
+    fn build(&self, _id: &str, _ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(Arc::new(DebugExporter::new(self.clone())))
+    }
 }
 
 /// Logs a summary of each batch at INFO.

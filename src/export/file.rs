@@ -8,12 +8,17 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
 
-use super::{Delivery, ExportError, Exporter};
+use super::{
+    Delivery, ExportContext, ExportError, Exporter, ExporterConfig, ExporterFactory,
+    ExporterSettings,
+};
+use crate::component::config::decode_at;
 use crate::component::config::{ConfigError, Path};
+use crate::component::factory::{Factory, shares_nothing};
 use crate::model::{Batch, Payload};
 
 /// `exporters.file`.
@@ -54,6 +59,23 @@ impl Default for RotationConfig {
             max_megabytes: Self::default_max_megabytes(),
             max_backups: Self::default_max_backups(),
         }
+    }
+}
+
+/// The `file` exporter type.
+pub const FACTORY: ExporterFactory = Factory {
+    type_name: "file",
+    decode: |value, path, errors, _env| {
+        let cfg: FileConfig = decode_at(value, path, errors)?;
+        cfg.check(path, errors)
+            .then(|| Arc::new(cfg) as ExporterConfig)
+    },
+    register: shares_nothing,
+};
+
+impl ExporterSettings for FileConfig {
+    fn build(&self, _id: &str, _ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(Arc::new(FileExporter::open(self.clone())?))
     }
 }
 

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use self::config::{
-    BatchConfig, Compression, FullPolicy, OtlpConfig, Protocol, RetryConfig, SendQueueConfig,
-    TlsConfig,
+    BatchConfig, Compression, FACTORY, FullPolicy, OtlpConfig, Protocol, RetryConfig,
+    SendQueueConfig, TlsConfig,
 };
 pub use self::meters::OtlpMetrics;
 use self::meters::{Meters, QueueLabels};

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -11,6 +10,11 @@ use super::dedupe::{Dedupe, DedupeCounter};
 use super::metrics::{self, LlmMetrics, LlmMetricsSlot, OverflowCounter};
 use super::price::{self, Price, PriceTable};
 use super::{Dimension, GenaiProcessor, matches};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
+use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::DimensionConfig;
 
 /// A price from the config, USD per 1M tokens.
@@ -51,20 +55,14 @@ pub struct BudgetConfig {
 
 /// `processors.genai`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct GenaiConfig {
     /// Extra labels on the request, token and cost families (at most 8).
     #[serde(default)]
     pub dimensions: Vec<DimensionConfig>,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "GenaiConfig::default_series_limit")]
-    pub series_limit: usize,
-    /// Series idle this long disappear from `/metrics`.
-    #[serde(
-        default = "GenaiConfig::default_series_ttl",
-        deserialize_with = "crate::component::units::deserialize_duration"
-    )]
-    pub series_ttl: Duration,
+    /// `series_limit` and `series_ttl`, beside the other keys.
+    #[serde(skip)]
+    pub series: SeriesBounds,
     /// Prices that add to or override the embedded table.
     #[serde(default)]
     pub prices: Vec<PriceConfig>,
@@ -90,14 +88,29 @@ impl Default for GenaiConfig {
     fn default() -> GenaiConfig {
         GenaiConfig {
             dimensions: Vec::new(),
-            series_limit: GenaiConfig::default_series_limit(),
-            series_ttl: GenaiConfig::default_series_ttl(),
+            series: SeriesBounds::default(),
             prices: Vec::new(),
             prefer_reported_cost: false,
             budgets: BudgetConfig::default(),
             latency_thresholds: Default::default(),
             dedupe: true,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for GenaiConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_bounded(d)
+    }
+}
+
+impl Bounded for GenaiConfig {
+    const TTL: bool = true;
+    fn deserialize_rest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        GenaiConfig::deserialize(d)
+    }
+    fn set_bounds(&mut self, bounds: SeriesBounds) {
+        self.series = bounds;
     }
 }
 
@@ -121,12 +134,6 @@ const RESERVED_LABELS: &[&str] = &[
 impl GenaiConfig {
     fn yes() -> bool {
         true
-    }
-    fn default_series_limit() -> usize {
-        2000
-    }
-    fn default_series_ttl() -> Duration {
-        Duration::from_secs(3600)
     }
 
     /// Problems, as (key, message).
@@ -153,9 +160,7 @@ impl GenaiConfig {
                     .map(|(key, message)| (format!("dimensions[{i}].{key}"), message)),
             );
         }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
+        errors.extend(self.series.check());
         for (i, p) in self.prices.iter().enumerate() {
             for (what, v) in [
                 ("input", Some(p.input)),
@@ -223,7 +228,7 @@ impl GenaiConfig {
 
     fn metrics(&self) -> LlmMetrics {
         let dims: Vec<String> = self.dimensions.iter().map(DimensionConfig::label).collect();
-        let mut m = LlmMetrics::new(&dims, self.series_limit, self.series_ttl.as_secs().max(1));
+        let mut m = LlmMetrics::new(&dims, self.series.series_limit, self.series.ttl_secs());
         m.budgets = [
             ("daily", self.budgets.daily_usd),
             ("monthly", self.budgets.monthly_usd),
@@ -289,5 +294,43 @@ impl GenaiShared {
     /// `llmwatch_genai_deduplicated_total{rule}`, to register.
     pub fn deduplicated(&self) -> DedupeCounter {
         self.dedupe.counter()
+    }
+}
+
+/// The `genai` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "genai",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, GenaiConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `genai` processor shares: the `llm_*` families' slot, the dedupe record and
+/// its counter, and the latency thresholds it sets.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    let slot = LlmMetricsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+    shared.get_or_register(registry, |registry| {
+        let thresholds = metrics::Thresholds::default();
+        registry.register_collector(Box::new(thresholds.clone()));
+        thresholds
+    });
+    let genai = Arc::new(GenaiShared::default());
+    registry.register(
+        "llmwatch_genai_deduplicated",
+        "Descriptions of an LLM call merged into the call counted before them in the same trace, by rule (response_id, same_span, parent_child; nested_tool for a tool call).",
+        genai.deduplicated().0,
+    );
+    shared.insert(genai);
+}
+
+impl ProcessorSettings<Stage> for GenaiConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let genai: Arc<GenaiShared> = ctx.get()?;
+        let processor = GenaiConfig::build(self, &ctx.get()?, &genai, &ctx.get()?, &ctx.get()?)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }

@@ -706,7 +706,10 @@ fn configs_that_would_break_the_families_are_refused() {
         .build(&slot, &shared, &of, &Default::default())
         .unwrap();
     let other = GenaiConfig {
-        series_limit: 5,
+        series: crate::component::series::SeriesBounds {
+            series_limit: 5,
+            ..Default::default()
+        },
         ..GenaiConfig::default()
     };
     assert!(

@@ -3,12 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::metrics::HealthMetrics;
 use super::{HealthMetricsSlot, HealthProcessor};
+use prometheus_client::registry::Registry;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, Shared, decode_checked};
+use crate::component::series::{Bounded, SeriesBounds, deserialize_bounded};
+use crate::derive::Stage;
 use crate::metrics::bounded::{OverflowCounter, Thresholds};
 
 /// A third-party platform, recognised by the host a client span called.
@@ -55,7 +59,7 @@ pub struct AttributeMatch {
 
 /// `processors.health`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct HealthConfig {
     /// Platform rules, first match wins.
     #[serde(default = "HealthConfig::default_platforms")]
@@ -75,15 +79,9 @@ pub struct HealthConfig {
     /// `llmwatch_metric_overflow_total{family="integration_connections"}` and not tracked.
     #[serde(default = "HealthConfig::default_max_connections")]
     pub max_connections: usize,
-    /// Series per family; values past it fold into `other`.
-    #[serde(default = "HealthConfig::default_series_limit")]
-    pub series_limit: usize,
-    /// Series idle this long disappear from `/metrics`.
-    #[serde(
-        default = "HealthConfig::default_series_ttl",
-        deserialize_with = "crate::component::units::deserialize_duration"
-    )]
-    pub series_ttl: Duration,
+    /// `series_limit` and `series_ttl`, beside the other keys.
+    #[serde(skip)]
+    pub series: SeriesBounds,
 }
 
 impl Default for HealthConfig {
@@ -94,9 +92,24 @@ impl Default for HealthConfig {
             thresholds: HealthConfig::default_thresholds(),
             expected: HealthConfig::default_expected(),
             max_connections: HealthConfig::default_max_connections(),
-            series_limit: HealthConfig::default_series_limit(),
-            series_ttl: HealthConfig::default_series_ttl(),
+            series: SeriesBounds::default(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for HealthConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_bounded(d)
+    }
+}
+
+impl Bounded for HealthConfig {
+    const TTL: bool = true;
+    fn deserialize_rest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HealthConfig::deserialize(d)
+    }
+    fn set_bounds(&mut self, bounds: SeriesBounds) {
+        self.series = bounds;
     }
 }
 
@@ -173,14 +186,8 @@ impl HealthConfig {
             },
         ]
     }
-    fn default_series_limit() -> usize {
-        2000
-    }
     fn default_max_connections() -> usize {
         10_000
-    }
-    fn default_series_ttl() -> Duration {
-        Duration::from_secs(3600)
     }
 
     /// Problems, as (key, message).
@@ -222,9 +229,7 @@ impl HealthConfig {
                 ));
             }
         }
-        if self.series_limit == 0 {
-            errors.push(("series_limit".to_owned(), "must be at least 1".to_owned()));
-        }
+        errors.extend(self.series.check());
         errors
     }
 
@@ -250,5 +255,34 @@ impl HealthConfig {
             metrics,
             overflow: overflow.clone(),
         })
+    }
+}
+
+/// The `health` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "health",
+    decode: |value, path, errors, _env| {
+        let cfg = decode_checked(value, path, errors, HealthConfig::check)?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: register_shared,
+};
+
+/// What every `health` processor shares: its families' slot, and the latency thresholds.
+fn register_shared(shared: &mut Shared, registry: &mut Registry) {
+    shared.get_or_register(registry, |registry| {
+        let thresholds = Thresholds::default();
+        registry.register_collector(Box::new(thresholds.clone()));
+        thresholds
+    });
+    let slot = HealthMetricsSlot::default();
+    registry.register_collector(Box::new(slot.clone()));
+    shared.insert(slot);
+}
+
+impl ProcessorSettings<Stage> for HealthConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let processor = HealthConfig::build(self, &ctx.get()?, &ctx.get()?, &ctx.get()?)?;
+        Ok(Stage::Record(Arc::new(processor)))
     }
 }

@@ -90,7 +90,7 @@ fn labels(names: &[&str]) -> Vec<String> {
 
 impl HealthMetrics {
     pub(super) fn new(config: &HealthConfig) -> HealthMetrics {
-        let limit = config.series_limit;
+        let limit = config.series.series_limit;
         let keep = ["component", "outcome", "severity", "rating"];
         let mut buckets: Vec<f64> = BASE_BUCKETS
             .iter()
@@ -229,10 +229,7 @@ impl HealthMetrics {
     }
 
     fn expire(&self) {
-        let Some(oldest) = self
-            .now()
-            .checked_sub(self.config.series_ttl.as_secs().max(1))
-        else {
+        let Some(oldest) = self.now().checked_sub(self.config.series.ttl_secs()) else {
             return;
         };
         self.operations.expire(oldest);

@@ -1,8 +1,12 @@
 //! `processors.redaction`: the settings, their checks, and building the processor.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
+
+use crate::component::factory::{BuildContext, Factory, ProcessorSettings, decode_checked};
+use crate::derive::Stage;
 
 use super::counter::RedactionCounter;
 use super::detect::CustomPattern;
@@ -418,5 +422,26 @@ impl RedactionConfig {
             counter: counter.family(),
             rules: Default::default(),
         })
+    }
+}
+
+/// The `redaction` processor type, for the registry.
+pub const FACTORY: Factory<Arc<dyn ProcessorSettings<Stage>>> = Factory {
+    type_name: "redaction",
+    decode: |value, path, errors, env| {
+        let cfg = decode_checked(value, path, errors, |c: &RedactionConfig| c.check(env))?;
+        Some(Arc::new(cfg) as Arc<dyn ProcessorSettings<Stage>>)
+    },
+    register: |shared, registry| shared.insert(RedactionCounter::register(registry)),
+};
+
+impl ProcessorSettings<Stage> for RedactionConfig {
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Stage, String> {
+        let processor = RedactionConfig::build(self, &ctx.get()?, ctx.env)?;
+        Ok(Stage::Rewrite(Arc::new(processor)))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        RedactionConfig::warnings(self)
     }
 }

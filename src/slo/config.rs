@@ -146,15 +146,14 @@ impl Context {
             turn_events: false,
         };
         for p in processors.values() {
-            match p {
-                ProcessorConfig::Health(h) if context.ai_thresholds.is_none() => {
-                    context.ai_thresholds = h.thresholds.get("ai").copied();
-                }
-                ProcessorConfig::ChatAnalytics(a) => {
-                    let has = |n: &str| a.events.iter().any(|e| e.name == n);
-                    context.turn_events = has("message_sent") && has("message_received");
-                }
-                _ => {}
+            if let Some(h) = p.downcast::<crate::health::HealthConfig>()
+                && context.ai_thresholds.is_none()
+            {
+                context.ai_thresholds = h.thresholds.get("ai").copied();
+            }
+            if let Some(a) = p.downcast::<crate::analytics::AnalyticsConfig>() {
+                let has = |n: &str| a.events.iter().any(|e| e.name == n);
+                context.turn_events = has("message_sent") && has("message_received");
             }
         }
         context

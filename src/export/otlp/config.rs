@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::component::config::{ConfigError, Path};
+use std::sync::Arc;
+
+use crate::component::config::{ConfigError, Path, decode_at};
+use crate::component::factory::{Factory, shares_nothing};
 use crate::component::units::{ByteSize, deserialize_duration};
+use crate::export::{ExportContext, Exporter, ExporterConfig, ExporterFactory, ExporterSettings};
 
 /// `exporters.otlp`.
 #[derive(Clone, Deserialize)]
@@ -239,6 +243,29 @@ impl Default for SendQueueConfig {
             directory: None,
             fsync: false,
         }
+    }
+}
+
+/// The `otlp` exporter type.
+pub const FACTORY: ExporterFactory = Factory {
+    type_name: "otlp",
+    decode: |value, path, errors, _env| {
+        let mut cfg: OtlpConfig = decode_at(value, path, errors)?;
+        cfg.normalize();
+        cfg.check(path, errors)
+            .then(|| Arc::new(cfg) as ExporterConfig)
+    },
+    register: shares_nothing,
+};
+
+impl ExporterSettings for OtlpConfig {
+    fn build(&self, id: &str, ctx: &ExportContext) -> std::io::Result<Arc<dyn Exporter>> {
+        Ok(Arc::new(super::OtlpExporter::start(
+            id,
+            self.clone(),
+            Arc::clone(&ctx.own),
+            ctx.otlp.clone(),
+        )?))
     }
 }
 
