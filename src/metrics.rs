@@ -8,6 +8,7 @@
 pub mod bounded;
 pub mod exposition;
 pub mod otlp;
+pub mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;
