@@ -301,10 +301,74 @@ fn registers_of_two_sidecars_merge_into_the_union() {
     assert!((e - 10_000.0).abs() <= 3.0 * 1.04 / 32.0 * 10_000.0, "{e}");
 }
 
+/// An LLM call of `user` in `session` with `input` tokens and 100 output tokens.
+fn llm_call(
+    id: u8,
+    user: &str,
+    session: &str,
+    input: &str,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
+    opentelemetry_proto::tonic::trace::v1::Span {
+        trace_id: vec![1; 16],
+        span_id: vec![id; 8],
+        name: "chat gpt-4o".to_owned(),
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        attributes: vec![
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.request.model", "gpt-4o"),
+            kv("gen_ai.usage.input_tokens", input),
+            kv("gen_ai.usage.output_tokens", "100"),
+            kv("user.id", user),
+            kv("session.id", session),
+        ],
+        ..Default::default()
+    }
+}
+
+/// One traces batch of `spans`, under one resource and scope.
+fn traces_batch(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Batch {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    Batch::new(
+        Payload::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    )
+}
+
+/// The series that the conversations and calls of the test below give, with their values.
+const CONVERSATION_SERIES: &[(&str, f64)] = &[
+    (r#"chat_conversations_total{outcome="completed"}"#, 2.0),
+    (r#"chat_conversations_total{outcome="abandoned"}"#, 1.0),
+    (
+        r#"chat_conversation_dropoff_total{event="message_sent"}"#,
+        1.0,
+    ),
+    (
+        r#"chat_conversation_messages_count{outcome="completed"}"#,
+        2.0,
+    ),
+    (
+        r#"chat_conversation_tokens_sum{outcome="completed"}"#,
+        200_310.0,
+    ),
+    (
+        r#"chat_top_user_cost_usd{user="small",window="1d"}"#,
+        (10.0 * 2.5 + 100.0 * 10.0) / 1e6,
+    ),
+];
+
 #[test]
 fn conversations_and_top_users_from_llm_calls_and_events() {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     let chat = Arc::new(state::Shared::default());
     let cfg: AnalyticsConfig = serde_saphyr::from_str("conversation_idle: 0s").unwrap();
     let slot = AnalyticsSlot::default();
@@ -321,39 +385,11 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
             &Default::default(),
         )
         .unwrap();
-    let call = |id: u8, user: &str, session: &str, input: &str| Span {
-        trace_id: vec![1; 16],
-        span_id: vec![id; 8],
-        name: "chat gpt-4o".to_owned(),
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        attributes: vec![
-            kv("gen_ai.operation.name", "chat"),
-            kv("gen_ai.request.model", "gpt-4o"),
-            kv("gen_ai.usage.input_tokens", input),
-            kv("gen_ai.usage.output_tokens", "100"),
-            kv("user.id", user),
-            kv("session.id", session),
-        ],
-        ..Default::default()
-    };
-    let traces = Batch::new(
-        Payload::Traces(ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![
-                        call(1, "big-spender", "s1", "100000"),
-                        call(2, "big-spender", "s1", "100000"),
-                        call(3, "small", "s2", "10"),
-                    ],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    );
+    let traces = traces_batch(vec![
+        llm_call(1, "big-spender", "s1", "100000"),
+        llm_call(2, "big-spender", "s1", "100000"),
+        llm_call(3, "small", "s2", "10"),
+    ]);
     // s1: asked, answered, closed; s3: asked, never answered.
     let with_session = |name: &str, session: &str| event(name, vec![kv("session.id", session)]);
     analytics
@@ -374,26 +410,7 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
         ]))
         .unwrap();
     let text = scrape(&registry);
-    for (series, n) in [
-        (r#"chat_conversations_total{outcome="completed"}"#, 2.0),
-        (r#"chat_conversations_total{outcome="abandoned"}"#, 1.0),
-        (
-            r#"chat_conversation_dropoff_total{event="message_sent"}"#,
-            1.0,
-        ),
-        (
-            r#"chat_conversation_messages_count{outcome="completed"}"#,
-            2.0,
-        ),
-        (
-            r#"chat_conversation_tokens_sum{outcome="completed"}"#,
-            200_310.0,
-        ),
-        (
-            r#"chat_top_user_cost_usd{user="small",window="1d"}"#,
-            (10.0 * 2.5 + 100.0 * 10.0) / 1e6,
-        ),
-    ] {
+    for (series, n) in CONVERSATION_SERIES {
         let got = value(&text, series);
         assert!(
             got.is_some_and(|g| (g - n).abs() < 1e-12),
