@@ -301,6 +301,18 @@ fn registers_of_two_sidecars_merge_into_the_union() {
     assert!((e - 10_000.0).abs() <= 3.0 * 1.04 / 32.0 * 10_000.0, "{e}");
 }
 
+/// The genai processor with its defaults, recording into metrics no registry reads.
+fn default_genai() -> crate::genai::GenaiProcessor {
+    crate::genai::GenaiConfig::default()
+        .build(
+            &Default::default(),
+            &Default::default(),
+            &OverflowCounter::default(),
+            &Default::default(),
+        )
+        .unwrap()
+}
+
 /// An LLM call of `user` in `session` with `input` tokens and 100 output tokens.
 fn llm_call(
     id: u8,
@@ -377,14 +389,7 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
     let analytics = cfg
         .build(&slot, &OverflowCounter::default(), &chat)
         .unwrap();
-    let genai = crate::genai::GenaiConfig::default()
-        .build(
-            &Default::default(),
-            &Default::default(),
-            &OverflowCounter::default(),
-            &Default::default(),
-        )
-        .unwrap();
+    let genai = default_genai();
     let traces = traces_batch(vec![
         llm_call(1, "big-spender", "s1", "100000"),
         llm_call(2, "big-spender", "s1", "100000"),
@@ -474,14 +479,7 @@ fn conversations_take_llm_calls_only_from_facts_in_pipeline_order() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     let chat = Arc::new(state::Shared::default());
-    let genai = crate::genai::GenaiConfig::default()
-        .build(
-            &Default::default(),
-            &Default::default(),
-            &OverflowCounter::default(),
-            &Default::default(),
-        )
-        .unwrap();
+    let genai = default_genai();
     let span = Span {
         trace_id: vec![1; 16],
         span_id: vec![1; 8],
