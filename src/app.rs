@@ -109,6 +109,7 @@ fn shutdown_future(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Sen
 }
 
 /// Runs llmwatch until `stop` resolves, then shuts down gracefully.
+#[allow(clippy::too_many_lines)] // split in the registry change
 pub async fn run(
     config: Config,
     env: &dyn Fn(&str) -> Option<String>,

@@ -130,6 +130,7 @@ impl GenaiConfig {
     }
 
     /// Problems, as (key, message).
+    #[allow(clippy::too_many_lines)] // split in the registry change
     pub fn check(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         if self.dimensions.len() > MAX_DIMENSIONS {

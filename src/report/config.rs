@@ -314,6 +314,7 @@ impl ReportsConfig {
     }
 }
 
+#[allow(clippy::too_many_lines)] // split in the registry change
 fn check_schedule(
     r: RawSchedule,
     webhooks: &BTreeMap<String, RawWebhook>,

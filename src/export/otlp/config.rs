@@ -261,6 +261,7 @@ impl OtlpConfig {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // split in the registry change
     pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) -> bool {
         let before = errors.len();
         let mut err = |key: &str, message: String| {
