@@ -70,6 +70,14 @@ fn events(name: &str, users: std::ops::Range<u32>, extra: &dyn Fn(u32) -> Vec<Ke
     )
 }
 
+/// Runs `f` and prints how much the resident set grew, as `what`.
+fn measure_rss(what: &str, f: &mut dyn FnMut()) {
+    let before = rss_kib();
+    f();
+    let after = rss_kib();
+    println!("{what:<58} {:>8} KiB", after.saturating_sub(before));
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -83,15 +91,9 @@ fn main() {
             &shared,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    let measure = |what: &str, f: &mut dyn FnMut()| {
-        let before = rss_kib();
-        f();
-        let after = rss_kib();
-        println!("{what:<58} {:>8} KiB", after.saturating_sub(before));
-    };
     // Unique users: the four default segments (all, authenticated, guest, tier) plus new,
     // each 54 sub-sketches of 1024 registers.
-    measure("user sketches, 5 segments at hll_precision 10", &mut || {
+    measure_rss("user sketches, 5 segments at hll_precision 10", &mut || {
         let mut b = events("message_sent", 0..1000, &|i| {
             vec![
                 kv("user.is_guest", (i % 2 == 0).to_string()),
@@ -101,7 +103,7 @@ fn main() {
         });
         let _ = p.process(&mut b);
     });
-    measure(
+    measure_rss(
         "conversations, 10,000 open (the default max_conversations)",
         &mut || {
             for chunk in 0..10 {
@@ -112,7 +114,7 @@ fn main() {
             }
         },
     );
-    measure(
+    measure_rss(
         "funnel progress, 10,000 users (the default max_funnel_users)",
         &mut || {
             for chunk in 0..10 {
@@ -125,7 +127,7 @@ fn main() {
             }
         },
     );
-    measure(
+    measure_rss(
         "top users, one day's summary at top_k 10 (100 counters)",
         &mut || {
             for i in 0..10_000u32 {

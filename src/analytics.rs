@@ -120,9 +120,26 @@ impl AnalyticsProcessor {
     /// Funnel progress: a user reaches a step when its event arrives after every earlier
     /// step, within the funnel window; each step is counted once per user and window.
     fn funnels(&self, name: &str, who: &Identity<'_>) {
-        let s = &self.state;
-        let c = &s.config;
-        let hits: Vec<(usize, usize)> = c
+        let hits = self.funnel_steps_of(name);
+        if hits.is_empty() {
+            return;
+        }
+        let Some(user) = who.user.as_deref() else {
+            return;
+        };
+        let user = hll::hash(user);
+        let now = unix_now();
+        for (f, step) in hits {
+            if let Some(first_unix) = self.advance_funnel(f, step, user, now) {
+                self.record_funnel_step(f, step, user, now.saturating_sub(first_unix));
+            }
+        }
+    }
+
+    /// The (funnel, step) pairs that the event `name` is a step of.
+    fn funnel_steps_of(&self, name: &str) -> Vec<(usize, usize)> {
+        self.state
+            .config
             .funnels
             .iter()
             .enumerate()
@@ -133,68 +150,72 @@ impl AnalyticsProcessor {
                     .position(|st| st == name)
                     .map(|i| (f, i))
             })
-            .collect();
-        if hits.is_empty() {
-            return;
-        }
-        let Some(user) = who.user.as_deref() else {
-            return;
+            .collect()
+    }
+
+    /// Moves `user` to `step` of funnel `f` if it is the next step (a repeated or skipped
+    /// step is not), within the funnel window and the user limit; returns when the user
+    /// reached the funnel's first step.
+    fn advance_funnel(&self, f: usize, step: usize, user: u64, now: u64) -> Option<u64> {
+        let s = &self.state;
+        let c = &s.config;
+        let mut progress = s
+            .funnel_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = (f, user);
+        let p = progress.get(&key).copied();
+        let expired =
+            p.is_some_and(|p| now.saturating_sub(p.first_unix) > c.funnel_window.as_secs());
+        let reached = if expired {
+            0
+        } else {
+            p.map_or(0, |p| p.reached)
         };
-        let user = hll::hash(user);
-        let now = unix_now();
-        for (f, step) in hits {
-            let funnel = &c.funnels[f];
-            let mut progress = s
-                .funnel_progress
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let key = (f, user);
-            let p = progress.get(&key).copied();
-            let expired =
-                p.is_some_and(|p| now.saturating_sub(p.first_unix) > c.funnel_window.as_secs());
-            let reached = if expired {
-                0
-            } else {
-                p.map_or(0, |p| p.reached)
-            };
-            // Only the next step counts; a repeated or skipped step does not.
-            if step != reached {
-                continue;
-            }
-            if p.is_none() && progress.len() >= c.max_funnel_users {
-                drop(progress);
-                self.overflow.inc("chat_funnels");
-                continue;
-            }
-            let first_unix = if step == 0 {
-                now
-            } else {
-                p.map_or(now, |p| p.first_unix)
-            };
-            progress.insert(
-                key,
-                Progress {
-                    reached: step + 1,
-                    first_unix,
-                },
-            );
+        // Only the next step counts; a repeated or skipped step does not.
+        if step != reached {
+            return None;
+        }
+        if p.is_none() && progress.len() >= c.max_funnel_users {
             drop(progress);
-            let (fname, sname) = (label_value(&funnel.name), label_value(&funnel.steps[step]));
-            s.funnel_steps
-                .with(&[&fname, &sname], s.now(), &self.overflow, |x| {
-                    x.inc();
+            self.overflow.inc("chat_funnels");
+            return None;
+        }
+        let first_unix = if step == 0 {
+            now
+        } else {
+            p.map_or(now, |p| p.first_unix)
+        };
+        progress.insert(
+            key,
+            Progress {
+                reached: step + 1,
+                first_unix,
+            },
+        );
+        Some(first_unix)
+    }
+
+    /// Counts `step` of funnel `f`; on its last step, records the time the funnel `took`
+    /// and forgets the user's progress.
+    fn record_funnel_step(&self, f: usize, step: usize, user: u64, took: u64) {
+        let s = &self.state;
+        let funnel = &s.config.funnels[f];
+        let (fname, sname) = (label_value(&funnel.name), label_value(&funnel.steps[step]));
+        s.funnel_steps
+            .with(&[&fname, &sname], s.now(), &self.overflow, |x| {
+                x.inc();
+            });
+        if step + 1 == funnel.steps.len() {
+            let took = took as f64;
+            s.funnel_duration
+                .with(&[&fname], s.now(), &self.overflow, |h| {
+                    h.observe(took, None, None)
                 });
-            if step + 1 == funnel.steps.len() {
-                let took = now.saturating_sub(first_unix) as f64;
-                s.funnel_duration
-                    .with(&[&fname], s.now(), &self.overflow, |h| {
-                        h.observe(took, None, None)
-                    });
-                s.funnel_progress
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&key);
-            }
+            s.funnel_progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&(f, user));
         }
     }
 

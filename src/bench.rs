@@ -83,6 +83,65 @@ fn text(rng: &mut Rng, len: usize) -> String {
     out
 }
 
+/// One chatbot LLM span of `trace_id` starting at `start`: a 500-word prompt (with an
+/// e-mail address if `with_email`), usage, a user and a session.
+fn llm_span(rng: &mut Rng, trace_id: &[u8], start: u64, with_email: bool) -> Span {
+    let mut prompt = text(rng, 500);
+    if with_email {
+        prompt.push_str("contact me at jane.doe@example.com ");
+    }
+    let input = 200 + rng.next() % 800;
+    let output = 50 + rng.next() % 400;
+    Span {
+        trace_id: trace_id.to_vec(),
+        span_id: (rng.next() | 1).to_be_bytes().to_vec(),
+        parent_span_id: (rng.next() | 1).to_be_bytes().to_vec(),
+        name: "chat gpt-4o-mini".to_owned(),
+        kind: SpanKind::Client as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 900_000_000,
+        attributes: vec![
+            kv("gen_ai.system", s("openai")),
+            kv("gen_ai.operation.name", s("chat")),
+            kv("gen_ai.request.model", s("gpt-4o-mini")),
+            kv("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
+            kv("gen_ai.request.temperature", Value::DoubleValue(0.2)),
+            kv("gen_ai.request.max_tokens", Value::IntValue(1024)),
+            kv("gen_ai.usage.input_tokens", Value::IntValue(input as i64)),
+            kv("gen_ai.usage.output_tokens", Value::IntValue(output as i64)),
+            kv(
+                "gen_ai.response.id",
+                s(&format!("chatcmpl-{:016x}", rng.next())),
+            ),
+            kv(
+                "gen_ai.response.finish_reasons",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(s("stop")),
+                    }],
+                }),
+            ),
+            kv("server.address", s("api.openai.com")),
+            kv("server.port", Value::IntValue(443)),
+            kv("user.id", s(&format!("user-{}", rng.next() % 5000))),
+            kv(
+                "session.id",
+                s(&format!("sess-{:08x}", rng.next() % 100_000)),
+            ),
+            kv("gen_ai.prompt.0.content", Value::StringValue(prompt)),
+            kv(
+                "gen_ai.completion.0.content",
+                Value::StringValue(text(rng, 200)),
+            ),
+        ],
+        status: Some(Status {
+            code: StatusCode::Ok as i32,
+            message: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
 /// Builds an `ExportTraceServiceRequest` with `spans` chatbot LLM spans.
 pub fn reference_traces(spans: usize, seed: u64) -> ExportTraceServiceRequest {
     let mut rng = Rng(seed);
@@ -108,60 +167,12 @@ pub fn reference_traces(spans: usize, seed: u64) -> ExportTraceServiceRequest {
     let start = 1_764_000_000_000_000_000u64;
     let spans = (0..spans)
         .map(|i| {
-            let mut prompt = text(&mut rng, 500);
-            if i % 10 == 0 {
-                prompt.push_str("contact me at jane.doe@example.com ");
-            }
-            let input = 200 + rng.next() % 800;
-            let output = 50 + rng.next() % 400;
-            Span {
-                trace_id: trace_id.clone(),
-                span_id: (rng.next() | 1).to_be_bytes().to_vec(),
-                parent_span_id: (rng.next() | 1).to_be_bytes().to_vec(),
-                name: "chat gpt-4o-mini".to_owned(),
-                kind: SpanKind::Client as i32,
-                start_time_unix_nano: start + i as u64 * 1_000_000,
-                end_time_unix_nano: start + i as u64 * 1_000_000 + 900_000_000,
-                attributes: vec![
-                    kv("gen_ai.system", s("openai")),
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o-mini")),
-                    kv("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
-                    kv("gen_ai.request.temperature", Value::DoubleValue(0.2)),
-                    kv("gen_ai.request.max_tokens", Value::IntValue(1024)),
-                    kv("gen_ai.usage.input_tokens", Value::IntValue(input as i64)),
-                    kv("gen_ai.usage.output_tokens", Value::IntValue(output as i64)),
-                    kv(
-                        "gen_ai.response.id",
-                        s(&format!("chatcmpl-{:016x}", rng.next())),
-                    ),
-                    kv(
-                        "gen_ai.response.finish_reasons",
-                        Value::ArrayValue(ArrayValue {
-                            values: vec![AnyValue {
-                                value: Some(s("stop")),
-                            }],
-                        }),
-                    ),
-                    kv("server.address", s("api.openai.com")),
-                    kv("server.port", Value::IntValue(443)),
-                    kv("user.id", s(&format!("user-{}", rng.next() % 5000))),
-                    kv(
-                        "session.id",
-                        s(&format!("sess-{:08x}", rng.next() % 100_000)),
-                    ),
-                    kv("gen_ai.prompt.0.content", Value::StringValue(prompt)),
-                    kv(
-                        "gen_ai.completion.0.content",
-                        Value::StringValue(text(&mut rng, 200)),
-                    ),
-                ],
-                status: Some(Status {
-                    code: StatusCode::Ok as i32,
-                    message: String::new(),
-                }),
-                ..Default::default()
-            }
+            llm_span(
+                &mut rng,
+                &trace_id,
+                start + i as u64 * 1_000_000,
+                i % 10 == 0,
+            )
         })
         .collect();
     ExportTraceServiceRequest {

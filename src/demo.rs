@@ -184,25 +184,8 @@ pub async fn run(
         if n >= 1.0 {
             let end = now_nanos();
             let sessions: Vec<Session> = (0..n as u64).map(|_| generator.session(end)).collect();
-            totals.sessions += sessions.len() as u64;
-            totals.llm_calls += sessions.iter().map(|s| s.llm_calls).sum::<u64>();
-            let (traces, logs) = requests(sessions);
-            let spans = crate::model::Payload::Traces(traces.clone()).item_count();
-            let records = crate::model::Payload::Logs(logs.clone()).item_count();
-            for (signal, body, items) in [
-                (Signal::Traces, Bytes::from(traces.encode_to_vec()), spans),
-                (Signal::Logs, Bytes::from(logs.encode_to_vec()), records),
-            ] {
-                match client.send(signal, body).await {
-                    Ok(()) => match signal {
-                        Signal::Traces => totals.spans += items,
-                        _ => totals.log_records += items,
-                    },
-                    Err(e) => {
-                        totals.failed_requests += 1;
-                        last_error = Some(e);
-                    }
-                }
+            if let Err(e) = send_sessions(&mut client, sessions, &mut totals).await {
+                last_error = Some(e);
             }
         }
         if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
@@ -225,6 +208,37 @@ pub async fn run(
         );
     }
     Ok(totals)
+}
+
+/// Sends one group of sessions as a traces and a logs request, counting what was sent
+/// in `totals`; returns the last send error.
+async fn send_sessions(
+    client: &mut Client,
+    sessions: Vec<Session>,
+    totals: &mut Totals,
+) -> Result<(), String> {
+    totals.sessions += sessions.len() as u64;
+    totals.llm_calls += sessions.iter().map(|s| s.llm_calls).sum::<u64>();
+    let (traces, logs) = requests(sessions);
+    let spans = crate::model::Payload::Traces(traces.clone()).item_count();
+    let records = crate::model::Payload::Logs(logs.clone()).item_count();
+    let mut result = Ok(());
+    for (signal, body, items) in [
+        (Signal::Traces, Bytes::from(traces.encode_to_vec()), spans),
+        (Signal::Logs, Bytes::from(logs.encode_to_vec()), records),
+    ] {
+        match client.send(signal, body).await {
+            Ok(()) => match signal {
+                Signal::Traces => totals.spans += items,
+                _ => totals.log_records += items,
+            },
+            Err(e) => {
+                totals.failed_requests += 1;
+                result = Err(e);
+            }
+        }
+    }
+    result
 }
 
 fn progress(

@@ -1,6 +1,6 @@
 //! The `llmwatch` binary: parses flags, starts logging, runs the chosen command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -163,17 +163,9 @@ fn cli_duration(s: &str) -> Result<std::time::Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
+    let path = cli.config.as_ref();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Validate => match load(cli.config.as_ref()) {
-            Ok((name, _)) => {
-                eprintln!("{name}: configuration is valid");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("{message}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Validate => validate(path),
         Command::Price {
             model,
             provider,
@@ -183,18 +175,6 @@ fn main() -> ExitCode {
             cache_write,
             reasoning,
         } => {
-            let config = match load(cli.config.as_ref()) {
-                Ok((_, config)) => config,
-                Err(message) => {
-                    eprintln!("{message}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let genai = config
-                .processors
-                .values()
-                .find_map(|p| p.downcast::<llmwatch::genai::GenaiConfig>().cloned());
-            let table = genai.unwrap_or_default().price_table();
             let usage = llmwatch::derive::llm::RawUsage {
                 input: Some(input),
                 output: Some(output),
@@ -203,44 +183,14 @@ fn main() -> ExitCode {
                 reasoning: Some(reasoning),
                 ..Default::default()
             };
-            let (report, priced) =
-                llmwatch::genai::explain_price(&table, &model, &provider, &usage);
-            // The report is the command's output, so it goes to stdout.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
-            if priced {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            price(path, &model, &provider, &usage)
         }
         Command::BenchRequest {
             spans,
             grpc_frame,
             chatbot,
             out,
-        } => {
-            let body = if chatbot {
-                llmwatch::bench::chatbot_traces(spans, 42)
-            } else {
-                llmwatch::bench::reference_traces(spans, 42)
-            }
-            .encode_to_vec();
-            let body = if grpc_frame {
-                llmwatch::bench::grpc_frame(&body)
-            } else {
-                body
-            };
-            match std::fs::write(&out, &body) {
-                Ok(()) => {
-                    eprintln!("wrote {} bytes to {}", body.len(), out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("cannot write {}: {e}", out.display());
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => bench_request(spans, grpc_frame, chatbot, &out),
         Command::Demo {
             endpoint,
             protocol,
@@ -255,49 +205,125 @@ fn main() -> ExitCode {
                 eprintln!("--rate and --duration must be positive numbers");
                 return ExitCode::FAILURE;
             }
-            let options = llmwatch::demo::Options {
+            demo(llmwatch::demo::Options {
                 endpoint,
-                protocol: match protocol {
-                    DemoProtocol::Grpc => llmwatch::export::otlp::Protocol::Grpc,
-                    DemoProtocol::Http => llmwatch::export::otlp::Protocol::HttpProtobuf,
-                },
+                protocol: protocol.into(),
                 rate,
                 duration,
                 seed,
                 scenario,
                 progress: !quiet,
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(error) => {
-                    eprintln!("cannot start the async runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(llmwatch::demo::run(options, app::termination_signal())) {
-                Ok(totals) if totals.failed_requests == 0 => ExitCode::SUCCESS,
-                Ok(totals) => {
-                    eprintln!("{} requests were not delivered", totals.failed_requests);
-                    ExitCode::FAILURE
-                }
-                Err(message) => {
-                    eprintln!("{message}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
         }
-        Command::Report(args) => match load(cli.config.as_ref()) {
-            Ok((_, config)) => llmwatch::report::main(args, config.slos.objectives),
-            Err(message) => {
-                eprintln!("{message}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::SloRules { out } => slo_rules(cli.config.as_ref(), out.as_ref()),
-        Command::Serve => serve(cli.config.as_ref()),
+        Command::Report(args) => report(path, args),
+        Command::SloRules { out } => slo_rules(path, out.as_ref()),
+        Command::Serve => serve(path),
+    }
+}
+
+/// `llmwatch validate`: loads the config and says whether it is valid.
+fn validate(path: Option<&PathBuf>) -> ExitCode {
+    match load(path) {
+        Ok((name, _)) => {
+            eprintln!("{name}: configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `llmwatch report`: builds a report with the config's SLOs.
+fn report(path: Option<&PathBuf>, args: llmwatch::report::Args) -> ExitCode {
+    match load(path) {
+        Ok((_, config)) => llmwatch::report::main(args, config.slos.objectives),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `llmwatch price`: explains the price of `usage` of `model` with the configured price
+/// table on stdout; fails when the model has no price.
+fn price(
+    path: Option<&PathBuf>,
+    model: &str,
+    provider: &str,
+    usage: &llmwatch::derive::llm::RawUsage,
+) -> ExitCode {
+    let config = match load(path) {
+        Ok((_, config)) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let genai = config
+        .processors
+        .values()
+        .find_map(|p| p.downcast::<llmwatch::genai::GenaiConfig>().cloned());
+    let table = genai.unwrap_or_default().price_table();
+    let (report, priced) = llmwatch::genai::explain_price(&table, model, provider, usage);
+    // The report is the command's output, so it goes to stdout.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
+    if priced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `llmwatch bench-request`: writes a benchmark request of `spans` spans to `out`.
+fn bench_request(spans: usize, grpc_frame: bool, chatbot: bool, out: &Path) -> ExitCode {
+    let body = if chatbot {
+        llmwatch::bench::chatbot_traces(spans, 42)
+    } else {
+        llmwatch::bench::reference_traces(spans, 42)
+    }
+    .encode_to_vec();
+    let body = if grpc_frame {
+        llmwatch::bench::grpc_frame(&body)
+    } else {
+        body
+    };
+    match std::fs::write(out, &body) {
+        Ok(()) => {
+            eprintln!("wrote {} bytes to {}", body.len(), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `llmwatch demo`: sends the demo's telemetry until its duration passes or a
+/// termination signal; fails if any request was not delivered.
+fn demo(options: llmwatch::demo::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(llmwatch::demo::run(options, app::termination_signal())) {
+        Ok(totals) if totals.failed_requests == 0 => ExitCode::SUCCESS,
+        Ok(totals) => {
+            eprintln!("{} requests were not delivered", totals.failed_requests);
+            ExitCode::FAILURE
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -308,6 +334,15 @@ enum DemoProtocol {
     Grpc,
     /// OTLP/HTTP with protobuf.
     Http,
+}
+
+impl From<DemoProtocol> for llmwatch::export::otlp::Protocol {
+    fn from(p: DemoProtocol) -> Self {
+        match p {
+            DemoProtocol::Grpc => llmwatch::export::otlp::Protocol::Grpc,
+            DemoProtocol::Http => llmwatch::export::otlp::Protocol::HttpProtobuf,
+        }
+    }
 }
 
 fn slo_rules(path: Option<&PathBuf>, out: Option<&PathBuf>) -> ExitCode {

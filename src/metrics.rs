@@ -8,6 +8,7 @@
 pub mod bounded;
 pub mod exposition;
 pub mod otlp;
+pub mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,16 @@ impl OwnMetrics {
             exporter_discarded: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("llmwatch");
+        m.register_receiver(r);
+        m.register_queue(r, queue_capacity);
+        m.register_pipeline(r);
+        register_build_info(r);
+        Arc::new(m)
+    }
+
+    /// The receiver's families: items and bytes received, accepted and refused.
+    fn register_receiver(&self, r: &mut Registry) {
+        let m = self;
         r.register(
             "receiver_received_items",
             "Items (spans, log records, metric data points) in requests that decoded",
@@ -112,6 +123,11 @@ impl OwnMetrics {
             "Requests refused in whole or in part, by reason",
             m.refused_requests.clone(),
         );
+    }
+
+    /// The queue's level gauges, and its capacity as a constant gauge.
+    fn register_queue(&self, r: &mut Registry, queue_capacity: u64) {
+        let m = self;
         r.register(
             "queue_bytes",
             "Request bytes (as received) waiting in the pipeline queue",
@@ -129,6 +145,11 @@ impl OwnMetrics {
             "Configured byte bound of the pipeline queue",
             cap_bytes,
         );
+    }
+
+    /// The pipeline's batch duration and the processors' and exporters' item counts.
+    fn register_pipeline(&self, r: &mut Registry) {
+        let m = self;
         r.register(
             "pipeline_batch_duration_seconds",
             "Time to run one batch through its pipelines, processors and exporters included",
@@ -154,20 +175,25 @@ impl OwnMetrics {
             "Items an exporter discarded by design (the nop exporter)",
             m.exporter_discarded.clone(),
         );
-        let build = Family::<BuildLabels, Gauge>::default();
-        build
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-            })
-            .set(1);
-        r.register(
-            "build_info",
-            "Always 1; the version label says which llmwatch is running",
-            build,
-        );
-        Arc::new(m)
     }
+}
 
+/// `llmwatch_build_info{version}`: always 1.
+fn register_build_info(r: &mut Registry) {
+    let build = Family::<BuildLabels, Gauge>::default();
+    build
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .set(1);
+    r.register(
+        "build_info",
+        "Always 1; the version label says which llmwatch is running",
+        build,
+    );
+}
+
+impl OwnMetrics {
     /// Records a request that decoded: items and bytes received.
     pub fn received(&self, signal: Signal, transport: Transport, items: u64, wire_bytes: u64) {
         let labels = ReceiveLabels {

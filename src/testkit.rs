@@ -25,6 +25,36 @@ pub(crate) fn i(v: i64) -> Value {
 
 pub(crate) use crate::model::attrs::kv;
 
+/// An attribute value written as data, for tables of test cases.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum V {
+    /// A string.
+    S(&'static str),
+    /// An int.
+    I(i64),
+    /// A bool.
+    B(bool),
+    /// A double.
+    D(f64),
+}
+
+impl V {
+    /// The OTLP value.
+    pub(crate) fn value(self) -> Value {
+        match self {
+            V::S(v) => s(v),
+            V::I(v) => i(v),
+            V::B(v) => Value::BoolValue(v),
+            V::D(v) => Value::DoubleValue(v),
+        }
+    }
+}
+
+/// The attributes of a table of (key, value).
+pub(crate) fn attrs(table: &[(&str, V)]) -> Vec<KeyValue> {
+    table.iter().map(|(k, v)| kv(k, v.value())).collect()
+}
+
 /// A traces batch of `spans` under one resource.
 pub(crate) fn traces(resource: Vec<KeyValue>, spans: Vec<Span>) -> Batch {
     Batch::new(

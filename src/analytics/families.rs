@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::hll::{self, Hll};
 use super::{AnalyticsConfig, state};
 use crate::metrics::bounded::{DimensionConfig, Family, Histogram, OverflowCounter, ValueLimit};
+use crate::metrics::spec::{FamilyMaker, FamilySpec};
 
 /// The windows of unique users.
 pub const WINDOWS: [&str; 3] = ["1d", "7d", "30d"];
@@ -145,6 +146,113 @@ const CONVERSATION_BUCKETS: [(&str, &str, &[f64]); 4] = [
     ),
 ];
 
+const FEEDBACK: FamilySpec = FamilySpec {
+    name: "chat_feedback",
+    help: "Message feedback and evaluation results by rating (positive, negative, neutral) and model.",
+    unit: None,
+    labels: &["rating", "model"],
+};
+
+const INTENT_COUNTS: FamilySpec = FamilySpec {
+    name: "chat_intents",
+    help: "Messages by intent and outcome (understood, misunderstood, error).",
+    unit: None,
+    labels: &["intent", "outcome"],
+};
+
+const CONVERSATIONS: FamilySpec = FamilySpec {
+    name: "chat_conversations",
+    help: "Ended conversations by outcome: completed (answered after the user's last message), abandoned (not), errored (last LLM call failed).",
+    unit: None,
+    labels: &["outcome"],
+};
+
+const DROPOFF: FamilySpec = FamilySpec {
+    name: "chat_conversation_dropoff",
+    help: "Abandoned conversations by the last product event before the user left.",
+    unit: None,
+    labels: &["event"],
+};
+
+const FUNNEL_STEPS: FamilySpec = FamilySpec {
+    name: "chat_funnel_step",
+    help: "Users reaching each funnel step for the first time in the funnel window (after every earlier step).",
+    unit: None,
+    labels: &["funnel", "step"],
+};
+
+const FUNNEL_DURATION: FamilySpec = FamilySpec {
+    name: "chat_funnel_duration_seconds",
+    help: "Time from a user's first funnel step to its last.",
+    unit: None,
+    labels: &["funnel"],
+};
+
+/// Bucket boundaries of `chat_funnel_duration_seconds`: a minute to a week.
+const FUNNEL_DURATION_BUCKETS: [f64; 8] = [
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4.0 * 3600.0,
+    86_400.0,
+    3.0 * 86_400.0,
+    7.0 * 86_400.0,
+];
+
+/// The labels of `chat_events` that never fold.
+const KEEP: [&str; 3] = ["event", "rating", "outcome"];
+
+/// One `chat_events` family per configured event, each with the value limits of its
+/// dimensions, keyed by event name.
+fn event_families(config: &AnalyticsConfig) -> BTreeMap<String, CataloguedEvent> {
+    config
+        .events
+        .iter()
+        .map(|e| {
+            let dims: Vec<(String, ValueLimit)> = e
+                .dimensions
+                .iter()
+                .map(|d| {
+                    let limit = ValueLimit::new(format!("chat_events:{}", d.label()), d.max_values);
+                    (d.attribute.clone(), limit)
+                })
+                .collect();
+            let labels = ["service".to_owned(), "event".to_owned()]
+                .into_iter()
+                .chain(e.dimensions.iter().map(DimensionConfig::label))
+                .collect();
+            let family = Family::new(
+                "chat_events",
+                "",
+                None,
+                labels,
+                &KEEP,
+                config.series.series_limit,
+                Counter::default,
+            );
+            (e.name.clone(), (dims, family))
+        })
+        .collect()
+}
+
+/// The conversation histograms of [`CONVERSATION_BUCKETS`], by outcome.
+fn conversation_histograms(m: &FamilyMaker<'_>) -> [(&'static str, Family<Histogram>); 4] {
+    CONVERSATION_BUCKETS.map(|(name, help, buckets)| {
+        let b = buckets.to_vec();
+        let spec = FamilySpec {
+            name,
+            help,
+            unit: None,
+            labels: &["outcome"],
+        };
+        (
+            name,
+            m.make(&spec, &[], move || Histogram::new(b.clone().into_iter())),
+        )
+    })
+}
+
 impl Analytics {
     pub(super) fn new(
         config: &AnalyticsConfig,
@@ -152,132 +260,32 @@ impl Analytics {
         overflow: &OverflowCounter,
     ) -> Analytics {
         let limit = config.series.series_limit;
-        let keep = ["event", "rating", "outcome"];
-        let events = config
-            .events
-            .iter()
-            .map(|e| {
-                let dims: Vec<(String, ValueLimit)> = e
-                    .dimensions
-                    .iter()
-                    .map(|d| {
-                        let limit =
-                            ValueLimit::new(format!("chat_events:{}", d.label()), d.max_values);
-                        (d.attribute.clone(), limit)
-                    })
-                    .collect();
-                let labels = ["service".to_owned(), "event".to_owned()]
-                    .into_iter()
-                    .chain(e.dimensions.iter().map(DimensionConfig::label))
-                    .collect();
-                (
-                    e.name.clone(),
-                    (
-                        dims,
-                        Family::new(
-                            "chat_events",
-                            "",
-                            None,
-                            labels,
-                            &keep,
-                            limit,
-                            Counter::default,
-                        ),
-                    ),
-                )
-            })
-            .collect();
+        let m = FamilyMaker { keep: &KEEP, limit };
         Analytics {
             config: config.clone(),
             segments: Mutex::new(BTreeMap::new()),
             tiers: ValueLimit::new("chat_user_tiers", config.max_tiers),
             intents: ValueLimit::new("chat_intents", config.max_intents),
-            events,
-            feedback: Family::new(
-                "chat_feedback",
-                "Message feedback and evaluation results by rating (positive, negative, neutral) and model.",
-                None,
-                vec!["rating".to_owned(), "model".to_owned()],
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            intent_counts: Family::new(
-                "chat_intents",
-                "Messages by intent and outcome (understood, misunderstood, error).",
-                None,
-                vec!["intent".to_owned(), "outcome".to_owned()],
-                &keep,
-                limit,
-                Counter::default,
-            ),
+            events: event_families(config),
+            feedback: m.make(&FEEDBACK, &[], Counter::default),
+            intent_counts: m.make(&INTENT_COUNTS, &[], Counter::default),
             shared,
-            conversations: Family::new(
-                "chat_conversations",
-                "Ended conversations by outcome: completed (answered after the user's last message), abandoned (not), errored (last LLM call failed).",
-                None,
-                vec!["outcome".to_owned()],
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            dropoff: Family::new(
-                "chat_conversation_dropoff",
-                "Abandoned conversations by the last product event before the user left.",
-                None,
-                vec!["event".to_owned()],
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            conversation_histograms: CONVERSATION_BUCKETS.map(|(name, help, buckets)| {
-                let b = buckets.to_vec();
-                (
-                    name,
-                    Family::new(
-                        name,
-                        help,
-                        None,
-                        vec!["outcome".to_owned()],
-                        &keep,
-                        limit,
-                        move || Histogram::new(b.clone().into_iter()),
-                    ),
-                )
-            }),
+            conversations: m.make(&CONVERSATIONS, &[], Counter::default),
+            dropoff: m.make(&DROPOFF, &[], Counter::default),
+            conversation_histograms: conversation_histograms(&m),
             funnel_progress: Mutex::new(HashMap::default()),
-            funnel_steps: Family::new(
-                "chat_funnel_step",
-                "Users reaching each funnel step for the first time in the funnel window (after every earlier step).",
-                None,
-                vec!["funnel".to_owned(), "step".to_owned()],
-                &["funnel", "step"],
+            funnel_steps: FamilyMaker {
+                keep: &["funnel", "step"],
                 limit,
-                Counter::default,
-            ),
-            funnel_duration: Family::new(
-                "chat_funnel_duration_seconds",
-                "Time from a user's first funnel step to its last.",
-                None,
-                vec!["funnel".to_owned()],
-                &["funnel"],
+            }
+            .make(&FUNNEL_STEPS, &[], Counter::default),
+            funnel_duration: FamilyMaker {
+                keep: &["funnel"],
                 limit,
-                || {
-                    Histogram::new(
-                        [
-                            60.0,
-                            300.0,
-                            900.0,
-                            3600.0,
-                            4.0 * 3600.0,
-                            86_400.0,
-                            3.0 * 86_400.0,
-                            7.0 * 86_400.0,
-                        ]
-                        .into_iter(),
-                    )
-                },
-            ),
+            }
+            .make(&FUNNEL_DURATION, &[], || {
+                Histogram::new(FUNNEL_DURATION_BUCKETS.into_iter())
+            }),
             overflow: overflow.clone(),
             last_settle: Mutex::new(Instant::now()),
             last_save: Mutex::new(Instant::now()),
@@ -428,6 +436,14 @@ impl Collector for Analytics {
         )?;
         m.encode_gauge(&(open as i64))?;
         self.inheriting.encode(&mut encoder)?;
+        self.encode_top_users(&mut encoder)?;
+        self.encode_users(&mut encoder)
+    }
+}
+
+impl Analytics {
+    /// `chat_top_user_cost_usd`, when any user has a cost.
+    fn encode_top_users(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let top = self.shared.top_users();
         if !top.is_empty() {
             let mut m = encoder.encode_descriptor(
@@ -441,6 +457,11 @@ impl Collector for Analytics {
                     .encode_gauge(usd)?;
             }
         }
+        Ok(())
+    }
+
+    /// The HyperLogLog registers and estimates of unique users per window and segment.
+    fn encode_users(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let segments = self.segments.lock().unwrap_or_else(PoisonError::into_inner);
         if segments.is_empty() {
             return Ok(());

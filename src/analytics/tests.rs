@@ -301,27 +301,26 @@ fn registers_of_two_sidecars_merge_into_the_union() {
     assert!((e - 10_000.0).abs() <= 3.0 * 1.04 / 32.0 * 10_000.0, "{e}");
 }
 
-#[test]
-fn conversations_and_top_users_from_llm_calls_and_events() {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-    let chat = Arc::new(state::Shared::default());
-    let cfg: AnalyticsConfig = serde_saphyr::from_str("conversation_idle: 0s").unwrap();
-    let slot = AnalyticsSlot::default();
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(slot.clone()));
-    let analytics = cfg
-        .build(&slot, &OverflowCounter::default(), &chat)
-        .unwrap();
-    let genai = crate::genai::GenaiConfig::default()
+/// The genai processor with its defaults, recording into metrics no registry reads.
+fn default_genai() -> crate::genai::GenaiProcessor {
+    crate::genai::GenaiConfig::default()
         .build(
             &Default::default(),
             &Default::default(),
             &OverflowCounter::default(),
             &Default::default(),
         )
-        .unwrap();
-    let call = |id: u8, user: &str, session: &str, input: &str| Span {
+        .unwrap()
+}
+
+/// An LLM call of `user` in `session` with `input` tokens and 100 output tokens.
+fn llm_call(
+    id: u8,
+    user: &str,
+    session: &str,
+    input: &str,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
+    opentelemetry_proto::tonic::trace::v1::Span {
         trace_id: vec![1; 16],
         span_id: vec![id; 8],
         name: "chat gpt-4o".to_owned(),
@@ -336,16 +335,18 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
             kv("session.id", session),
         ],
         ..Default::default()
-    };
-    let traces = Batch::new(
+    }
+}
+
+/// One traces batch of `spans`, under one resource and scope.
+fn traces_batch(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Batch {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    Batch::new(
         Payload::Traces(ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: vec![
-                        call(1, "big-spender", "s1", "100000"),
-                        call(2, "big-spender", "s1", "100000"),
-                        call(3, "small", "s2", "10"),
-                    ],
+                    spans,
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -353,7 +354,47 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
         }),
         Transport::Grpc,
         0,
-    );
+    )
+}
+
+/// The series that the conversations and calls of the test below give, with their values.
+const CONVERSATION_SERIES: &[(&str, f64)] = &[
+    (r#"chat_conversations_total{outcome="completed"}"#, 2.0),
+    (r#"chat_conversations_total{outcome="abandoned"}"#, 1.0),
+    (
+        r#"chat_conversation_dropoff_total{event="message_sent"}"#,
+        1.0,
+    ),
+    (
+        r#"chat_conversation_messages_count{outcome="completed"}"#,
+        2.0,
+    ),
+    (
+        r#"chat_conversation_tokens_sum{outcome="completed"}"#,
+        200_310.0,
+    ),
+    (
+        r#"chat_top_user_cost_usd{user="small",window="1d"}"#,
+        (10.0 * 2.5 + 100.0 * 10.0) / 1e6,
+    ),
+];
+
+#[test]
+fn conversations_and_top_users_from_llm_calls_and_events() {
+    let chat = Arc::new(state::Shared::default());
+    let cfg: AnalyticsConfig = serde_saphyr::from_str("conversation_idle: 0s").unwrap();
+    let slot = AnalyticsSlot::default();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(slot.clone()));
+    let analytics = cfg
+        .build(&slot, &OverflowCounter::default(), &chat)
+        .unwrap();
+    let genai = default_genai();
+    let traces = traces_batch(vec![
+        llm_call(1, "big-spender", "s1", "100000"),
+        llm_call(2, "big-spender", "s1", "100000"),
+        llm_call(3, "small", "s2", "10"),
+    ]);
     // s1: asked, answered, closed; s3: asked, never answered.
     let with_session = |name: &str, session: &str| event(name, vec![kv("session.id", session)]);
     analytics
@@ -374,26 +415,7 @@ fn conversations_and_top_users_from_llm_calls_and_events() {
         ]))
         .unwrap();
     let text = scrape(&registry);
-    for (series, n) in [
-        (r#"chat_conversations_total{outcome="completed"}"#, 2.0),
-        (r#"chat_conversations_total{outcome="abandoned"}"#, 1.0),
-        (
-            r#"chat_conversation_dropoff_total{event="message_sent"}"#,
-            1.0,
-        ),
-        (
-            r#"chat_conversation_messages_count{outcome="completed"}"#,
-            2.0,
-        ),
-        (
-            r#"chat_conversation_tokens_sum{outcome="completed"}"#,
-            200_310.0,
-        ),
-        (
-            r#"chat_top_user_cost_usd{user="small",window="1d"}"#,
-            (10.0 * 2.5 + 100.0 * 10.0) / 1e6,
-        ),
-    ] {
+    for (series, n) in CONVERSATION_SERIES {
         let got = value(&text, series);
         assert!(
             got.is_some_and(|g| (g - n).abs() < 1e-12),
@@ -457,14 +479,7 @@ fn conversations_take_llm_calls_only_from_facts_in_pipeline_order() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     let chat = Arc::new(state::Shared::default());
-    let genai = crate::genai::GenaiConfig::default()
-        .build(
-            &Default::default(),
-            &Default::default(),
-            &OverflowCounter::default(),
-            &Default::default(),
-        )
-        .unwrap();
+    let genai = default_genai();
     let span = Span {
         trace_id: vec![1; 16],
         span_id: vec![1; 8],

@@ -88,6 +88,27 @@ impl Generator {
     pub(super) fn session(&mut self, end: u64) -> Session {
         self.session += 1;
         let mut out = Session::default();
+        let (guest, user_id, user) = self.identity();
+        let r = &mut self.rng;
+        let conversation = format!("conv-{:016x}", r.next());
+        let turns = 1 + r.below(4);
+        // The session's timeline ends at `end`; each turn takes a few seconds.
+        let at = end.saturating_sub(turns * 6 * SECOND + 2 * SECOND);
+        let chat = Chat {
+            guest,
+            conversation: &conversation,
+            user: &user,
+        };
+        self.open(&mut out, at, &chat);
+        let ended = self.turns(&mut out, at, turns, &chat);
+        self.close(&mut out, &ended, &chat, &user_id);
+        self.web(&mut out, end);
+        out
+    }
+
+    /// A guest or a signed-in user of some tier: whether a guest, the user id, and the
+    /// attributes every event of the session carries.
+    fn identity(&mut self) -> (bool, String, Vec<KeyValue>) {
         let r = &mut self.rng;
         let guest = r.chance(0.3);
         let user_id = if guest {
@@ -101,89 +122,114 @@ impl Generator {
         } else {
             user.push(s("user.tier", *r.pick(&["free", "pro", "enterprise"])));
         }
-        let conversation = format!("conv-{:016x}", r.next());
-        let turns = 1 + r.below(4);
-        // The session's timeline ends at `end`; each turn takes a few seconds.
-        let mut at = end.saturating_sub(turns * 6 * SECOND + 2 * SECOND);
-        let entry = *r.pick(&["widget", "help_page", "dashboard"]);
+        (guest, user_id, user)
+    }
+
+    /// The chat opens and its conversation is created; some guests are asked to sign up.
+    fn open(&mut self, out: &mut Session, at: u64, chat: &Chat<'_>) {
+        let user = chat.user;
+        let entry = *self.rng.pick(&["widget", "help_page", "dashboard"]);
         out.events
-            .push(self.event(at, "chat_opened", vec![s("chat.entry_point", entry)], &user));
+            .push(self.event(at, "chat_opened", vec![s("chat.entry_point", entry)], user));
         out.events.push(self.event(
             at,
             "conversation_created",
-            vec![s("session.id", conversation.as_str())],
-            &user,
+            vec![s("session.id", chat.conversation)],
+            user,
         ));
-        if guest && self.rng.chance(0.3) {
+        if chat.guest && self.rng.chance(0.3) {
             out.events
-                .push(self.event(at, "guest_user_signup_prompt", vec![], &user));
+                .push(self.event(at, "guest_user_signup_prompt", vec![], user));
         }
-        let mut model_used = "gpt-4o-mini";
-        let mut last_failed = false;
-        let mut left_unanswered = false;
+    }
+
+    /// The session's turns from `at`, until the last or until the user leaves unanswered.
+    fn turns(&mut self, out: &mut Session, mut at: u64, turns: u64, chat: &Chat<'_>) -> Ended {
+        let mut ended = Ended {
+            at,
+            model_used: "gpt-4o-mini",
+            last_failed: false,
+            left_unanswered: false,
+        };
         for turn in 0..turns {
             let intent = *self.rng.pick(INTENTS);
-            let confidence = self.rng.range(0.35, 0.99);
-            if turn == 0 && !guest && self.rng.chance(0.2) {
-                out.events
-                    .push(self.event(at, "first_chat_message", vec![], &user));
-            }
-            out.events.push(self.event(
-                at,
-                "message_sent",
-                vec![
-                    s("session.id", conversation.as_str()),
-                    s("chat.intent", intent),
-                    f("chat.intent.confidence", confidence),
-                ],
-                &user,
-            ));
+            self.ask(out, at, turn == 0, intent, chat);
             // Some users leave before their last question is answered.
             if turn + 1 == turns && self.rng.chance(0.08) {
-                left_unanswered = true;
+                ended.left_unanswered = true;
                 break;
             }
-            let (spans, error, model, took) = self.turn(at, &conversation, &user);
-            let failed = error.is_some();
-            out.backend_spans.extend(spans);
-            out.llm_calls += 1;
-            if let Some(kind) = error {
-                // The backend logs the failure, as an app's logger would.
-                out.events.push(LogRecord {
-                    time_unix_nano: at + took,
-                    observed_time_unix_nano: at + took,
-                    severity_number: 17,
-                    severity_text: "ERROR".into(),
-                    body: Some(AnyValue {
-                        value: Some(Value::StringValue("LLM call failed".into())),
-                    }),
-                    attributes: vec![s("exception.type", kind)],
-                    ..Default::default()
-                });
-            }
-            model_used = model;
-            last_failed = failed;
-            at += took + SECOND;
-            if !failed {
-                out.events.push(self.event(
-                    at,
-                    "message_received",
-                    vec![s("session.id", conversation.as_str())],
-                    &user,
-                ));
-            }
-            if intent == "reports" && !failed && self.rng.chance(0.5) {
-                let kind = *self.rng.pick(&["weekly", "campaign", "keywords"]);
-                out.events.push(self.event(
-                    at,
-                    "report_generated",
-                    vec![s("report.type", kind)],
-                    &user,
-                ));
-            }
+            let (model, failed) = self.answer(out, &mut at, intent, chat);
+            ended.model_used = model;
+            ended.last_failed = failed;
         }
+        ended.at = at;
+        ended
+    }
+
+    /// The user's message, with its intent; some users' first message is marked.
+    fn ask(&mut self, out: &mut Session, at: u64, first: bool, intent: &str, chat: &Chat<'_>) {
+        let confidence = self.rng.range(0.35, 0.99);
+        if first && !chat.guest && self.rng.chance(0.2) {
+            out.events
+                .push(self.event(at, "first_chat_message", vec![], chat.user));
+        }
+        out.events.push(self.event(
+            at,
+            "message_sent",
+            vec![
+                s("session.id", chat.conversation),
+                s("chat.intent", intent),
+                f("chat.intent.confidence", confidence),
+            ],
+            chat.user,
+        ));
+    }
+
+    /// The backend's answer: its spans, an error log if the LLM call failed, the answer
+    /// event and sometimes a report. Moves `at` past the turn; returns the model and
+    /// whether the call failed.
+    fn answer(
+        &mut self,
+        out: &mut Session,
+        at: &mut u64,
+        intent: &str,
+        chat: &Chat<'_>,
+    ) -> (&'static str, bool) {
+        let (spans, error, model, took) = self.turn(*at, chat.conversation, chat.user);
+        let failed = error.is_some();
+        out.backend_spans.extend(spans);
+        out.llm_calls += 1;
+        if let Some(kind) = error {
+            // The backend logs the failure, as an app's logger would.
+            out.events.push(error_log(*at + took, kind));
+        }
+        *at += took + SECOND;
+        if !failed {
+            out.events.push(self.event(
+                *at,
+                "message_received",
+                vec![s("session.id", chat.conversation)],
+                chat.user,
+            ));
+        }
+        if intent == "reports" && !failed && self.rng.chance(0.5) {
+            let kind = *self.rng.pick(&["weekly", "campaign", "keywords"]);
+            out.events.push(self.event(
+                *at,
+                "report_generated",
+                vec![s("report.type", kind)],
+                chat.user,
+            ));
+        }
+        (model, failed)
+    }
+
+    /// After the turns: feedback, platform connections and calls, and the chat closing.
+    fn close(&mut self, out: &mut Session, ended: &Ended, chat: &Chat<'_>, user_id: &str) {
+        let at = ended.at;
         if self.rng.chance(0.35) {
-            let unhappy = if last_failed { 0.8 } else { 0.25 };
+            let unhappy = if ended.last_failed { 0.8 } else { 0.25 };
             let rating = if self.rng.chance(unhappy) {
                 "down"
             } else {
@@ -193,29 +239,27 @@ impl Generator {
                 at,
                 "message_feedback",
                 vec![
-                    s("session.id", conversation.as_str()),
+                    s("session.id", chat.conversation),
                     s("feedback.rating", rating),
-                    s("gen_ai.response.model", model_used),
+                    s("gen_ai.response.model", ended.model_used),
                 ],
-                &user,
+                chat.user,
             ));
         }
-        if !guest && self.rng.chance(0.2) {
-            self.connect_platform(&mut out, at, &user);
+        if !chat.guest && self.rng.chance(0.2) {
+            self.connect_platform(out, at, chat.user);
         }
-        if !guest && self.rng.chance(0.5) {
-            self.platform_call(&mut out, at, &user_id);
+        if !chat.guest && self.rng.chance(0.5) {
+            self.platform_call(out, at, user_id);
         }
-        if !left_unanswered && self.rng.chance(0.8) {
+        if !ended.left_unanswered && self.rng.chance(0.8) {
             out.events.push(self.event(
                 at + SECOND,
                 "chat_closed",
-                vec![s("session.id", conversation.as_str())],
-                &user,
+                vec![s("session.id", chat.conversation)],
+                chat.user,
             ));
         }
-        self.web(&mut out, end);
-        out
     }
 
     /// One chat turn: the server span, a database query and an LLM call.
@@ -229,17 +273,46 @@ impl Generator {
         let r = &mut self.rng;
         let trace = id16(r);
         let server_id = id8(r);
-        let mut spans = Vec::new();
+        let (db, db_ms) = self.db_query(&trace, &server_id, start);
+        let db_failed = db.status.is_some();
+        let llm_start = start + 2_000_000 + (db_ms * 1e6) as u64;
+        let shape = self.llm_shape(model);
+        let error = shape.error.map(|(kind, _)| kind);
+        let failed = error.is_some();
+        let llm = self.llm_call(
+            model,
+            &shape,
+            (&trace, &server_id),
+            llm_start,
+            (conversation, user),
+        );
+        let llm_end = llm.end_time_unix_nano;
+        let mut spans = vec![db, llm];
+        spans.extend(super::agent::spans(&trace, &server_id, llm_start, llm_end));
+        let end = llm_end + 3_000_000;
+        spans.push(server_span(
+            trace,
+            server_id,
+            start,
+            end,
+            failed || db_failed,
+        ));
+        (spans, error, model.name, end - start)
+    }
 
+    /// The turn's database query, failing in a database outage; returns it and its
+    /// duration in milliseconds.
+    fn db_query(&mut self, trace: &[u8], server_id: &[u8], start: u64) -> (Span, f64) {
+        let r = &mut self.rng;
         let db_ms = r.range(3.0, 40.0);
         let db_failed = match self.scenario {
             Some(Scenario::DatabaseOutage) => r.chance(0.97),
             _ => r.chance(0.002),
         };
         let mut db = Span {
-            trace_id: trace.clone(),
+            trace_id: trace.to_vec(),
             span_id: id8(r),
-            parent_span_id: server_id.clone(),
+            parent_span_id: server_id.to_vec(),
             name: "SELECT conversations".into(),
             kind: SpanKind::Client as i32,
             start_time_unix_nano: start + 2_000_000,
@@ -257,8 +330,13 @@ impl Generator {
                 .push(s("error.type", "ConnectionRefusedError"));
             db.status = Some(error_status("connection refused"));
         }
-        spans.push(db);
+        (db, db_ms)
+    }
 
+    /// How the turn's LLM call goes: its token counts, timing, streaming and error,
+    /// heavier in a cost spike, slower in a latency degradation, failing in an outage.
+    fn llm_shape(&mut self, model: &Model) -> LlmShape {
+        let r = &mut self.rng;
         let cost_spike = self.scenario == Some(Scenario::CostSpike);
         let input = if cost_spike {
             r.below(20_000) + 30_000
@@ -279,7 +357,6 @@ impl Generator {
         let ttft = r.range(0.25, 0.9) * slow;
         let seconds = (ttft + model.speed * output as f64 / 100.0 * r.range(0.7, 1.3)) * slow;
         let stream = r.chance(0.7);
-        let llm_start = start + 2_000_000 + (db_ms * 1e6) as u64;
         let outage =
             self.scenario == Some(Scenario::ProviderOutage) && model.provider == "anthropic";
         let error_rate = match self.scenario {
@@ -297,22 +374,43 @@ impl Generator {
         } else {
             None
         };
+        LlmShape {
+            input,
+            cached,
+            output,
+            ttft,
+            seconds,
+            stream,
+            error,
+        }
+    }
+
+    /// The LLM call's span under the server span (trace id, span id), with the user's
+    /// prompt and, as `shape` says, its usage or its error.
+    fn llm_call(
+        &mut self,
+        model: &Model,
+        shape: &LlmShape,
+        (trace, server_id): (&[u8], &[u8]),
+        llm_start: u64,
+        (conversation, user): (&str, &[KeyValue]),
+    ) -> Span {
         let prompt = self.prompt();
         let r = &mut self.rng;
         let mut llm = Span {
-            trace_id: trace.clone(),
+            trace_id: trace.to_vec(),
             span_id: id8(r),
-            parent_span_id: server_id.clone(),
+            parent_span_id: server_id.to_vec(),
             name: format!("chat {}", model.name),
             kind: SpanKind::Client as i32,
             start_time_unix_nano: llm_start,
-            end_time_unix_nano: llm_start + (seconds * 1e9) as u64,
+            end_time_unix_nano: llm_start + (shape.seconds * 1e9) as u64,
             attributes: vec![
                 s("gen_ai.operation.name", "chat"),
                 s("gen_ai.provider.name", model.provider),
                 s("gen_ai.request.model", model.name),
                 s("gen_ai.conversation.id", conversation),
-                b("gen_ai.request.stream", stream),
+                b("gen_ai.request.stream", shape.stream),
                 s(
                     "gen_ai.input.messages",
                     serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}])
@@ -322,61 +420,42 @@ impl Generator {
             ..Default::default()
         };
         llm.attributes.extend_from_slice(user);
-        let failed = error.is_some();
-        if let Some((kind, code)) = error {
+        if let Some((kind, code)) = shape.error {
             llm.end_time_unix_nano = llm_start + (r.range(0.1, 2.0) * 1e9) as u64;
             llm.attributes.push(s("error.type", kind));
             llm.attributes.push(i("http.response.status_code", code));
             llm.status = Some(error_status(kind));
         } else {
-            llm.attributes.extend([
-                s("gen_ai.response.model", model.name),
-                s("gen_ai.response.id", format!("resp-{:016x}", r.next())),
-                i("gen_ai.usage.input_tokens", input as i64),
-                i("gen_ai.usage.output_tokens", output as i64),
-                i("gen_ai.usage.cache_read.input_tokens", cached as i64),
-                kv(
-                    "gen_ai.response.finish_reasons",
-                    Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
-                        values: vec![AnyValue {
-                            value: Some(Value::StringValue(
-                                if r.chance(0.05) { "length" } else { "stop" }.into(),
-                            )),
-                        }],
-                    }),
-                ),
-            ]);
-            if stream {
-                llm.attributes
-                    .push(f("gen_ai.response.time_to_first_chunk", ttft));
-            }
+            self.usage(&mut llm, model, shape);
         }
-        let llm_end = llm.end_time_unix_nano;
-        spans.push(llm);
-        spans.extend(super::agent::spans(&trace, &server_id, llm_start, llm_end));
+        llm
+    }
 
-        let end = llm_end + 3_000_000;
-        let status = if failed || db_failed { 500 } else { 200 };
-        let mut server = Span {
-            trace_id: trace,
-            span_id: server_id,
-            name: "POST /api/chat".into(),
-            kind: SpanKind::Server as i32,
-            start_time_unix_nano: start,
-            end_time_unix_nano: end,
-            attributes: vec![
-                s("http.request.method", "POST"),
-                s("http.route", "/api/chat"),
-                i("http.response.status_code", status),
-            ],
-            ..Default::default()
-        };
-        if status == 500 {
-            server.attributes.push(s("error.type", "500"));
-            server.status = Some(error_status("upstream failure"));
+    /// A successful call's response model and id, usage, finish reason and, streamed,
+    /// its time to first chunk.
+    fn usage(&mut self, llm: &mut Span, model: &Model, shape: &LlmShape) {
+        let r = &mut self.rng;
+        llm.attributes.extend([
+            s("gen_ai.response.model", model.name),
+            s("gen_ai.response.id", format!("resp-{:016x}", r.next())),
+            i("gen_ai.usage.input_tokens", shape.input as i64),
+            i("gen_ai.usage.output_tokens", shape.output as i64),
+            i("gen_ai.usage.cache_read.input_tokens", shape.cached as i64),
+            kv(
+                "gen_ai.response.finish_reasons",
+                Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue(
+                            if r.chance(0.05) { "length" } else { "stop" }.into(),
+                        )),
+                    }],
+                }),
+            ),
+        ]);
+        if shape.stream {
+            llm.attributes
+                .push(f("gen_ai.response.time_to_first_chunk", shape.ttft));
         }
-        spans.push(server);
-        (spans, error.map(|(kind, _)| kind), model.name, end - start)
     }
 
     /// The widget's page load and its web vitals.
@@ -441,4 +520,69 @@ pub(super) fn error_status(message: &str) -> Status {
         code: StatusCode::Error as i32,
         message: message.to_owned(),
     }
+}
+
+/// The session's fixed parts that every turn and event uses.
+struct Chat<'a> {
+    guest: bool,
+    conversation: &'a str,
+    user: &'a [KeyValue],
+}
+
+/// Where the turns left the session.
+struct Ended {
+    at: u64,
+    model_used: &'static str,
+    last_failed: bool,
+    left_unanswered: bool,
+}
+
+/// How one LLM call goes, drawn before its span is built.
+struct LlmShape {
+    input: u64,
+    cached: u64,
+    output: u64,
+    ttft: f64,
+    seconds: f64,
+    stream: bool,
+    error: Option<(&'static str, i64)>,
+}
+
+/// The error log record the backend writes when an LLM call fails with `kind`.
+fn error_log(at: u64, kind: &str) -> LogRecord {
+    LogRecord {
+        time_unix_nano: at,
+        observed_time_unix_nano: at,
+        severity_number: 17,
+        severity_text: "ERROR".into(),
+        body: Some(AnyValue {
+            value: Some(Value::StringValue("LLM call failed".into())),
+        }),
+        attributes: vec![s("exception.type", kind)],
+        ..Default::default()
+    }
+}
+
+/// The chat turn's server span, a 500 when the database or the LLM call failed.
+fn server_span(trace: Vec<u8>, span_id: Vec<u8>, start: u64, end: u64, failed: bool) -> Span {
+    let status = if failed { 500 } else { 200 };
+    let mut server = Span {
+        trace_id: trace,
+        span_id,
+        name: "POST /api/chat".into(),
+        kind: SpanKind::Server as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: vec![
+            s("http.request.method", "POST"),
+            s("http.route", "/api/chat"),
+            i("http.response.status_code", status),
+        ],
+        ..Default::default()
+    };
+    if status == 500 {
+        server.attributes.push(s("error.type", "500"));
+        server.status = Some(error_status("upstream failure"));
+    }
+    server
 }

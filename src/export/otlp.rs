@@ -75,25 +75,7 @@ impl OtlpExporter {
         own: Arc<OwnMetrics>,
         otlp: OtlpMetrics,
     ) -> std::io::Result<OtlpExporter> {
-        let q = &config.queue;
-        let queue = match &q.directory {
-            Some(dir) => {
-                let (queue, recovered) =
-                    SendQueue::persistent(dir, q.fsync, q.max_bytes.0, q.when_full)?;
-                if recovered.batches > 0 || recovered.truncated_bytes > 0 {
-                    tracing::info!(
-                        exporter = %id,
-                        batches = recovered.batches,
-                        items = recovered.items,
-                        bytes = recovered.bytes,
-                        torn_bytes_discarded = recovered.truncated_bytes,
-                        "recovered the persistent send queue"
-                    );
-                }
-                queue
-            }
-            None => SendQueue::memory(q.max_bytes.0, q.when_full),
-        };
+        let queue = open_queue(id, &config)?;
         let meters = Meters {
             id: id.to_owned(),
             own,
@@ -115,44 +97,72 @@ impl OtlpExporter {
             draining: AtomicBool::new(false),
             drain_started: Mutex::new(None),
         });
-        let for_thread = Arc::clone(&shared);
-        // The client is built on the sender thread, inside its runtime; a bad TLS file or
-        // header fails startup rather than the first export.
-        let (built_tx, built_rx) = std::sync::mpsc::channel();
-        let sender = std::thread::Builder::new()
-            .name(format!("llmwatch-export-{id}"))
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(error) => {
-                        let _ = built_tx.send(Err(format!("starting its runtime: {error}")));
-                        return;
-                    }
-                };
-                runtime.block_on(async {
-                    match Sender::new(&for_thread.config) {
-                        Ok(sender) => {
-                            let _ = built_tx.send(Ok(()));
-                            run(&for_thread, sender).await;
-                        }
-                        Err(error) => {
-                            let _ = built_tx.send(Err(error));
-                        }
-                    }
-                });
-            })?;
-        built_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the exporter thread stopped while starting"))?
-            .map_err(std::io::Error::other)?;
+        let sender = spawn_sender(id, Arc::clone(&shared))?;
         Ok(OtlpExporter {
             shared,
             sender: Mutex::new(Some(sender)),
         })
     }
+}
+
+/// Opens the exporter's send queue: in memory, or persistent and recovered from disk.
+fn open_queue(id: &str, config: &OtlpConfig) -> std::io::Result<SendQueue> {
+    let q = &config.queue;
+    Ok(match &q.directory {
+        Some(dir) => {
+            let (queue, recovered) =
+                SendQueue::persistent(dir, q.fsync, q.max_bytes.0, q.when_full)?;
+            if recovered.batches > 0 || recovered.truncated_bytes > 0 {
+                tracing::info!(
+                    exporter = %id,
+                    batches = recovered.batches,
+                    items = recovered.items,
+                    bytes = recovered.bytes,
+                    torn_bytes_discarded = recovered.truncated_bytes,
+                    "recovered the persistent send queue"
+                );
+            }
+            queue
+        }
+        None => SendQueue::memory(q.max_bytes.0, q.when_full),
+    })
+}
+
+/// Starts the sender thread of `shared`, with its own runtime, once its client is built.
+fn spawn_sender(id: &str, for_thread: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    // The client is built on the sender thread, inside its runtime; a bad TLS file or
+    // header fails startup rather than the first export.
+    let (built_tx, built_rx) = std::sync::mpsc::channel();
+    let sender = std::thread::Builder::new()
+        .name(format!("llmwatch-export-{id}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(error) => {
+                    let _ = built_tx.send(Err(format!("starting its runtime: {error}")));
+                    return;
+                }
+            };
+            runtime.block_on(async {
+                match Sender::new(&for_thread.config) {
+                    Ok(sender) => {
+                        let _ = built_tx.send(Ok(()));
+                        run(&for_thread, sender).await;
+                    }
+                    Err(error) => {
+                        let _ = built_tx.send(Err(error));
+                    }
+                }
+            });
+        })?;
+    built_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the exporter thread stopped while starting"))?
+        .map_err(std::io::Error::other)?;
+    Ok(sender)
 }
 
 impl Exporter for OtlpExporter {

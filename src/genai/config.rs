@@ -161,6 +161,28 @@ impl GenaiConfig {
             );
         }
         errors.extend(self.series.check());
+        self.check_prices(&mut errors);
+        for (key, v) in [
+            ("budgets.daily_usd", self.budgets.daily_usd),
+            ("budgets.monthly_usd", self.budgets.monthly_usd),
+        ] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                errors.push((key.to_owned(), "must be a non-negative number".to_owned()));
+            }
+        }
+        for (level, v) in &self.latency_thresholds {
+            if !v.is_finite() || *v <= 0.0 {
+                errors.push((
+                    format!("latency_thresholds.{level}"),
+                    "must be a positive number of seconds".to_owned(),
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Prices are non-negative numbers with a valid effective day.
+    fn check_prices(&self, errors: &mut Vec<(String, String)>) {
         for (i, p) in self.prices.iter().enumerate() {
             for (what, v) in [
                 ("input", Some(p.input)),
@@ -185,23 +207,6 @@ impl GenaiConfig {
                 ));
             }
         }
-        for (key, v) in [
-            ("budgets.daily_usd", self.budgets.daily_usd),
-            ("budgets.monthly_usd", self.budgets.monthly_usd),
-        ] {
-            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                errors.push((key.to_owned(), "must be a non-negative number".to_owned()));
-            }
-        }
-        for (level, v) in &self.latency_thresholds {
-            if !v.is_finite() || *v <= 0.0 {
-                errors.push((
-                    format!("latency_thresholds.{level}"),
-                    "must be a positive number of seconds".to_owned(),
-                ));
-            }
-        }
-        errors
     }
 
     /// The embedded price table with this config's prices applied.

@@ -9,12 +9,125 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Unit;
 
 pub use crate::metrics::bounded::*;
+use crate::metrics::spec::{FamilyMaker, FamilySpec};
 
 /// Semconv bucket boundaries for `gen_ai.client.operation.duration` and
 /// `…time_to_first_chunk`, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
+
+const REQUESTS: FamilySpec = FamilySpec {
+    name: "llm_requests",
+    help: "LLM calls, by outcome (success or error).",
+    unit: None,
+    labels: &["service", "provider", "model", "operation", "outcome"],
+};
+
+const TOKENS: FamilySpec = FamilySpec {
+    name: "llm_tokens",
+    help: "Tokens of LLM calls, in disjoint types: input (uncached), cache_read, cache_write, output (not reasoning), reasoning.",
+    unit: None,
+    labels: &["service", "provider", "model", "type"],
+};
+
+const COST: FamilySpec = FamilySpec {
+    name: "llm_cost_usd",
+    help: "Cost of LLM calls in USD, computed from the price table or reported by the app (cost_source).",
+    unit: None,
+    labels: &["service", "provider", "model", "cost_source"],
+};
+
+const DURATION: FamilySpec = FamilySpec {
+    name: "llm_request_duration",
+    help: "Duration of LLM calls.",
+    unit: Some(Unit::Seconds),
+    labels: &["service", "provider", "model", "operation"],
+};
+
+const TTFT: FamilySpec = FamilySpec {
+    name: "llm_time_to_first_token",
+    help: "Time from the start of a streamed LLM call to its first chunk.",
+    unit: Some(Unit::Seconds),
+    labels: &["service", "provider", "model"],
+};
+
+const ERRORS: FamilySpec = FamilySpec {
+    name: "llm_errors",
+    help: "Failed LLM calls, by low-cardinality error class.",
+    unit: None,
+    labels: &["service", "provider", "model", "error_type"],
+};
+
+const UNPRICED: FamilySpec = FamilySpec {
+    name: "llm_unpriced_tokens",
+    help: "Tokens of calls to models the price table does not know and that reported no cost.",
+    unit: None,
+    labels: &["service", "provider", "model"],
+};
+
+const FINISH_REASONS: FamilySpec = FamilySpec {
+    name: "llm_finish_reasons",
+    help: "Why generation stopped; content_filter is a moderation flag.",
+    unit: None,
+    labels: &["service", "provider", "model", "reason"],
+};
+
+const CACHE_SAVINGS: FamilySpec = FamilySpec {
+    name: "llm_cache_savings_usd",
+    help: "What cache reads saved in USD: cache-read tokens at the uncached input price, less what they cost.",
+    unit: None,
+    labels: &["service", "provider", "model"],
+};
+
+const WITHOUT_USAGE: FamilySpec = FamilySpec {
+    name: "llm_calls_without_usage",
+    help: "Successful LLM calls that reported no token count (a stream without include_usage, an emitter that drops usage): counted at $0.",
+    unit: None,
+    labels: &["service", "provider", "model", "operation"],
+};
+
+const TOOL_CALLS: FamilySpec = FamilySpec {
+    name: "llm_tool_calls",
+    help: "Tool calls (execute_tool, MCP tools/call, the AI SDK's ai.toolCall), by tool and outcome.",
+    unit: None,
+    labels: &["service", "tool", "outcome"],
+};
+
+const TOOL_DURATION: FamilySpec = FamilySpec {
+    name: "llm_tool_call_duration",
+    help: "Duration of tool calls.",
+    unit: Some(Unit::Seconds),
+    labels: &["service", "tool"],
+};
+
+const AGENT_INVOCATIONS: FamilySpec = FamilySpec {
+    name: "llm_agent_invocations",
+    help: "Agent and workflow invocations (invoke_agent, invoke_workflow), by kind, name and outcome.",
+    unit: None,
+    labels: &["service", "kind", "agent", "outcome"],
+};
+
+const AGENT_DURATION: FamilySpec = FamilySpec {
+    name: "llm_agent_duration",
+    help: "Duration of agent and workflow invocations.",
+    unit: Some(Unit::Seconds),
+    labels: &["service", "kind", "agent"],
+};
+
+const EVALUATIONS: FamilySpec = FamilySpec {
+    name: "llm_evaluations",
+    help: "Evaluation results (gen_ai.evaluation.result events) by evaluation and score label (none without one).",
+    unit: None,
+    labels: &["service", "evaluation", "label"],
+};
+
+const EVALUATION_SCORE: FamilySpec = FamilySpec {
+    name: "llm_evaluation_score",
+    help: "Scores of evaluation results by evaluation.",
+    unit: None,
+    labels: &["service", "evaluation"],
+};
 
 /// Every `llm_*` family.
 pub struct LlmMetrics {
@@ -69,162 +182,30 @@ impl LlmMetrics {
     /// The families, with `dims` (Prometheus label names) appended to the request, token
     /// and cost families, `limit` series each.
     pub fn new(dims: &[String], limit: usize, ttl: u64) -> LlmMetrics {
-        let with = |base: &[&str], dims: &[String]| -> Vec<String> {
-            base.iter()
-                .map(|s| (*s).to_owned())
-                .chain(dims.iter().cloned())
-                .collect()
+        let m = FamilyMaker {
+            keep: &["outcome", "type", "cost_source", "operation"],
+            limit,
         };
-        let keep = ["outcome", "type", "cost_source", "operation"];
         let histogram = || Histogram::new(DURATION_BUCKETS.into_iter());
         LlmMetrics {
-            requests: Family::new(
-                "llm_requests",
-                "LLM calls, by outcome (success or error).",
-                None,
-                with(
-                    &["service", "provider", "model", "operation", "outcome"],
-                    dims,
-                ),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            tokens: Family::new(
-                "llm_tokens",
-                "Tokens of LLM calls, in disjoint types: input (uncached), cache_read, cache_write, output (not reasoning), reasoning.",
-                None,
-                with(&["service", "provider", "model", "type"], dims),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            cost: Family::new(
-                "llm_cost_usd",
-                "Cost of LLM calls in USD, computed from the price table or reported by the app (cost_source).",
-                None,
-                with(&["service", "provider", "model", "cost_source"], dims),
-                &keep,
-                limit,
-                FloatCounter::default,
-            ),
-            duration: Family::new(
-                "llm_request_duration",
-                "Duration of LLM calls.",
-                Some(Unit::Seconds),
-                with(&["service", "provider", "model", "operation"], &[]),
-                &keep,
-                limit,
-                histogram,
-            ),
-            ttft: Family::new(
-                "llm_time_to_first_token",
-                "Time from the start of a streamed LLM call to its first chunk.",
-                Some(Unit::Seconds),
-                with(&["service", "provider", "model"], &[]),
-                &keep,
-                limit,
-                histogram,
-            ),
-            errors: Family::new(
-                "llm_errors",
-                "Failed LLM calls, by low-cardinality error class.",
-                None,
-                with(&["service", "provider", "model", "error_type"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            unpriced: Family::new(
-                "llm_unpriced_tokens",
-                "Tokens of calls to models the price table does not know and that reported no cost.",
-                None,
-                with(&["service", "provider", "model"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            finish_reasons: Family::new(
-                "llm_finish_reasons",
-                "Why generation stopped; content_filter is a moderation flag.",
-                None,
-                with(&["service", "provider", "model", "reason"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            cache_savings: Family::new(
-                "llm_cache_savings_usd",
-                "What cache reads saved in USD: cache-read tokens at the uncached input price, less what they cost.",
-                None,
-                with(&["service", "provider", "model"], &[]),
-                &keep,
-                limit,
-                FloatCounter::default,
-            ),
-            without_usage: Family::new(
-                "llm_calls_without_usage",
-                "Successful LLM calls that reported no token count (a stream without include_usage, an emitter that drops usage): counted at $0.",
-                None,
-                with(&["service", "provider", "model", "operation"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            tool_calls: Family::new(
-                "llm_tool_calls",
-                "Tool calls (execute_tool, MCP tools/call, the AI SDK's ai.toolCall), by tool and outcome.",
-                None,
-                with(&["service", "tool", "outcome"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            tool_duration: Family::new(
-                "llm_tool_call_duration",
-                "Duration of tool calls.",
-                Some(Unit::Seconds),
-                with(&["service", "tool"], &[]),
-                &keep,
-                limit,
-                histogram,
-            ),
-            agent_invocations: Family::new(
-                "llm_agent_invocations",
-                "Agent and workflow invocations (invoke_agent, invoke_workflow), by kind, name and outcome.",
-                None,
-                with(&["service", "kind", "agent", "outcome"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            agent_duration: Family::new(
-                "llm_agent_duration",
-                "Duration of agent and workflow invocations.",
-                Some(Unit::Seconds),
-                with(&["service", "kind", "agent"], &[]),
-                &keep,
-                limit,
-                histogram,
-            ),
-            evaluations: Family::new(
-                "llm_evaluations",
-                "Evaluation results (gen_ai.evaluation.result events) by evaluation and score label (none without one).",
-                None,
-                with(&["service", "evaluation", "label"], &[]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            evaluation_score: Family::new(
-                "llm_evaluation_score",
-                "Scores of evaluation results by evaluation.",
-                None,
-                with(&["service", "evaluation"], &[]),
-                &keep,
-                limit,
-                || Histogram::new(super::evaluations::SCORE_BUCKETS.into_iter()),
-            ),
+            requests: m.make(&REQUESTS, dims, Counter::default),
+            tokens: m.make(&TOKENS, dims, Counter::default),
+            cost: m.make(&COST, dims, FloatCounter::default),
+            duration: m.make(&DURATION, &[], histogram),
+            ttft: m.make(&TTFT, &[], histogram),
+            errors: m.make(&ERRORS, &[], Counter::default),
+            unpriced: m.make(&UNPRICED, &[], Counter::default),
+            finish_reasons: m.make(&FINISH_REASONS, &[], Counter::default),
+            cache_savings: m.make(&CACHE_SAVINGS, &[], FloatCounter::default),
+            without_usage: m.make(&WITHOUT_USAGE, &[], Counter::default),
+            tool_calls: m.make(&TOOL_CALLS, &[], Counter::default),
+            tool_duration: m.make(&TOOL_DURATION, &[], histogram),
+            agent_invocations: m.make(&AGENT_INVOCATIONS, &[], Counter::default),
+            agent_duration: m.make(&AGENT_DURATION, &[], histogram),
+            evaluations: m.make(&EVALUATIONS, &[], Counter::default),
+            evaluation_score: m.make(&EVALUATION_SCORE, &[], || {
+                Histogram::new(super::evaluations::SCORE_BUCKETS.into_iter())
+            }),
             evaluation_names: ValueLimit::new(
                 "llm_evaluation_names",
                 super::evaluations::MAX_NAMES,

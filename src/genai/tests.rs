@@ -8,7 +8,7 @@ use super::metrics::LlmMetricsSlot;
 use super::*;
 use crate::derive::llm::{self as extract, Tokens, error_class};
 use crate::metrics::exposition::{Format, render};
-use crate::testkit::{i, kv, s};
+use crate::testkit::{V, attrs, i, kv, s};
 
 fn span_with(name: &str, attrs: Vec<KeyValue>) -> Span {
     Span {
@@ -30,235 +30,226 @@ fn tokens(c: &Call) -> Tokens {
     c.usage.tokens()
 }
 
+/// A span of one convention, and the call it must yield.
+struct Convention {
+    name: &'static str,
+    span: &'static str,
+    attrs: &'static [(&'static str, V)],
+    provider: &'static str,
+    model: &'static str,
+    /// Input (uncached), cache read, output (not reasoning), reasoning.
+    tokens: [u64; 4],
+}
+
 /// One span per convention, as genai-semconv.md §2 and §3.3 show them on the wire.
+const CONVENTIONS: &[Convention] = &[
+    Convention {
+        name: "OTel current",
+        span: "chat gpt-4o",
+        attrs: &[
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.provider.name", V::S("openai")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.response.model", V::S("gpt-4o-2024-08-06")),
+            ("gen_ai.usage.input_tokens", V::I(52)),
+            ("gen_ai.usage.output_tokens", V::I(47)),
+            ("gen_ai.usage.cache_read.input_tokens", V::I(32)),
+            ("gen_ai.usage.reasoning.output_tokens", V::I(10)),
+        ],
+        provider: "openai",
+        model: "gpt-4o-2024-08-06",
+        tokens: [20, 32, 37, 10],
+    },
+    Convention {
+        name: "OTel deprecated names",
+        span: "chat gpt-4o",
+        attrs: &[
+            ("gen_ai.system", V::S("az.ai.openai")),
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", V::I(52)),
+            ("gen_ai.usage.completion_tokens", V::I(47)),
+        ],
+        provider: "azure.ai.openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "both names on one span are not summed",
+        span: "chat gpt-4o",
+        attrs: &[
+            ("gen_ai.system", V::S("openai")),
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", V::I(52)),
+            ("gen_ai.usage.input_tokens", V::I(52)),
+            ("gen_ai.usage.output_tokens", V::I(47)),
+            ("gen_ai.usage.completion_tokens", V::I(47)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "Traceloop",
+        span: "openai.chat",
+        attrs: &[
+            ("gen_ai.provider.name", V::S("openai")),
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.response.model", V::S("gpt-4o-2024-08-06")),
+            ("gen_ai.usage.input_tokens", V::I(52)),
+            ("gen_ai.usage.output_tokens", V::I(47)),
+            ("gen_ai.usage.total_tokens", V::I(99)),
+            ("gen_ai.usage.reasoning_tokens", V::I(10)),
+            ("gen_ai.usage.cache_read.input_tokens", V::I(32)),
+            ("gen_ai.is_streaming", V::B(false)),
+        ],
+        provider: "openai",
+        model: "gpt-4o-2024-08-06",
+        tokens: [20, 32, 37, 10],
+    },
+    Convention {
+        name: "Traceloop JS (old names)",
+        span: "openai.chat",
+        attrs: &[
+            ("gen_ai.system", V::S("OpenAI")),
+            ("llm.request.type", V::S("chat")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", V::I(52)),
+            ("gen_ai.usage.completion_tokens", V::I(47)),
+            ("llm.usage.total_tokens", V::I(99)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "OpenInference",
+        span: "ChatCompletion",
+        attrs: &[
+            ("openinference.span.kind", V::S("LLM")),
+            ("llm.system", V::S("openai")),
+            ("llm.model_name", V::S("gpt-4o-2024-08-06")),
+            ("llm.token_count.prompt", V::I(52)),
+            ("llm.token_count.completion", V::I(47)),
+            ("llm.token_count.total", V::I(99)),
+            ("llm.token_count.prompt_details.cache_read", V::I(32)),
+            ("llm.token_count.completion_details.reasoning", V::I(10)),
+        ],
+        provider: "openai",
+        model: "gpt-4o-2024-08-06",
+        tokens: [20, 32, 37, 10],
+    },
+    Convention {
+        name: "OpenLIT",
+        span: "chat gpt-4o",
+        attrs: &[
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.provider.name", V::S("openai")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.input_tokens", V::I(52)),
+            ("gen_ai.usage.output_tokens", V::I(47)),
+            ("gen_ai.usage.cost", V::D(0.00061)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "Vercel AI SDK v4",
+        span: "ai.generateText.doGenerate",
+        attrs: &[
+            ("gen_ai.system", V::S("openai.chat")),
+            ("ai.model.id", V::S("gpt-4o")),
+            ("ai.usage.promptTokens", V::I(52)),
+            ("ai.usage.completionTokens", V::I(47)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "Vercel AI SDK v5/v6",
+        span: "ai.streamText.doStream",
+        attrs: &[
+            ("ai.model.provider", V::S("anthropic.messages")),
+            ("ai.model.id", V::S("claude-sonnet-4-5")),
+            ("ai.usage.inputTokens", V::I(1052)),
+            ("ai.usage.outputTokens", V::I(47)),
+            ("ai.usage.inputTokenDetails.noCacheTokens", V::I(20)),
+            ("ai.usage.inputTokenDetails.cacheReadTokens", V::I(1032)),
+            ("ai.response.msToFirstChunk", V::D(350.0)),
+        ],
+        provider: "anthropic",
+        model: "claude-sonnet-4-5",
+        tokens: [20, 1032, 47, 0],
+    },
+    Convention {
+        name: "Vercel AI SDK v7",
+        span: "chat gpt-4o",
+        attrs: &[
+            ("gen_ai.operation.name", V::S("chat")),
+            ("gen_ai.provider.name", V::S("openai")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.input_tokens", V::I(52)),
+            ("gen_ai.usage.output_tokens", V::I(47)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "LiteLLM legacy",
+        span: "litellm_request",
+        attrs: &[
+            ("gen_ai.system", V::S("openai")),
+            ("llm.request.type", V::S("completion")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", V::I(52)),
+            ("gen_ai.usage.completion_tokens", V::I(47)),
+        ],
+        provider: "openai",
+        model: "gpt-4o",
+        tokens: [52, 0, 47, 0],
+    },
+    Convention {
+        name: "Langfuse (usage details without cache in input)",
+        span: "generation",
+        attrs: &[
+            ("langfuse.observation.type", V::S("generation")),
+            ("langfuse.observation.model.name", V::S("claude-sonnet-4-5")),
+            (
+                "langfuse.observation.usage_details",
+                V::S(r#"{"input":20,"output":47,"cache_read_input_tokens":32}"#),
+            ),
+            (
+                "langfuse.observation.cost_details",
+                V::S(r#"{"total":0.000801}"#),
+            ),
+        ],
+        provider: "unknown",
+        model: "claude-sonnet-4-5",
+        tokens: [20, 32, 47, 0],
+    },
+];
+
 #[test]
 fn every_convention_yields_the_same_call() {
-    let t = |input, cache_read, output, reasoning| Tokens {
-        input,
-        cache_read,
-        cache_write: 0,
-        output,
-        reasoning,
-    };
-    let cases: Vec<(&str, Span, &str, &str, Tokens)> = vec![
-        (
-            "OTel current",
-            span_with(
-                "chat gpt-4o",
-                vec![
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.provider.name", s("openai")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.response.model", s("gpt-4o-2024-08-06")),
-                    kv("gen_ai.usage.input_tokens", i(52)),
-                    kv("gen_ai.usage.output_tokens", i(47)),
-                    kv("gen_ai.usage.cache_read.input_tokens", i(32)),
-                    kv("gen_ai.usage.reasoning.output_tokens", i(10)),
-                ],
-            ),
-            "openai",
-            "gpt-4o-2024-08-06",
-            t(20, 32, 37, 10),
-        ),
-        (
-            "OTel deprecated names",
-            span_with(
-                "chat gpt-4o",
-                vec![
-                    kv("gen_ai.system", s("az.ai.openai")),
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.prompt_tokens", i(52)),
-                    kv("gen_ai.usage.completion_tokens", i(47)),
-                ],
-            ),
-            "azure.ai.openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "both names on one span are not summed",
-            span_with(
-                "chat gpt-4o",
-                vec![
-                    kv("gen_ai.system", s("openai")),
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.prompt_tokens", i(52)),
-                    kv("gen_ai.usage.input_tokens", i(52)),
-                    kv("gen_ai.usage.output_tokens", i(47)),
-                    kv("gen_ai.usage.completion_tokens", i(47)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "Traceloop",
-            span_with(
-                "openai.chat",
-                vec![
-                    kv("gen_ai.provider.name", s("openai")),
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.response.model", s("gpt-4o-2024-08-06")),
-                    kv("gen_ai.usage.input_tokens", i(52)),
-                    kv("gen_ai.usage.output_tokens", i(47)),
-                    kv("gen_ai.usage.total_tokens", i(99)),
-                    kv("gen_ai.usage.reasoning_tokens", i(10)),
-                    kv("gen_ai.usage.cache_read.input_tokens", i(32)),
-                    kv("gen_ai.is_streaming", Value::BoolValue(false)),
-                ],
-            ),
-            "openai",
-            "gpt-4o-2024-08-06",
-            t(20, 32, 37, 10),
-        ),
-        (
-            "Traceloop JS (old names)",
-            span_with(
-                "openai.chat",
-                vec![
-                    kv("gen_ai.system", s("OpenAI")),
-                    kv("llm.request.type", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.prompt_tokens", i(52)),
-                    kv("gen_ai.usage.completion_tokens", i(47)),
-                    kv("llm.usage.total_tokens", i(99)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "OpenInference",
-            span_with(
-                "ChatCompletion",
-                vec![
-                    kv("openinference.span.kind", s("LLM")),
-                    kv("llm.system", s("openai")),
-                    kv("llm.model_name", s("gpt-4o-2024-08-06")),
-                    kv("llm.token_count.prompt", i(52)),
-                    kv("llm.token_count.completion", i(47)),
-                    kv("llm.token_count.total", i(99)),
-                    kv("llm.token_count.prompt_details.cache_read", i(32)),
-                    kv("llm.token_count.completion_details.reasoning", i(10)),
-                ],
-            ),
-            "openai",
-            "gpt-4o-2024-08-06",
-            t(20, 32, 37, 10),
-        ),
-        (
-            "OpenLIT",
-            span_with(
-                "chat gpt-4o",
-                vec![
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.provider.name", s("openai")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.input_tokens", i(52)),
-                    kv("gen_ai.usage.output_tokens", i(47)),
-                    kv("gen_ai.usage.cost", Value::DoubleValue(0.00061)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "Vercel AI SDK v4",
-            span_with(
-                "ai.generateText.doGenerate",
-                vec![
-                    kv("gen_ai.system", s("openai.chat")),
-                    kv("ai.model.id", s("gpt-4o")),
-                    kv("ai.usage.promptTokens", i(52)),
-                    kv("ai.usage.completionTokens", i(47)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "Vercel AI SDK v5/v6",
-            span_with(
-                "ai.streamText.doStream",
-                vec![
-                    kv("ai.model.provider", s("anthropic.messages")),
-                    kv("ai.model.id", s("claude-sonnet-4-5")),
-                    kv("ai.usage.inputTokens", i(1052)),
-                    kv("ai.usage.outputTokens", i(47)),
-                    kv("ai.usage.inputTokenDetails.noCacheTokens", i(20)),
-                    kv("ai.usage.inputTokenDetails.cacheReadTokens", i(1032)),
-                    kv("ai.response.msToFirstChunk", Value::DoubleValue(350.0)),
-                ],
-            ),
-            "anthropic",
-            "claude-sonnet-4-5",
-            t(20, 1032, 47, 0),
-        ),
-        (
-            "Vercel AI SDK v7",
-            span_with(
-                "chat gpt-4o",
-                vec![
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.provider.name", s("openai")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.input_tokens", i(52)),
-                    kv("gen_ai.usage.output_tokens", i(47)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "LiteLLM legacy",
-            span_with(
-                "litellm_request",
-                vec![
-                    kv("gen_ai.system", s("openai")),
-                    kv("llm.request.type", s("completion")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                    kv("gen_ai.usage.prompt_tokens", i(52)),
-                    kv("gen_ai.usage.completion_tokens", i(47)),
-                ],
-            ),
-            "openai",
-            "gpt-4o",
-            t(52, 0, 47, 0),
-        ),
-        (
-            "Langfuse (usage details without cache in input)",
-            span_with(
-                "generation",
-                vec![
-                    kv("langfuse.observation.type", s("generation")),
-                    kv("langfuse.observation.model.name", s("claude-sonnet-4-5")),
-                    kv(
-                        "langfuse.observation.usage_details",
-                        s(r#"{"input":20,"output":47,"cache_read_input_tokens":32}"#),
-                    ),
-                    kv(
-                        "langfuse.observation.cost_details",
-                        s(r#"{"total":0.000801}"#),
-                    ),
-                ],
-            ),
-            "unknown",
-            "claude-sonnet-4-5",
-            t(20, 32, 47, 0),
-        ),
-    ];
-    for (name, span, provider, model, want) in cases {
+    for c in CONVENTIONS {
+        let name = c.name;
+        let span = span_with(c.span, attrs(c.attrs));
         let call = call_of(&span).unwrap_or_else(|| panic!("{name}: not recognised"));
-        assert_eq!(call.provider, provider, "{name}");
-        assert_eq!(call.model(), model, "{name}");
+        let [input, cache_read, output, reasoning] = c.tokens;
+        let want = Tokens {
+            input,
+            cache_read,
+            cache_write: 0,
+            output,
+            reasoning,
+        };
+        assert_eq!(call.provider, c.provider, "{name}");
+        assert_eq!(call.model(), c.model, "{name}");
         assert_eq!(tokens(&call), want, "{name}");
         assert_eq!(call.service, "chat-api", "{name}");
         assert_eq!(call.duration, Some(1.5), "{name}");
@@ -405,6 +396,41 @@ fn chat(span_id: u8, parent: u8, model: &str, input: i64, output: i64) -> Span {
     sp
 }
 
+/// The series two gpt-4o-mini calls give, `$L` standing for their service, provider and
+/// model labels, with their values.
+const EVERY_FAMILY: &[(&str, f64)] = &[
+    (
+        r#"llm_requests_total{$L,operation="chat",outcome="success",app_feature="chat"}"#,
+        2.0,
+    ),
+    (
+        r#"llm_tokens_total{$L,type="input",app_feature="chat"}"#,
+        4000.0,
+    ),
+    (
+        r#"llm_tokens_total{$L,type="output",app_feature="chat"}"#,
+        2000.0,
+    ),
+    (
+        r#"llm_request_duration_seconds_count{$L,operation="chat"}"#,
+        2.0,
+    ),
+    (
+        r#"llm_request_duration_seconds_bucket{$L,operation="chat",le="2.56"}"#,
+        2.0,
+    ),
+    (
+        r#"llm_request_duration_seconds_bucket{$L,operation="chat",le="1.28"}"#,
+        0.0,
+    ),
+    (r#"llm_finish_reasons_total{$L,reason="stop"}"#, 2.0),
+    (r#"llm_budget_usd{period="daily"}"#, 25.0),
+    (
+        r#"llmwatch_latency_threshold_seconds{component="ai",level="warning"}"#,
+        10.0,
+    ),
+];
+
 #[test]
 fn records_every_family_with_exact_values() {
     let (p, registry, _) = processor(
@@ -420,30 +446,10 @@ fn records_every_family_with_exact_values() {
     p.process(&mut batch).unwrap();
     let text = scrape(&registry, Format::PrometheusText);
     let labels = r#"service="chat-api",provider="openai",model="gpt-4o-mini""#;
-    assert_eq!(
-        sample(
-            &text,
-            &format!(
-                r#"llm_requests_total{{{labels},operation="chat",outcome="success",app_feature="chat"}}"#
-            )
-        ),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"llm_tokens_total{{{labels},type="input",app_feature="chat"}}"#)
-        ),
-        Some(4000.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"llm_tokens_total{{{labels},type="output",app_feature="chat"}}"#)
-        ),
-        Some(2000.0)
-    );
+    for (series, want) in EVERY_FAMILY {
+        let series = series.replace("$L", labels);
+        assert_eq!(sample(&text, &series), Some(*want), "{series}\n{text}");
+    }
     // 4000 × 0.15 + 2000 × 0.60 per 1M
     let cost = sample(
         &text,
@@ -451,49 +457,6 @@ fn records_every_family_with_exact_values() {
     )
     .unwrap();
     assert!((cost - 0.0018).abs() < 1e-12, "{cost}");
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"llm_request_duration_seconds_count{{{labels},operation="chat"}}"#)
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(
-                r#"llm_request_duration_seconds_bucket{{{labels},operation="chat",le="2.56"}}"#
-            )
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(
-                r#"llm_request_duration_seconds_bucket{{{labels},operation="chat",le="1.28"}}"#
-            )
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"llm_finish_reasons_total{{{labels},reason="stop"}}"#)
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(&text, r#"llm_budget_usd{period="daily"}"#),
-        Some(25.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            r#"llmwatch_latency_threshold_seconds{component="ai",level="warning"}"#
-        ),
-        Some(10.0)
-    );
     // Exemplars with the trace id, in OpenMetrics only.
     let om = scrape(&registry, Format::OpenMetrics);
     assert!(
@@ -912,6 +875,46 @@ fn tool_and_agent_names_past_their_limit_become_other() {
     );
 }
 
+/// The series the evaluation results below give, `$S` standing for their service label.
+const EVALUATION_SERIES: &[(&str, f64)] = &[
+    (
+        r#"llm_evaluations_total{$S,evaluation="Relevance",label="relevant"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluations_total{$S,evaluation="Relevance",label="irrelevant"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluations_total{$S,evaluation="Relevance",label="none"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluations_total{$S,evaluation="Toxicity",label="pass"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluations_total{$S,evaluation="unknown",label="none"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluation_score_count{$S,evaluation="Relevance"}"#,
+        3.0,
+    ),
+    (
+        r#"llm_evaluation_score_sum{$S,evaluation="Relevance"}"#,
+        2.1,
+    ),
+    (
+        r#"llm_evaluation_score_bucket{$S,evaluation="Relevance",le="0.3"}"#,
+        1.0,
+    ),
+    (
+        r#"llm_evaluation_score_bucket{$S,evaluation="Relevance",le="0.9"}"#,
+        2.0,
+    ),
+];
+
 #[test]
 fn evaluation_results_become_a_score_histogram_and_label_counts() {
     let (p, registry, _) = processor("{}");
@@ -951,45 +954,8 @@ fn evaluation_results_become_a_score_histogram_and_label_counts() {
     });
     p.process(&mut traces(vec![sp], vec![])).unwrap();
     let text = scrape(&registry, Format::PrometheusText);
-    let svc = r#"service="unknown_service""#;
-    for (series, n) in [
-        (
-            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="relevant"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="irrelevant"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluations_total{{{svc},evaluation="Relevance",label="none"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluations_total{{{svc},evaluation="Toxicity",label="pass"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluations_total{{{svc},evaluation="unknown",label="none"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluation_score_count{{{svc},evaluation="Relevance"}}"#),
-            3.0,
-        ),
-        (
-            format!(r#"llm_evaluation_score_sum{{{svc},evaluation="Relevance"}}"#),
-            2.1,
-        ),
-        (
-            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.3"}}"#),
-            1.0,
-        ),
-        (
-            format!(r#"llm_evaluation_score_bucket{{{svc},evaluation="Relevance",le="0.9"}}"#),
-            2.0,
-        ),
-    ] {
+    for (series, n) in EVALUATION_SERIES {
+        let series = series.replace("$S", r#"service="unknown_service""#);
         let got = sample(&text, &series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
         assert!((got - n).abs() < 1e-9, "{series}: {got}");
     }

@@ -14,6 +14,7 @@ use prometheus_client::registry::Unit;
 
 use super::HealthConfig;
 use crate::metrics::bounded::{Family, Histogram};
+use crate::metrics::spec::{FamilyMaker, FamilySpec};
 
 /// Bucket boundaries of `app_operation_duration_seconds`, before the configured
 /// thresholds are added.
@@ -84,14 +85,94 @@ const WEB_VITALS: [(&str, &str, Option<Unit>, &[f64]); 5] = [
     ),
 ];
 
+const OPERATIONS: FamilySpec = FamilySpec {
+    name: "app_operation_duration",
+    help: "Duration of operations by component (ai, database, platform, frontend, server) and normalised operation.",
+    unit: Some(Unit::Seconds),
+    labels: &["service", "component", "operation"],
+};
+
+const ERRORS: FamilySpec = FamilySpec {
+    name: "app_errors",
+    help: "Failed operations by component and error class, expected outcomes excluded.",
+    unit: None,
+    labels: &["service", "component", "error_type"],
+};
+
+const EXPECTED: FamilySpec = FamilySpec {
+    name: "app_expected_outcomes",
+    help: "Outcomes an expected-outcome rule matched (rate limits, guest 401s, validation): not errors, and not dropped.",
+    unit: None,
+    labels: &["service", "component", "rule"],
+};
+
+const LOGS: FamilySpec = FamilySpec {
+    name: "app_log_records",
+    help: "Log records by service and severity.",
+    unit: None,
+    labels: &["service", "severity"],
+};
+
+const LOG_EXCEPTIONS: FamilySpec = FamilySpec {
+    name: "app_log_exceptions",
+    help: "Error-level log records with an exception.type, by that type.",
+    unit: None,
+    labels: &["service", "exception_type"],
+};
+
+const INTEGRATION_REQUESTS: FamilySpec = FamilySpec {
+    name: "integration_requests",
+    help: "Requests to third-party platforms, by outcome (success, error, rate_limited).",
+    unit: None,
+    labels: &["platform", "outcome"],
+};
+
+const INTEGRATION_DURATION: FamilySpec = FamilySpec {
+    name: "integration_request_duration",
+    help: "Duration of requests to third-party platforms.",
+    unit: Some(Unit::Seconds),
+    labels: &["platform"],
+};
+
+const INTEGRATION_RATE_LIMITED: FamilySpec = FamilySpec {
+    name: "integration_rate_limited",
+    help: "Requests to third-party platforms that were rate limited (429).",
+    unit: None,
+    labels: &["platform"],
+};
+
+const INTEGRATION_LAST_SYNC: FamilySpec = FamilySpec {
+    name: "integration_last_sync_timestamp",
+    help: "When the last successful request to each platform ended, Unix seconds: data freshness.",
+    unit: Some(Unit::Seconds),
+    labels: &["platform"],
+};
+
+const CONNECTIONS: FamilySpec = FamilySpec {
+    name: "integration_connections",
+    help: "Platform connection attempts from platform_connect_initiated, platform_connected and platform_connection_failed events.",
+    unit: None,
+    labels: &["platform", "outcome"],
+};
+
+const CONNECTION_FAILURES: FamilySpec = FamilySpec {
+    name: "integration_connection_failures",
+    help: "Failed platform connections (OAuth and others) by reason.",
+    unit: None,
+    labels: &["platform", "reason"],
+};
+
 fn labels(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| (*n).to_owned()).collect()
 }
 
 impl HealthMetrics {
     pub(super) fn new(config: &HealthConfig) -> HealthMetrics {
-        let limit = config.series.series_limit;
         let keep = ["component", "outcome", "severity", "rating"];
+        let m = FamilyMaker {
+            keep: &keep,
+            limit: config.series.series_limit,
+        };
         let mut buckets: Vec<f64> = BASE_BUCKETS
             .iter()
             .copied()
@@ -103,105 +184,17 @@ impl HealthMetrics {
         HealthMetrics {
             config: config.clone(),
             started: Instant::now(),
-            operations: Family::new(
-                "app_operation_duration",
-                "Duration of operations by component (ai, database, platform, frontend, server) and normalised operation.",
-                Some(Unit::Seconds),
-                labels(&["service", "component", "operation"]),
-                &keep,
-                limit,
-                move || Histogram::new(duration_buckets.clone().into_iter()),
-            ),
-            errors: Family::new(
-                "app_errors",
-                "Failed operations by component and error class, expected outcomes excluded.",
-                None,
-                labels(&["service", "component", "error_type"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            expected: Family::new(
-                "app_expected_outcomes",
-                "Outcomes an expected-outcome rule matched (rate limits, guest 401s, validation): not errors, and not dropped.",
-                None,
-                labels(&["service", "component", "rule"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            logs: Family::new(
-                "app_log_records",
-                "Log records by service and severity.",
-                None,
-                labels(&["service", "severity"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            log_exceptions: Family::new(
-                "app_log_exceptions",
-                "Error-level log records with an exception.type, by that type.",
-                None,
-                labels(&["service", "exception_type"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            integration_requests: Family::new(
-                "integration_requests",
-                "Requests to third-party platforms, by outcome (success, error, rate_limited).",
-                None,
-                labels(&["platform", "outcome"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            integration_duration: Family::new(
-                "integration_request_duration",
-                "Duration of requests to third-party platforms.",
-                Some(Unit::Seconds),
-                labels(&["platform"]),
-                &keep,
-                limit,
-                move || Histogram::new(buckets.clone().into_iter()),
-            ),
-            integration_rate_limited: Family::new(
-                "integration_rate_limited",
-                "Requests to third-party platforms that were rate limited (429).",
-                None,
-                labels(&["platform"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            integration_last_sync: Family::new(
-                "integration_last_sync_timestamp",
-                "When the last successful request to each platform ended, Unix seconds: data freshness.",
-                Some(Unit::Seconds),
-                labels(&["platform"]),
-                &keep,
-                limit,
-                Gauge::default,
-            ),
-            connections: Family::new(
-                "integration_connections",
-                "Platform connection attempts from platform_connect_initiated, platform_connected and platform_connection_failed events.",
-                None,
-                labels(&["platform", "outcome"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
-            connection_failures: Family::new(
-                "integration_connection_failures",
-                "Failed platform connections (OAuth and others) by reason.",
-                None,
-                labels(&["platform", "reason"]),
-                &keep,
-                limit,
-                Counter::default,
-            ),
+            operations: m.make(&OPERATIONS, &[], move || Histogram::new(duration_buckets.clone().into_iter())),
+            errors: m.make(&ERRORS, &[], Counter::default),
+            expected: m.make(&EXPECTED, &[], Counter::default),
+            logs: m.make(&LOGS, &[], Counter::default),
+            log_exceptions: m.make(&LOG_EXCEPTIONS, &[], Counter::default),
+            integration_requests: m.make(&INTEGRATION_REQUESTS, &[], Counter::default),
+            integration_duration: m.make(&INTEGRATION_DURATION, &[], move || Histogram::new(buckets.clone().into_iter())),
+            integration_rate_limited: m.make(&INTEGRATION_RATE_LIMITED, &[], Counter::default),
+            integration_last_sync: m.make(&INTEGRATION_LAST_SYNC, &[], Gauge::default),
+            connections: m.make(&CONNECTIONS, &[], Counter::default),
+            connection_failures: m.make(&CONNECTION_FAILURES, &[], Counter::default),
             tokens: Mutex::new(Tokens::default()),
             web_vitals: WEB_VITALS
                 .iter()
@@ -215,7 +208,7 @@ impl HealthMetrics {
                             unit.clone(),
                             labels(&["service", "rating"]),
                             &keep,
-                            limit,
+                            config.series.series_limit,
                             move || Histogram::new(buckets.clone().into_iter()),
                         ),
                     )

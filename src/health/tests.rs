@@ -44,61 +44,103 @@ fn processor(yaml: &str) -> (HealthProcessor, Registry) {
     (p, registry)
 }
 
+/// One span of each component, a health check and an internal step: the chat-api's.
+fn component_spans() -> Vec<Span> {
+    vec![
+        span(
+            "chat gpt-4o",
+            SpanKind::Client,
+            1500,
+            vec![
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.request.model", s("gpt-4o")),
+            ],
+        ),
+        span(
+            "SELECT users",
+            SpanKind::Client,
+            40,
+            vec![
+                kv("db.system.name", s("postgresql")),
+                kv("db.query.text", s("select * from users where email = $1")),
+                kv("db.collection.name", s("users")),
+            ],
+        ),
+        span(
+            "POST",
+            SpanKind::Client,
+            700,
+            vec![
+                kv("http.request.method", s("POST")),
+                kv(
+                    "url.full",
+                    s(
+                        "https://googleads.googleapis.com/v17/customers/1234567890/googleAds:search?x=1",
+                    ),
+                ),
+                kv("http.response.status_code", i(200)),
+            ],
+        ),
+        span(
+            "GET /api/conversations/{id}",
+            SpanKind::Server,
+            120,
+            vec![
+                kv("http.request.method", s("GET")),
+                kv("http.route", s("/api/conversations/{id}")),
+                kv("http.response.status_code", i(404)),
+            ],
+        ),
+        span("GET /healthz/9f86d081884c7d65", SpanKind::Server, 1, vec![]),
+        span("internal step", SpanKind::Internal, 5, vec![]),
+    ]
+}
+
+/// The series the spans of every component give, with their counts.
+const COMPONENT_SERIES: &[(&str, f64)] = &[
+    (
+        r#"app_operation_duration_seconds_count{service="chat-api",component="ai",operation="chat"}"#,
+        1.0,
+    ),
+    (
+        r#"app_operation_duration_seconds_count{service="chat-api",component="database",operation="postgresql SELECT users"}"#,
+        1.0,
+    ),
+    (
+        r#"app_operation_duration_seconds_count{service="chat-api",component="platform",operation="POST /v17/customers/{id}/googleAds:search"}"#,
+        1.0,
+    ),
+    (
+        r#"app_operation_duration_seconds_count{service="chat-api",component="server",operation="GET /api/conversations/{id}"}"#,
+        1.0,
+    ),
+    (
+        r#"app_operation_duration_seconds_count{service="chat-api",component="server",operation="GET /healthz/{id}"}"#,
+        1.0,
+    ),
+    (
+        r#"app_operation_duration_seconds_count{service="chat-widget",component="frontend",operation="documentLoad"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_requests_total{platform="google_ads",outcome="success"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_request_duration_seconds_count{platform="google_ads"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_last_sync_timestamp_seconds{platform="google_ads"}"#,
+        1_764_000_000.7,
+    ),
+];
+
 #[test]
 fn every_component_is_classified_with_a_bounded_operation() {
     let (p, r) = processor("{}");
     let api = vec![kv("service.name", s("chat-api"))];
-    let mut batch = traces(
-        api,
-        vec![
-            span(
-                "chat gpt-4o",
-                SpanKind::Client,
-                1500,
-                vec![
-                    kv("gen_ai.operation.name", s("chat")),
-                    kv("gen_ai.request.model", s("gpt-4o")),
-                ],
-            ),
-            span(
-                "SELECT users",
-                SpanKind::Client,
-                40,
-                vec![
-                    kv("db.system.name", s("postgresql")),
-                    kv("db.query.text", s("select * from users where email = $1")),
-                    kv("db.collection.name", s("users")),
-                ],
-            ),
-            span(
-                "POST",
-                SpanKind::Client,
-                700,
-                vec![
-                    kv("http.request.method", s("POST")),
-                    kv(
-                        "url.full",
-                        s(
-                            "https://googleads.googleapis.com/v17/customers/1234567890/googleAds:search?x=1",
-                        ),
-                    ),
-                    kv("http.response.status_code", i(200)),
-                ],
-            ),
-            span(
-                "GET /api/conversations/{id}",
-                SpanKind::Server,
-                120,
-                vec![
-                    kv("http.request.method", s("GET")),
-                    kv("http.route", s("/api/conversations/{id}")),
-                    kv("http.response.status_code", i(404)),
-                ],
-            ),
-            span("GET /healthz/9f86d081884c7d65", SpanKind::Server, 1, vec![]),
-            span("internal step", SpanKind::Internal, 5, vec![]),
-        ],
-    );
+    let mut batch = traces(api, component_spans());
     p.process(&mut batch).unwrap();
     let mut web = traces(
         vec![
@@ -109,44 +151,7 @@ fn every_component_is_classified_with_a_bounded_operation() {
     );
     p.process(&mut web).unwrap();
     let text = scrape(&r);
-    for (series, count) in [
-        (
-            r#"app_operation_duration_seconds_count{service="chat-api",component="ai",operation="chat"}"#,
-            1.0,
-        ),
-        (
-            r#"app_operation_duration_seconds_count{service="chat-api",component="database",operation="postgresql SELECT users"}"#,
-            1.0,
-        ),
-        (
-            r#"app_operation_duration_seconds_count{service="chat-api",component="platform",operation="POST /v17/customers/{id}/googleAds:search"}"#,
-            1.0,
-        ),
-        (
-            r#"app_operation_duration_seconds_count{service="chat-api",component="server",operation="GET /api/conversations/{id}"}"#,
-            1.0,
-        ),
-        (
-            r#"app_operation_duration_seconds_count{service="chat-api",component="server",operation="GET /healthz/{id}"}"#,
-            1.0,
-        ),
-        (
-            r#"app_operation_duration_seconds_count{service="chat-widget",component="frontend",operation="documentLoad"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_requests_total{platform="google_ads",outcome="success"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_request_duration_seconds_count{platform="google_ads"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_last_sync_timestamp_seconds{platform="google_ads"}"#,
-            1_764_000_000.7,
-        ),
-    ] {
+    for &(series, count) in COMPONENT_SERIES {
         assert_eq!(value(&text, series), Some(count), "{series}\n{text}");
     }
     // The internal span is no component; a server 404 is the client's error, not ours.
@@ -178,6 +183,46 @@ fn every_component_is_classified_with_a_bounded_operation() {
         Some(0.1)
     );
 }
+
+/// The series of the expected outcomes and errors below, with their counts.
+const OUTCOME_SERIES: &[(&str, f64)] = &[
+    (
+        r#"app_expected_outcomes_total{service="api",component="platform",rule="rate_limited"}"#,
+        1.0,
+    ),
+    (
+        r#"app_expected_outcomes_total{service="api",component="platform",rule="guest_unauthorized"}"#,
+        1.0,
+    ),
+    (
+        r#"app_expected_outcomes_total{service="api",component="server",rule="validation"}"#,
+        1.0,
+    ),
+    (
+        r#"app_errors_total{service="api",component="platform",error_type="authentication"}"#,
+        1.0,
+    ),
+    (
+        r#"app_errors_total{service="api",component="platform",error_type="server_error"}"#,
+        1.0,
+    ),
+    (
+        r#"app_errors_total{service="api",component="database",error_type="ConnectionError"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_requests_total{platform="meta_graph",outcome="rate_limited"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_requests_total{platform="meta_graph",outcome="error"}"#,
+        3.0,
+    ),
+    (
+        r#"integration_rate_limited_total{platform="meta_graph"}"#,
+        1.0,
+    ),
+];
 
 #[test]
 fn expected_outcomes_are_counted_apart_from_errors() {
@@ -230,44 +275,7 @@ fn expected_outcomes_are_counted_apart_from_errors() {
     );
     p.process(&mut batch).unwrap();
     let text = scrape(&r);
-    for (series, n) in [
-        (
-            r#"app_expected_outcomes_total{service="api",component="platform",rule="rate_limited"}"#,
-            1.0,
-        ),
-        (
-            r#"app_expected_outcomes_total{service="api",component="platform",rule="guest_unauthorized"}"#,
-            1.0,
-        ),
-        (
-            r#"app_expected_outcomes_total{service="api",component="server",rule="validation"}"#,
-            1.0,
-        ),
-        (
-            r#"app_errors_total{service="api",component="platform",error_type="authentication"}"#,
-            1.0,
-        ),
-        (
-            r#"app_errors_total{service="api",component="platform",error_type="server_error"}"#,
-            1.0,
-        ),
-        (
-            r#"app_errors_total{service="api",component="database",error_type="ConnectionError"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_requests_total{platform="meta_graph",outcome="rate_limited"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_requests_total{platform="meta_graph",outcome="error"}"#,
-            3.0,
-        ),
-        (
-            r#"integration_rate_limited_total{platform="meta_graph"}"#,
-            1.0,
-        ),
-    ] {
+    for &(series, n) in OUTCOME_SERIES {
         assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
     }
     assert!(
@@ -328,10 +336,10 @@ fn log_records_count_by_severity_and_exception_type() {
     assert!(!text.contains("Ignored"));
 }
 
-#[test]
-fn web_vitals_from_log_events_span_events_spans_and_metrics() {
-    let (p, r) = processor("{}");
-    let body = |name: &str, v: f64, rating: &str| AnyValue {
+/// A `browser.web_vital` event of vital `name` with value `v` and `rating`, as the
+/// web-vitals library sends it.
+fn web_vital_event(name: &str, v: f64, rating: &str) -> LogRecord {
+    let body = AnyValue {
         value: Some(Value::KvlistValue(KeyValueList {
             values: vec![
                 kv("name", s(name)),
@@ -342,11 +350,96 @@ fn web_vitals_from_log_events_span_events_spans_and_metrics() {
             ],
         })),
     };
-    let event = |name: &str, v: f64, rating: &str| LogRecord {
+    LogRecord {
         event_name: "browser.web_vital".to_owned(),
-        body: Some(body(name, v, rating)),
+        body: Some(body),
+        ..Default::default()
+    }
+}
+
+/// A metrics batch of `resource` with one gauge of INP, 120 ms rated good.
+fn inp_gauge(resource: Vec<KeyValue>) -> Batch {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        number_data_point,
+    };
+    let inp = Metric {
+        name: "browser.web_vital.inp".to_owned(),
+        unit: "ms".to_owned(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                attributes: vec![kv("rating", s("good"))],
+                value: Some(number_data_point::Value::AsDouble(120.0)),
+                ..Default::default()
+            }],
+        })),
         ..Default::default()
     };
+    Batch::new(
+        Payload::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![inp],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }),
+        Transport::Grpc,
+        0,
+    )
+}
+
+/// The series the web vitals below give, with their values.
+const WEB_VITAL_SERIES: &[(&str, f64)] = &[
+    (
+        r#"web_vitals_lcp_seconds_count{service="widget",rating="good"}"#,
+        1.0,
+    ),
+    (
+        r#"web_vitals_lcp_seconds_sum{service="widget",rating="good"}"#,
+        2.1,
+    ),
+    (
+        r#"web_vitals_lcp_seconds_count{service="widget",rating="poor"}"#,
+        1.0,
+    ),
+    (
+        r#"web_vitals_cls_count{service="widget",rating="good"}"#,
+        1.0,
+    ),
+    (
+        r#"web_vitals_inp_seconds_count{service="widget",rating="good"}"#,
+        2.0,
+    ),
+    (
+        r#"web_vitals_inp_seconds_sum{service="widget",rating="good"}"#,
+        0.3,
+    ),
+    (
+        r#"web_vitals_cls_count{service="widget",rating="poor"}"#,
+        1.0,
+    ),
+    (r#"web_vitals_cls_sum{service="widget",rating="poor"}"#, 0.3),
+    (
+        r#"web_vitals_ttfb_seconds_count{service="widget",rating="unknown"}"#,
+        1.0,
+    ),
+    (
+        r#"web_vitals_fcp_seconds_count{service="widget",rating="needs-improvement"}"#,
+        1.0,
+    ),
+];
+
+#[test]
+fn web_vitals_from_log_events_span_events_spans_and_metrics() {
+    let (p, r) = processor("{}");
+    let event = web_vital_event;
     let widget = || {
         vec![
             kv("service.name", s("widget")),
@@ -386,81 +479,10 @@ fn web_vitals_from_log_events_span_events_spans_and_metrics() {
     cls.end_time_unix_nano = cls.start_time_unix_nano;
     p.process(&mut traces(widget(), vec![page, cls])).unwrap();
     // And as metrics: a gauge of INP in ms.
-    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-    use opentelemetry_proto::tonic::metrics::v1::{
-        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
-        number_data_point,
-    };
-    let inp = Metric {
-        name: "browser.web_vital.inp".to_owned(),
-        unit: "ms".to_owned(),
-        data: Some(Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes: vec![kv("rating", s("good"))],
-                value: Some(number_data_point::Value::AsDouble(120.0)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    };
-    let mut metrics = Batch::new(
-        Payload::Metrics(ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                resource: Some(Resource {
-                    attributes: widget(),
-                    ..Default::default()
-                }),
-                scope_metrics: vec![ScopeMetrics {
-                    metrics: vec![inp],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }),
-        Transport::Grpc,
-        0,
-    );
+    let mut metrics = inp_gauge(widget());
     p.process(&mut metrics).unwrap();
     let text = scrape(&r);
-    for (series, n) in [
-        (
-            r#"web_vitals_lcp_seconds_count{service="widget",rating="good"}"#,
-            1.0,
-        ),
-        (
-            r#"web_vitals_lcp_seconds_sum{service="widget",rating="good"}"#,
-            2.1,
-        ),
-        (
-            r#"web_vitals_lcp_seconds_count{service="widget",rating="poor"}"#,
-            1.0,
-        ),
-        (
-            r#"web_vitals_cls_count{service="widget",rating="good"}"#,
-            1.0,
-        ),
-        (
-            r#"web_vitals_inp_seconds_count{service="widget",rating="good"}"#,
-            2.0,
-        ),
-        (
-            r#"web_vitals_inp_seconds_sum{service="widget",rating="good"}"#,
-            0.3,
-        ),
-        (
-            r#"web_vitals_cls_count{service="widget",rating="poor"}"#,
-            1.0,
-        ),
-        (r#"web_vitals_cls_sum{service="widget",rating="poor"}"#, 0.3),
-        (
-            r#"web_vitals_ttfb_seconds_count{service="widget",rating="unknown"}"#,
-            1.0,
-        ),
-        (
-            r#"web_vitals_fcp_seconds_count{service="widget",rating="needs-improvement"}"#,
-            1.0,
-        ),
-    ] {
+    for &(series, n) in WEB_VITAL_SERIES {
         assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
     }
 }
@@ -506,6 +528,56 @@ fn bad_settings_are_refused() {
     );
 }
 
+/// A Meta Graph call of connection `conn` whose token `expires`.
+fn token_sync(conn: &str, expires: Value) -> Span {
+    span(
+        "GET",
+        SpanKind::Client,
+        10,
+        vec![
+            kv("url.full", s("https://graph.facebook.com/v19.0/me")),
+            kv("integration.connection.id", s(conn)),
+            kv("integration.token.expires_at", expires),
+        ],
+    )
+}
+
+/// The series the connection events and token expiries below give, with their values.
+const CONNECTION_SERIES: &[(&str, f64)] = &[
+    (
+        r#"integration_connections_total{platform="google_analytics",outcome="initiated"}"#,
+        2.0,
+    ),
+    (
+        r#"integration_connections_total{platform="google_analytics",outcome="connected"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_connections_total{platform="google_analytics",outcome="failed"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_connection_failures_total{platform="google_analytics",reason="access_denied"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_tokens_expiring{platform="google_analytics",within="1d"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_tokens_expiring{platform="meta_graph",within="expired"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_tokens_expiring{platform="meta_graph",within="7d"}"#,
+        1.0,
+    ),
+    (
+        r#"integration_tokens_expiring{platform="meta_graph",within="1d"}"#,
+        0.0,
+    ),
+];
+
 #[test]
 fn connections_failures_and_token_expiry() {
     let (p, r) = processor("max_connections: 3");
@@ -543,18 +615,7 @@ fn connections_failures_and_token_expiry() {
     ))
     .unwrap();
     // Token expiry from spans too: an RFC 3339 time in the past, and one in five days.
-    let sync = |conn: &str, expires: Value| {
-        span(
-            "GET",
-            SpanKind::Client,
-            10,
-            vec![
-                kv("url.full", s("https://graph.facebook.com/v19.0/me")),
-                kv("integration.connection.id", s(conn)),
-                kv("integration.token.expires_at", expires),
-            ],
-        )
-    };
+    let sync = token_sync;
     p.process(&mut traces(
         vec![],
         vec![
@@ -565,40 +626,7 @@ fn connections_failures_and_token_expiry() {
     ))
     .unwrap();
     let text = scrape(&r);
-    for (series, n) in [
-        (
-            r#"integration_connections_total{platform="google_analytics",outcome="initiated"}"#,
-            2.0,
-        ),
-        (
-            r#"integration_connections_total{platform="google_analytics",outcome="connected"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_connections_total{platform="google_analytics",outcome="failed"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_connection_failures_total{platform="google_analytics",reason="access_denied"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_tokens_expiring{platform="google_analytics",within="1d"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_tokens_expiring{platform="meta_graph",within="expired"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_tokens_expiring{platform="meta_graph",within="7d"}"#,
-            1.0,
-        ),
-        (
-            r#"integration_tokens_expiring{platform="meta_graph",within="1d"}"#,
-            0.0,
-        ),
-    ] {
+    for &(series, n) in CONNECTION_SERIES {
         assert_eq!(value(&text, series), Some(n), "{series}\n{text}");
     }
     // The fourth connection is past max_connections, and no connection id is exposed.

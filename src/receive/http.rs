@@ -111,16 +111,7 @@ async fn receive(
 ) -> Result<(Format, Accepted), Failed> {
     let ingest = &state.ingest;
     let headers = req.headers();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or("<non-ascii>"));
-    let format = match Format::from_content_type(content_type) {
-        Ok(f) => f,
-        Err(e) => {
-            let refusal = ingest.refuse(signal, Transport::Http, e.reason(), e.to_string(), 0);
-            return Err((Format::Json, refusal));
-        }
-    };
+    let format = format_of(state, signal, headers)?;
     let transport = match format {
         Format::Protobuf => Transport::HttpProtobuf,
         Format::Json => Transport::HttpJson,
@@ -168,6 +159,23 @@ async fn receive(
         .submit(signal, transport, format, encoding, body)
         .await;
     result.map(|accepted| (format, accepted)).map_err(fail)
+}
+
+/// The body's format from its `Content-Type`; a refusal, answered in JSON, if unknown.
+fn format_of(
+    state: &HttpState,
+    signal: Signal,
+    headers: &http::HeaderMap,
+) -> Result<Format, Failed> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<non-ascii>"));
+    Format::from_content_type(content_type).map_err(|e| {
+        let refusal = state
+            .ingest
+            .refuse(signal, Transport::Http, e.reason(), e.to_string(), 0);
+        (Format::Json, refusal)
+    })
 }
 
 fn encode<M: Message + serde::Serialize>(format: Format, message: &M) -> Vec<u8> {

@@ -132,7 +132,16 @@ pub const ERROR_RATE: &str = r#"sum(increase(llm_requests_total{outcome="error"}
 pub const DAU: &str = r#"sum(window_segment:chat_users:estimate{segment="all",window="1d"})"#;
 
 fn spend(kind: PeriodKind, dimensions: &[String]) -> SectionDef {
-    let budget = budget(kind);
+    SectionDef {
+        id: "spend",
+        title: "Spend",
+        figures: spend_figures(budget(kind)),
+        tables: spend_tables(dimensions),
+    }
+}
+
+/// Spend by model, and by each configured dimension.
+fn spend_tables(dimensions: &[String]) -> Vec<TableDef> {
     let mut tables = vec![table(
         "spend.by_model",
         "Spend by model",
@@ -151,54 +160,55 @@ fn spend(kind: PeriodKind, dimensions: &[String]) -> SectionDef {
             &format!("LLM cost of the period per value of the configured dimension {d}."),
         ));
     }
-    SectionDef {
-        id: "spend",
-        title: "Spend",
-        figures: vec![
-            figure(
-                "spend.total",
-                "Spend",
+    tables
+}
+
+/// Total spend, the period's `budget` and how much of it was used, cache savings and
+/// unpriced tokens.
+fn spend_figures(budget: &str) -> Vec<FigureDef> {
+    vec![
+        figure(
+            "spend.total",
+            "Spend",
+            unit::USD,
+            SPEND,
+            "LLM cost of the period: computed from the price table, or as reported by the app.",
+        ),
+        FigureDef {
+            compare: false,
+            ..figure(
+                "spend.budget",
+                "Budget",
                 unit::USD,
-                SPEND,
-                "LLM cost of the period: computed from the price table, or as reported by the app.",
-            ),
-            FigureDef {
-                compare: false,
-                ..figure(
-                    "spend.budget",
-                    "Budget",
-                    unit::USD,
-                    budget,
-                    "The budget of the period: the daily budget for a day, 7 times it for a week, the monthly budget for a month.",
-                )
-            },
-            FigureDef {
-                compare: false,
-                ..figure(
-                    "spend.budget_used",
-                    "Budget used",
-                    unit::RATIO,
-                    &format!("{SPEND} / {budget}"),
-                    "Spend divided by the budget of the period.",
-                )
-            },
-            figure(
-                "spend.cache_savings",
-                "Cache savings",
-                unit::USD,
-                "sum(increase(llm_cache_savings_usd_total[$R]))",
-                "What cache reads saved against the uncached input price.",
-            ),
-            figure(
-                "spend.unpriced_tokens",
-                "Unpriced tokens",
-                unit::TOKENS,
-                "sum(increase(llm_unpriced_tokens_total[$R]))",
-                "Tokens of calls the price table cannot price: their cost is not in the spend.",
-            ),
-        ],
-        tables,
-    }
+                budget,
+                "The budget of the period: the daily budget for a day, 7 times it for a week, the monthly budget for a month.",
+            )
+        },
+        FigureDef {
+            compare: false,
+            ..figure(
+                "spend.budget_used",
+                "Budget used",
+                unit::RATIO,
+                &format!("{SPEND} / {budget}"),
+                "Spend divided by the budget of the period.",
+            )
+        },
+        figure(
+            "spend.cache_savings",
+            "Cache savings",
+            unit::USD,
+            "sum(increase(llm_cache_savings_usd_total[$R]))",
+            "What cache reads saved against the uncached input price.",
+        ),
+        figure(
+            "spend.unpriced_tokens",
+            "Unpriced tokens",
+            unit::TOKENS,
+            "sum(increase(llm_unpriced_tokens_total[$R]))",
+            "Tokens of calls the price table cannot price: their cost is not in the spend.",
+        ),
+    ]
 }
 
 fn usage() -> SectionDef {

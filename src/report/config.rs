@@ -333,33 +333,7 @@ fn check_schedule(
             "a report needs at least one audience".to_owned(),
         ));
     }
-    for (name, a) in &r.audiences {
-        for w in a.webhooks.iter().filter(|w| !webhooks.contains_key(*w)) {
-            errors.push(error(
-                path,
-                &format!("{at}.audiences.{name}.webhooks"),
-                format!("no webhook named {w:?} under reports.webhooks"),
-            ));
-        }
-        if !a.email.is_empty() && !has_smtp {
-            errors.push(error(
-                path,
-                &format!("{at}.audiences.{name}.email"),
-                "e-mail needs reports.smtp".to_owned(),
-            ));
-        }
-        for e in a
-            .email
-            .iter()
-            .filter(|e| e.parse::<lettre::Address>().is_err())
-        {
-            errors.push(error(
-                path,
-                &format!("{at}.audiences.{name}.email"),
-                format!("{e:?} is not an e-mail address"),
-            ));
-        }
-    }
+    check_audiences(&r.audiences, webhooks, has_smtp, path, at, errors);
     if r.format == Format::Json || r.format == Format::Markdown {
         errors.push(error(
             path,
@@ -386,4 +360,42 @@ fn check_schedule(
         dimensions: r.dimensions,
         audiences: r.audiences,
     })
+}
+
+/// Every audience's webhooks exist, its e-mail has SMTP and its addresses parse.
+fn check_audiences(
+    audiences: &BTreeMap<String, Audience>,
+    webhooks: &BTreeMap<String, RawWebhook>,
+    has_smtp: bool,
+    path: &Path,
+    at: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    for (name, a) in audiences {
+        for w in a.webhooks.iter().filter(|w| !webhooks.contains_key(*w)) {
+            errors.push(error(
+                path,
+                &format!("{at}.audiences.{name}.webhooks"),
+                format!("no webhook named {w:?} under reports.webhooks"),
+            ));
+        }
+        if !a.email.is_empty() && !has_smtp {
+            errors.push(error(
+                path,
+                &format!("{at}.audiences.{name}.email"),
+                "e-mail needs reports.smtp".to_owned(),
+            ));
+        }
+        for e in a
+            .email
+            .iter()
+            .filter(|e| e.parse::<lettre::Address>().is_err())
+        {
+            errors.push(error(
+                path,
+                &format!("{at}.audiences.{name}.email"),
+                format!("{e:?} is not an e-mail address"),
+            ));
+        }
+    }
 }

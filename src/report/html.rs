@@ -4,12 +4,30 @@
 use std::fmt::Write as _;
 
 use super::chart::Chart;
-use super::model::{Report, Status, Table};
+use super::model::{Report, Section, Status, Table};
 use super::text;
 
 /// Renders `report` with `charts` as one HTML page.
 pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> String {
     let mut out = String::with_capacity(16 << 10);
+    head(&mut out, report);
+    figures(&mut out, charts, without_data);
+    for s in &report.sections {
+        section(&mut out, s);
+    }
+    if !report.missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p style=\"color:#666\">No data for: {}.</p>",
+            escape(&report.missing.join(", "))
+        );
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The page's head, title and period, and the no-data and partial-period warnings.
+fn head(out: &mut String, report: &Report) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>llmwatch {title}</title></head>\n\
@@ -35,6 +53,10 @@ pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> Strin
             escape(&text::partial(from))
         );
     }
+}
+
+/// The charts, and the names of those without data.
+fn figures(out: &mut String, charts: &[Chart], without_data: &[&str]) {
     for c in charts {
         let _ = writeln!(
             out,
@@ -53,34 +75,27 @@ pub fn render(report: &Report, charts: &[Chart], without_data: &[&str]) -> Strin
             escape(&without_data.join(", "))
         );
     }
-    for s in &report.sections {
-        let _ = writeln!(out, "<h2>{}</h2>", escape(s.title));
-        if !s.figures.is_empty() {
-            out.push_str("<table style=\"border-collapse:collapse\">\n");
-            for f in &s.figures {
-                let _ = writeln!(
-                    out,
-                    "<tr><td style=\"padding:2px 12px 2px 0\">{}</td><td style=\"text-align:right;font-weight:bold\">{}</td><td style=\"padding-left:12px;color:#666\">{}</td></tr>",
-                    escape(&f.title),
-                    text::maybe(f.value, f.unit),
-                    text::compared(f)
-                );
-            }
-            out.push_str("</table>\n");
+}
+
+/// One section: its headline figures, then its tables.
+fn section(out: &mut String, s: &Section) {
+    let _ = writeln!(out, "<h2>{}</h2>", escape(s.title));
+    if !s.figures.is_empty() {
+        out.push_str("<table style=\"border-collapse:collapse\">\n");
+        for f in &s.figures {
+            let _ = writeln!(
+                out,
+                "<tr><td style=\"padding:2px 12px 2px 0\">{}</td><td style=\"text-align:right;font-weight:bold\">{}</td><td style=\"padding-left:12px;color:#666\">{}</td></tr>",
+                escape(&f.title),
+                text::maybe(f.value, f.unit),
+                text::compared(f)
+            );
         }
-        for t in &s.tables {
-            table(&mut out, t);
-        }
+        out.push_str("</table>\n");
     }
-    if !report.missing.is_empty() {
-        let _ = writeln!(
-            out,
-            "<p style=\"color:#666\">No data for: {}.</p>",
-            escape(&report.missing.join(", "))
-        );
+    for t in &s.tables {
+        table(out, t);
     }
-    out.push_str("</body></html>\n");
-    out
 }
 
 fn table(out: &mut String, t: &Table) {

@@ -225,7 +225,6 @@ fn title_page(layout: &mut Layout, report: &Report) {
     layout.y -= 10.0;
     layout.line(&report.title, 30.0, true);
     layout.y -= 14.0;
-    let day = |t: &str| t.replace('T', " ").replace('Z', " UTC");
     layout.line(
         &format!(
             "{} to {}",
@@ -259,6 +258,17 @@ fn title_page(layout: &mut Layout, report: &Report) {
             true,
         );
     }
+    headline_figures(layout, report);
+    colophon(layout, report);
+}
+
+/// An RFC 3339 time as a day and time in UTC.
+fn day(t: &str) -> String {
+    t.replace('T', " ").replace('Z', " UTC")
+}
+
+/// The title page's headline figures, each with its change against the previous period.
+fn headline_figures(layout: &mut Layout, report: &Report) {
     for id in [
         "spend.total",
         "spend.budget_used",
@@ -277,6 +287,10 @@ fn title_page(layout: &mut Layout, report: &Report) {
             layout.row(&f.title, &text::maybe(f.value, f.unit), &note, 13.0);
         }
     }
+}
+
+/// When and from which Prometheus the report was generated, and what its figures mean.
+fn colophon(layout: &mut Layout, report: &Report) {
     layout.y = MARGIN + 40.0;
     layout.line(
         &format!(
@@ -349,19 +363,7 @@ fn assemble(mut layout: Layout, report: &Report, charts: &[Chart]) -> Result<Vec
             b"DejaVuSans-Bold",
         )?,
     ];
-    let mut images = Vec::with_capacity(charts.len());
-    for c in charts {
-        let id = alloc();
-        let data = deflate(&c.rgb)?;
-        let mut image = pdf.image_xobject(id, &data);
-        image.filter(Filter::FlateDecode);
-        image.width(c.width as i32);
-        image.height(c.height as i32);
-        image.color_space().device_rgb();
-        image.bits_per_component(8);
-        image.finish();
-        images.push(id);
-    }
+    let images = write_images(&mut pdf, &mut alloc, charts)?;
     let count = layout.pages.len();
     let page_ids: Vec<Ref> = (0..count).map(|_| alloc()).collect();
     for (n, content) in std::mem::take(&mut layout.pages).into_iter().enumerate() {
@@ -376,19 +378,13 @@ fn assemble(mut layout: Layout, report: &Report, charts: &[Chart]) -> Result<Vec
         footer(&mut content, &layout, report, n + 1, count);
         let content_id = alloc();
         pdf.stream(content_id, &content.finish());
-        let mut page = pdf.page(page_ids[n]);
-        page.media_box(Rect::new(0.0, 0.0, A4.0, A4.1));
-        page.parent(tree);
-        page.contents(content_id);
-        let mut resources = page.resources();
-        resources
-            .fonts()
-            .pair(REGULAR, fonts[0])
-            .pair(BOLD, fonts[1]);
-        let mut objects = resources.x_objects();
-        for (i, id) in images.iter().enumerate() {
-            objects.pair(Name(format!("Im{i}").as_bytes()), *id);
-        }
+        let page = Page {
+            id: page_ids[n],
+            tree,
+            content: content_id,
+            fonts,
+        };
+        write_page(&mut pdf, &page, &images);
     }
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree)
@@ -401,6 +397,53 @@ fn assemble(mut layout: Layout, report: &Report, charts: &[Chart]) -> Result<Vec
         )))
         .creator(TextStr("llmwatch"));
     Ok(pdf.finish())
+}
+
+/// The charts as deflated RGB image objects, in order.
+fn write_images(
+    pdf: &mut Pdf,
+    alloc: &mut impl FnMut() -> Ref,
+    charts: &[Chart],
+) -> Result<Vec<Ref>, String> {
+    let mut images = Vec::with_capacity(charts.len());
+    for c in charts {
+        let id = alloc();
+        let data = deflate(&c.rgb)?;
+        let mut image = pdf.image_xobject(id, &data);
+        image.filter(Filter::FlateDecode);
+        image.width(c.width as i32);
+        image.height(c.height as i32);
+        image.color_space().device_rgb();
+        image.bits_per_component(8);
+        image.finish();
+        images.push(id);
+    }
+    Ok(images)
+}
+
+/// One page's objects: its id, its page tree, its content stream and the two fonts.
+struct Page {
+    id: Ref,
+    tree: Ref,
+    content: Ref,
+    fonts: [Ref; 2],
+}
+
+/// Writes `page`, A4, with its fonts and every chart image as resources.
+fn write_page(pdf: &mut Pdf, p: &Page, images: &[Ref]) {
+    let mut page = pdf.page(p.id);
+    page.media_box(Rect::new(0.0, 0.0, A4.0, A4.1));
+    page.parent(p.tree);
+    page.contents(p.content);
+    let mut resources = page.resources();
+    resources
+        .fonts()
+        .pair(REGULAR, p.fonts[0])
+        .pair(BOLD, p.fonts[1]);
+    let mut objects = resources.x_objects();
+    for (i, id) in images.iter().enumerate() {
+        objects.pair(Name(format!("Im{i}").as_bytes()), *id);
+    }
 }
 
 fn footer(content: &mut Content, layout: &Layout, report: &Report, page: usize, pages: usize) {

@@ -51,10 +51,58 @@ fn shipped_rules_are_what_the_generator_writes_for_the_default_config() {
     );
 }
 
+/// An objective as data: name, SLI, target, window in days, labels it is by, threshold.
+type ObjectiveRow<'a> = (&'a str, SliKind, f64, u32, &'a [&'static str], Option<f64>);
+
+/// The objectives of the embedded config.
+const DEFAULT_OBJECTIVES: &[ObjectiveRow<'static>] = &[
+    (
+        "llm-availability",
+        SliKind::LlmAvailability,
+        99.5,
+        28,
+        &["service"],
+        None,
+    ),
+    // The health processor's good threshold for `ai`.
+    (
+        "llm-latency",
+        SliKind::LlmLatency,
+        95.0,
+        28,
+        &["service"],
+        Some(5.0),
+    ),
+    (
+        "llm-ttft",
+        SliKind::LlmTtft,
+        95.0,
+        28,
+        &["service", "model"],
+        Some(1.28),
+    ),
+    (
+        "chat-turns",
+        SliKind::ChatTurns,
+        99.0,
+        28,
+        &["service"],
+        None,
+    ),
+    (
+        "platform-availability",
+        SliKind::PlatformAvailability,
+        99.0,
+        28,
+        &["platform"],
+        None,
+    ),
+];
+
 #[test]
 fn the_defaults_cover_the_chatbot_with_thresholds_on_bucket_boundaries() {
     let config = Config::embedded(&no_env).unwrap_or_else(|e| panic!("{e}"));
-    let got: Vec<_> = config
+    let got: Vec<ObjectiveRow<'_>> = config
         .slos
         .objectives
         .iter()
@@ -64,57 +112,12 @@ fn the_defaults_cover_the_chatbot_with_thresholds_on_bucket_boundaries() {
                 o.sli,
                 o.target_percent,
                 o.window_days,
-                o.by.clone(),
+                o.by.as_slice(),
                 o.threshold,
             )
         })
         .collect();
-    assert_eq!(
-        got,
-        [
-            (
-                "llm-availability",
-                SliKind::LlmAvailability,
-                99.5,
-                28,
-                vec!["service"],
-                None
-            ),
-            // The health processor's good threshold for `ai`.
-            (
-                "llm-latency",
-                SliKind::LlmLatency,
-                95.0,
-                28,
-                vec!["service"],
-                Some(5.0)
-            ),
-            (
-                "llm-ttft",
-                SliKind::LlmTtft,
-                95.0,
-                28,
-                vec!["service", "model"],
-                Some(1.28)
-            ),
-            (
-                "chat-turns",
-                SliKind::ChatTurns,
-                99.0,
-                28,
-                vec!["service"],
-                None
-            ),
-            (
-                "platform-availability",
-                SliKind::PlatformAvailability,
-                99.0,
-                28,
-                vec!["platform"],
-                None
-            ),
-        ]
-    );
+    assert_eq!(got, DEFAULT_OBJECTIVES);
 }
 
 #[test]

@@ -21,6 +21,160 @@ service:
     logs: { receivers: [otlp], processors: [redaction, chat_analytics], exporters: [prometheus] }
 "#;
 
+/// A counter's metric, labels, value and what it counts.
+type Counter = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    f64,
+    &'static str,
+);
+
+/// The counters of the session.
+const SESSION_COUNTERS: &[Counter] = &[
+    (
+        "chat_events_total",
+        &[
+            ("service", "chat-web"),
+            ("event", "chat_opened"),
+            ("entry_point", "widget"),
+        ],
+        2.0,
+        "widget opens",
+    ),
+    (
+        "chat_events_total",
+        &[
+            ("service", "chat-web"),
+            ("event", "chat_opened"),
+            ("entry_point", "help_page"),
+        ],
+        1.0,
+        "help-page opens",
+    ),
+    (
+        "chat_events_total",
+        &[("service", "chat-web"), ("event", "message_sent")],
+        3.0,
+        "messages sent",
+    ),
+    (
+        "chat_events_total",
+        &[("service", "chat-web"), ("event", "message_received")],
+        1.0,
+        "messages received",
+    ),
+    (
+        "chat_events_total",
+        &[
+            ("service", "chat-web"),
+            ("event", "message_feedback"),
+            ("rating", "up"),
+        ],
+        1.0,
+        "thumbs up events",
+    ),
+    (
+        "chat_events_total",
+        &[
+            ("service", "chat-web"),
+            ("event", "platform_connected"),
+            ("platform", "google_ads"),
+        ],
+        1.0,
+        "connections",
+    ),
+    (
+        "chat_events_total",
+        &[("service", "chat-web"), ("event", "first_chat_message")],
+        1.0,
+        "first messages",
+    ),
+    (
+        "chat_events_total",
+        &[("event", "oauth_started")],
+        0.0,
+        "events outside the catalogue",
+    ),
+    (
+        "chat_feedback_total",
+        &[("rating", "positive"), ("model", "gpt-4o")],
+        1.0,
+        "positive feedback",
+    ),
+    (
+        "chat_feedback_total",
+        &[("rating", "negative"), ("model", "unknown")],
+        1.0,
+        "negative feedback",
+    ),
+    (
+        "chat_intents_total",
+        &[("intent", "billing"), ("outcome", "understood")],
+        1.0,
+        "billing intents",
+    ),
+    (
+        "chat_intents_total",
+        &[("intent", "reports"), ("outcome", "understood")],
+        1.0,
+        "reports intents",
+    ),
+    (
+        "chat_intents_total",
+        &[("intent", "reports"), ("outcome", "misunderstood")],
+        1.0,
+        "repeated intents",
+    ),
+    (
+        "chat_funnel_step_total",
+        &[("funnel", "platform_connection"), ("step", "chat_opened")],
+        3.0,
+        "funnel entries",
+    ),
+    (
+        "chat_funnel_step_total",
+        &[
+            ("funnel", "platform_connection"),
+            ("step", "oauth_completed"),
+        ],
+        1.0,
+        "OAuth completions",
+    ),
+    (
+        "chat_funnel_step_total",
+        &[
+            ("funnel", "platform_connection"),
+            ("step", "platform_connected"),
+        ],
+        1.0,
+        "funnel completions",
+    ),
+    (
+        "chat_funnel_duration_seconds_count",
+        &[("funnel", "platform_connection")],
+        1.0,
+        "funnel durations",
+    ),
+    (
+        "chat_conversations_total",
+        &[("outcome", "completed")],
+        1.0,
+        "completed conversations",
+    ),
+    (
+        "chat_conversations_total",
+        &[("outcome", "abandoned")],
+        1.0,
+        "abandoned conversations",
+    ),
+    (
+        "chat_conversation_dropoff_total",
+        &[("event", "message_sent")],
+        1.0,
+        "drop-offs after a message",
+    ),
+];
+
 #[test]
 fn a_realistic_session_gives_exact_counters() {
     let lw = Llmwatch::start(CONFIG);
@@ -36,157 +190,8 @@ fn a_realistic_session_gives_exact_counters() {
         ) >= 16.0
             && metric_value(text, "chat_conversations_total", &[]) >= 2.0
     });
-    let ev = |event: &str, extra: &[(&str, &str)]| {
-        let labels: Vec<(&str, &str)> = [("service", "chat-web"), ("event", event)]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .collect();
-        metric_value(&text, "chat_events_total", &labels)
-    };
-    for (got, want, what) in [
-        (
-            ev("chat_opened", &[("entry_point", "widget")]),
-            2.0,
-            "widget opens",
-        ),
-        (
-            ev("chat_opened", &[("entry_point", "help_page")]),
-            1.0,
-            "help-page opens",
-        ),
-        (ev("message_sent", &[]), 3.0, "messages sent"),
-        (ev("message_received", &[]), 1.0, "messages received"),
-        (
-            ev("message_feedback", &[("rating", "up")]),
-            1.0,
-            "thumbs up events",
-        ),
-        (
-            ev("platform_connected", &[("platform", "google_ads")]),
-            1.0,
-            "connections",
-        ),
-        (ev("first_chat_message", &[]), 1.0, "first messages"),
-        (
-            metric_value(&text, "chat_events_total", &[("event", "oauth_started")]),
-            0.0,
-            "events outside the catalogue",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_feedback_total",
-                &[("rating", "positive"), ("model", "gpt-4o")],
-            ),
-            1.0,
-            "positive feedback",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_feedback_total",
-                &[("rating", "negative"), ("model", "unknown")],
-            ),
-            1.0,
-            "negative feedback",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_intents_total",
-                &[("intent", "billing"), ("outcome", "understood")],
-            ),
-            1.0,
-            "billing intents",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_intents_total",
-                &[("intent", "reports"), ("outcome", "understood")],
-            ),
-            1.0,
-            "reports intents",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_intents_total",
-                &[("intent", "reports"), ("outcome", "misunderstood")],
-            ),
-            1.0,
-            "repeated intents",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_funnel_step_total",
-                &[("funnel", "platform_connection"), ("step", "chat_opened")],
-            ),
-            3.0,
-            "funnel entries",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_funnel_step_total",
-                &[
-                    ("funnel", "platform_connection"),
-                    ("step", "oauth_completed"),
-                ],
-            ),
-            1.0,
-            "OAuth completions",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_funnel_step_total",
-                &[
-                    ("funnel", "platform_connection"),
-                    ("step", "platform_connected"),
-                ],
-            ),
-            1.0,
-            "funnel completions",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_funnel_duration_seconds_count",
-                &[("funnel", "platform_connection")],
-            ),
-            1.0,
-            "funnel durations",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_conversations_total",
-                &[("outcome", "completed")],
-            ),
-            1.0,
-            "completed conversations",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_conversations_total",
-                &[("outcome", "abandoned")],
-            ),
-            1.0,
-            "abandoned conversations",
-        ),
-        (
-            metric_value(
-                &text,
-                "chat_conversation_dropoff_total",
-                &[("event", "message_sent")],
-            ),
-            1.0,
-            "drop-offs after a message",
-        ),
-    ] {
+    for &(metric, labels, want, what) in SESSION_COUNTERS {
+        let got = metric_value(&text, metric, labels);
         assert_eq!(got, want, "{what}:\n{text}");
     }
     // Three users, one of them a guest, one new: linear counting is exact at this size.

@@ -176,15 +176,16 @@ fn grpc_cases() -> Vec<GrpcCase> {
     ]
 }
 
-#[test]
-fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
-    let lw = Llmwatch::start(CONFIG);
-    let (http, grpc) = (lw.http(), lw.grpc());
-    const GOOD: usize = 60;
-    const SPANS: usize = 10;
+/// Good requests and spans in each of them, on each transport.
+const GOOD: usize = 60;
+const SPANS: usize = 10;
 
-    // Good traffic on both transports for the whole run.
-    let good_http = std::thread::spawn(move || {
+/// Refusals expected per (signal, transport, reason).
+type Refusals = std::collections::BTreeMap<(String, String, String), f64>;
+
+/// Sends good traces over OTLP/HTTP the whole run; yields their statuses.
+fn good_http_traffic(http: std::net::SocketAddr) -> std::thread::JoinHandle<Vec<u16>> {
+    std::thread::spawn(move || {
         let body = valid_traces(SPANS);
         (0..GOOD)
             .map(|_| {
@@ -198,8 +199,12 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
                 .status
             })
             .collect::<Vec<_>>()
-    });
-    let good_grpc = std::thread::spawn(move || {
+    })
+}
+
+/// Sends good traces over OTLP/gRPC the whole run; yields their outcomes.
+fn good_grpc_traffic(grpc: std::net::SocketAddr) -> std::thread::JoinHandle<Vec<Result<(), Code>>> {
+    std::thread::spawn(move || {
         block_on(async move {
             let mut codes = Vec::new();
             for _ in 0..GOOD {
@@ -212,9 +217,12 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
             }
             codes
         })
-    });
+    })
+}
 
-    let mut expected = std::collections::BTreeMap::<(String, String, String), f64>::new();
+/// Sends every bad OTLP/HTTP request: each is refused with its status, in the request's
+/// format, with a clear message; counts what each refusal must count.
+fn refuse_http_cases(http: std::net::SocketAddr, expected: &mut Refusals) {
     for c in http_cases() {
         let mut headers = vec![("content-type", c.content_type)];
         if let Some(e) = c.encoding {
@@ -251,6 +259,11 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
             .entry((c.signal.into(), c.transport.into(), c.reason.into()))
             .or_default() += 1.0;
     }
+}
+
+/// Sends every bad OTLP/gRPC request: each is refused with its code and a clear message;
+/// counts what each refusal must count.
+fn refuse_grpc_cases(grpc: std::net::SocketAddr, expected: &mut Refusals) {
     for c in grpc_cases() {
         let err = block_on(grpc_raw(grpc, c.path, c.body, c.gzip, None)).expect_err(c.name);
         assert_eq!(err.code(), c.code, "{}: {}", c.name, err.message());
@@ -265,6 +278,18 @@ fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
             .entry((c.signal.into(), "grpc".into(), c.reason.into()))
             .or_default() += 1.0;
     }
+}
+
+#[test]
+fn bad_requests_are_refused_clearly_and_counted_while_good_ones_pass() {
+    let lw = Llmwatch::start(CONFIG);
+    let (http, grpc) = (lw.http(), lw.grpc());
+    // Good traffic on both transports for the whole run.
+    let good_http = good_http_traffic(http);
+    let good_grpc = good_grpc_traffic(grpc);
+    let mut expected = Refusals::new();
+    refuse_http_cases(http, &mut expected);
+    refuse_grpc_cases(grpc, &mut expected);
 
     let http_statuses = good_http.join().unwrap();
     assert!(http_statuses.iter().all(|s| *s == 200), "{http_statuses:?}");

@@ -103,14 +103,9 @@ fn check_of(v: &Value) -> Check {
     }
 }
 
-/// Replays one emitter; returns how many checks recorded as correct were checked, and
-/// the checks that do not hold (`LLMWATCH_CORPUS_ALL`: the wrong ones too).
-fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
-    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let lw = Llmwatch::start(CONFIG);
-    for request in rebased(&dir.join("wire.jsonl")) {
+/// Sends the emitter's recorded requests, rebased to now, each over OTLP/HTTP JSON.
+fn send_wire(lw: &Llmwatch, name: &str, wire: &Path) {
+    for request in rebased(wire) {
         let path = if request.get("resourceLogs").is_some() {
             "/v1/logs"
         } else {
@@ -126,6 +121,16 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         );
         assert_eq!(r.status, 200, "{name}: {path} refused: {}", r.text());
     }
+}
+
+/// Replays one emitter; returns how many checks recorded as correct were checked, and
+/// the checks that do not hold (`LLMWATCH_CORPUS_ALL`: the wrong ones too).
+fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let lw = Llmwatch::start(CONFIG);
+    send_wire(&lw, &name, &dir.join("wire.jsonl"));
     let text = drained(&lw);
     let mut failures = agent_failures(&name, &dir.join("wire.jsonl"), &text);
     let mut correct = 0;

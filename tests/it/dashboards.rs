@@ -100,16 +100,39 @@ fn committed_dashboards_are_what_the_generator_writes() {
     }
 }
 
+/// check-jsonschema on `files` with the schema `schema` of grafana/schema.
+fn validate(schema: &str, files: &[PathBuf]) -> std::process::Output {
+    Command::new(check_jsonschema())
+        .arg("--schemafile")
+        .arg(root().join("grafana/schema").join(schema))
+        .args(files)
+        .output()
+        .unwrap()
+}
+
+/// A mistake made in a dashboard.
+type Breakage = fn(&mut Value);
+
+/// The mistakes tooling.md saw the validator catch.
+const BREAKAGES: [(&str, Breakage); 4] = [
+    ("graphTooltip as text", |d| {
+        d["graphTooltip"] = "shared".into()
+    }),
+    ("refresh as a number", |d| d["refresh"] = 30.into()),
+    ("a panel without gridPos.y", |d| {
+        d["panels"][0]["gridPos"]
+            .as_object_mut()
+            .unwrap()
+            .remove("y");
+    }),
+    ("a misspelt top-level key", |d| {
+        let panels = d.as_object_mut().unwrap().remove("panels").unwrap();
+        d["panles"] = panels;
+    }),
+];
+
 #[test]
 fn dashboards_and_provisioning_validate_against_their_schemas() {
-    let validate = |schema: &str, files: &[PathBuf]| {
-        Command::new(check_jsonschema())
-            .arg("--schemafile")
-            .arg(root().join("grafana/schema").join(schema))
-            .args(files)
-            .output()
-            .unwrap()
-    };
     let files: Vec<PathBuf> = FILES
         .iter()
         .map(|f| root().join("grafana/dashboards").join(f))
@@ -134,24 +157,7 @@ fn dashboards_and_provisioning_validate_against_their_schemas() {
     // The validator bites: the mistakes tooling.md saw it catch.
     let dir = TempDir::new("broken");
     let (_, good) = &dashboards()[0];
-    type Breakage = fn(&mut Value);
-    let breakages: [(&str, Breakage); 4] = [
-        ("graphTooltip as text", |d| {
-            d["graphTooltip"] = "shared".into()
-        }),
-        ("refresh as a number", |d| d["refresh"] = 30.into()),
-        ("a panel without gridPos.y", |d| {
-            d["panels"][0]["gridPos"]
-                .as_object_mut()
-                .unwrap()
-                .remove("y");
-        }),
-        ("a misspelt top-level key", |d| {
-            let panels = d.as_object_mut().unwrap().remove("panels").unwrap();
-            d["panles"] = panels;
-        }),
-    ];
-    for (what, breakage) in breakages {
+    for (what, breakage) in BREAKAGES {
         let mut broken = good.clone();
         breakage(&mut broken);
         let path = dir.path("broken.json");
@@ -375,10 +381,8 @@ fn has_value(result: &[Value]) -> bool {
     })
 }
 
-#[test]
-fn every_panel_returns_data_from_a_real_prometheus_while_the_demo_runs() {
-    let sink = Llmwatch::start(
-        r#"
+/// A sink for the forwarded telemetry, which only counts it.
+const SINK: &str = r#"
 receivers:
   otlp:
     protocols:
@@ -391,8 +395,44 @@ service:
     traces: { receivers: [otlp], exporters: [nop] }
     logs: { receivers: [otlp], exporters: [nop] }
     metrics: { receivers: [otlp], exporters: [nop] }
-"#,
-    );
+"#;
+
+/// Each query of each panel that Prometheus answers with no value, as `file: title: expr`.
+fn panels_without_data(prometheus: &Prometheus, panels: &[(String, Value)]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (file, p) in panels {
+        let title = p["title"].as_str().unwrap();
+        for e in exprs(p) {
+            let result = prometheus
+                .query(&concrete(&e))
+                .unwrap_or_else(|| panic!("{file}: {title}: Prometheus refused the query {e}"));
+            if !has_value(&result) {
+                missing.push(format!("{file}: {title}: {e}"));
+            }
+        }
+    }
+    missing
+}
+
+/// The panels that have data only from their `or on() vector(0)` fallback.
+fn zero_only_panels(prometheus: &Prometheus, panels: &[(String, Value)]) -> BTreeSet<String> {
+    let mut zero_only = BTreeSet::new();
+    for (_, p) in panels {
+        for e in exprs(p) {
+            if let Some((real, _)) = e.split_once(" or on() vector(0)") {
+                let result = prometheus.query(&concrete(real)).unwrap_or_default();
+                if !has_value(&result) {
+                    zero_only.insert(p["title"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    zero_only
+}
+
+#[test]
+fn every_panel_returns_data_from_a_real_prometheus_while_the_demo_runs() {
+    let sink = Llmwatch::start(SINK);
     let lw = Llmwatch::start_with(&default_config(Some(sink.grpc())), &LOCAL, "info");
     let dir = TempDir::new("stack");
     let prometheus = Prometheus::start(&[lw.admin], &rule_files(&dir, None));
@@ -412,18 +452,7 @@ service:
     let deadline = started + Duration::from_secs(150);
     let mut missing: Vec<String>;
     loop {
-        missing = Vec::new();
-        for (file, p) in &panels {
-            let title = p["title"].as_str().unwrap();
-            for e in exprs(p) {
-                let result = prometheus
-                    .query(&concrete(&e))
-                    .unwrap_or_else(|| panic!("{file}: {title}: Prometheus refused the query {e}"));
-                if !has_value(&result) {
-                    missing.push(format!("{file}: {title}: {e}"));
-                }
-            }
-        }
+        missing = panels_without_data(&prometheus, &panels);
         if missing.is_empty() || Instant::now() > deadline {
             break;
         }
@@ -437,17 +466,7 @@ service:
     );
     // The zero fallbacks hide nothing else: the panels that got data only from them are
     // exactly the ones listed.
-    let mut zero_only = BTreeSet::new();
-    for (_, p) in &panels {
-        for e in exprs(p) {
-            if let Some((real, _)) = e.split_once(" or on() vector(0)") {
-                let result = prometheus.query(&concrete(real)).unwrap_or_default();
-                if !has_value(&result) {
-                    zero_only.insert(p["title"].as_str().unwrap().to_owned());
-                }
-            }
-        }
-    }
+    let zero_only = zero_only_panels(&prometheus, &panels);
     let expected: BTreeSet<String> = ZERO_WHEN_NOTHING_HAPPENED
         .iter()
         .map(|s| (*s).to_owned())

@@ -24,10 +24,31 @@ service:
     logs: { receivers: [otlp], exporters: [nop] }
 "#;
 
-#[test]
-fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
+/// Families that must have samples after the traffic below.
+const FAMILIES: &[&str] = &[
+    "llmwatch_receiver_received_items_total",
+    "llmwatch_receiver_received_bytes_total",
+    "llmwatch_receiver_accepted_items_total",
+    "llmwatch_receiver_refused_requests_total",
+    "llmwatch_queue_requests",
+    "llmwatch_queue_capacity_bytes",
+    "llmwatch_pipeline_batch_duration_seconds_bucket",
+    "llmwatch_exporter_sent_items_total",
+    "llmwatch_exporter_discarded_items_total",
+    "llmwatch_build_info",
+    "llm_requests_total",
+    "llm_tokens_total",
+    "llm_cost_usd_total",
+    "llm_request_duration_seconds_bucket",
+    "llm_finish_reasons_total",
+    "llm_budget_usd",
+    "llmwatch_latency_threshold_seconds",
+    "app_operation_duration_seconds_bucket",
+];
+
+/// Ten LLM spans over each of OTLP/HTTP and OTLP/gRPC, and two refused requests.
+fn send_traffic_and_refusals(lw: &Llmwatch) {
     use prost::Message;
-    let lw = Llmwatch::start(CONFIG);
     let body = llmwatch::bench::reference_traces(10, 1).encode_to_vec();
     assert_eq!(
         http_request(
@@ -64,7 +85,12 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         .status,
         404
     );
+}
 
+#[test]
+fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
+    let lw = Llmwatch::start(CONFIG);
+    send_traffic_and_refusals(&lw);
     // Both requests have been answered; wait (bounded) until the workers processed them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while lw.metric(
@@ -85,26 +111,7 @@ fn prometheus_text_passes_promtool_and_openmetrics_is_negotiated() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let text = r.text();
-    for family in [
-        "llmwatch_receiver_received_items_total",
-        "llmwatch_receiver_received_bytes_total",
-        "llmwatch_receiver_accepted_items_total",
-        "llmwatch_receiver_refused_requests_total",
-        "llmwatch_queue_requests",
-        "llmwatch_queue_capacity_bytes",
-        "llmwatch_pipeline_batch_duration_seconds_bucket",
-        "llmwatch_exporter_sent_items_total",
-        "llmwatch_exporter_discarded_items_total",
-        "llmwatch_build_info",
-        "llm_requests_total",
-        "llm_tokens_total",
-        "llm_cost_usd_total",
-        "llm_request_duration_seconds_bucket",
-        "llm_finish_reasons_total",
-        "llm_budget_usd",
-        "llmwatch_latency_threshold_seconds",
-        "app_operation_duration_seconds_bucket",
-    ] {
+    for family in FAMILIES {
         assert!(
             text.lines().any(|l| l.starts_with(family)),
             "{family} missing from:\n{text}"

@@ -182,6 +182,20 @@ pub(super) fn duplicates(seen: &BTreeMap<String, usize>) -> usize {
     seen.values().map(|n| n - 1).sum()
 }
 
+/// The spans named `prefix…` in a file of OTLP/JSON requests, in name order.
+fn json_spans(path: &std::path::Path, prefix: &str) -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = lines(path)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .flat_map(|r| r["resourceSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|rs| rs["scopeSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|ss| ss["spans"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .collect();
+    all.sort_by_key(|s| s["name"].as_str().unwrap_or("").to_owned());
+    all
+}
+
 #[test]
 fn only_redacted_data_leaves_over_grpc_and_http() {
     let dest = destination(0, 0);
@@ -213,28 +227,9 @@ service:
         );
         let names = send_unique(up.http(), protocol, 5, 40);
         wait_for_all(&dest.dir.path("in.jsonl"), &names, Duration::from_secs(30));
-        let sent: Vec<serde_json::Value> = lines(&up.dir.path("out.jsonl"))
-            .iter()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect();
-        let spans_of = |v: &[serde_json::Value]| {
-            let mut all: Vec<serde_json::Value> = v
-                .iter()
-                .flat_map(|r| r["resourceSpans"].as_array().cloned().unwrap_or_default())
-                .flat_map(|rs| rs["scopeSpans"].as_array().cloned().unwrap_or_default())
-                .flat_map(|ss| ss["spans"].as_array().cloned().unwrap_or_default())
-                .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(protocol)))
-                .collect();
-            all.sort_by_key(|s| s["name"].as_str().unwrap_or("").to_owned());
-            all
-        };
-        let arrived: Vec<serde_json::Value> = lines(&dest.dir.path("in.jsonl"))
-            .iter()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect();
         assert_eq!(
-            spans_of(&arrived),
-            spans_of(&sent),
+            json_spans(&dest.dir.path("in.jsonl"), protocol),
+            json_spans(&up.dir.path("out.jsonl"), protocol),
             "the destination gets exactly what the file exporter wrote"
         );
         let raw = lines(&dest.dir.path("in.jsonl")).join("\n");
@@ -427,6 +422,26 @@ fn a_non_retryable_answer_drops_the_batch_once_and_counts_it() {
     wait_for_all(&dest.dir.path("in.jsonl"), &names, Duration::from_secs(20));
 }
 
+/// Scrapes `admin` every 20 ms until `stop`; yields the send queue's peak in bytes.
+fn queue_peak_watcher(
+    admin: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<f64> {
+    std::thread::spawn(move || {
+        let mut peak = 0f64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let text = http_request(admin, "GET", "/metrics", &[], b"").text();
+            peak = peak.max(super::support::metric_value(
+                &text,
+                "llmwatch_exporter_queue_bytes",
+                &[],
+            ));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    })
+}
+
 #[test]
 fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
     let dest = destination_with(
@@ -444,22 +459,7 @@ fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
     let up = upstream(&format!("http://{}", dest.http()), &extra);
     let admin = up.admin;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut peak = 0f64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let text = http_request(admin, "GET", "/metrics", &[], b"").text();
-                peak = peak.max(super::support::metric_value(
-                    &text,
-                    "llmwatch_exporter_queue_bytes",
-                    &[],
-                ));
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak
-        })
-    };
+    let watcher = queue_peak_watcher(admin, std::sync::Arc::clone(&stop));
     let http = up.http();
     let senders: Vec<_> = (0..6)
         .map(|t| std::thread::spawn(move || send_unique(http, &format!("slow{t}"), 25, 50)))
@@ -504,18 +504,7 @@ fn a_slow_destination_makes_llmwatch_push_back_with_memory_bounded() {
 /// Makes a CA, a server certificate for localhost and 127.0.0.1, and a client certificate,
 /// with the openssl CLI.
 pub(super) fn certificates(dir: &TempDir) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(&dir.0)
-            .output()
-            .expect("openssl (scripts/check installs it)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     // Extensions make version-3 certificates, which rustls requires.
     std::fs::write(
         dir.path("server.ext"),
@@ -539,36 +528,56 @@ pub(super) fn certificates(dir: &TempDir) {
         "/CN=llmwatch test CA",
     ]);
     for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            ext,
-        ]);
+        signed_certificate(dir, name, ext);
     }
+}
+
+/// Runs the openssl CLI in `dir`.
+fn openssl(dir: &TempDir, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .expect("openssl (scripts/check installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A key and a certificate `name`.pem signed by the CA, with the extensions of `ext`.
+fn signed_certificate(dir: &TempDir, name: &str, ext: &str) {
+    let run = |args: &[&str]| openssl(dir, args);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &format!("{name}.key"),
+        "-out",
+        &format!("{name}.csr"),
+        "-subj",
+        &format!("/CN={name}"),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &format!("{name}.csr"),
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        &format!("{name}.pem"),
+        "-days",
+        "2",
+        "-extfile",
+        ext,
+    ]);
 }
 
 /// The spans in an OTLP/HTTP protobuf body.
@@ -601,12 +610,11 @@ struct TlsSink {
     _runtime: tokio::runtime::Runtime,
 }
 
-fn tls_sink(dir: &TempDir) -> TlsSink {
+/// The sink's TLS config: its certificate, and client certificates of the test CA required.
+fn sink_tls_config(dir: &TempDir) -> rustls::ServerConfig {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(dir.path("ca.pem")).unwrap() {
@@ -623,13 +631,37 @@ fn tls_sink(dir: &TempDir) -> TlsSink {
         .map(Result::unwrap)
         .collect();
     let key = PrivateKeyDer::from_pem_file(dir.path("server.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        .unwrap()
+}
+
+/// Answers an export with an empty success, adding its spans to `count`.
+async fn count_spans(
+    req: http::Request<hyper::body::Incoming>,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<http::Response<http_body_util::Full<bytes::Bytes>>, hyper::Error> {
+    use http_body_util::BodyExt;
+    let gzip = req
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let body = req.into_body().collect().await?.to_bytes();
+    count.fetch_add(spans_in(gzip, &body), std::sync::atomic::Ordering::Relaxed);
+    Ok(http::Response::builder()
+        .header("content-type", "application/x-protobuf")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap())
+}
+
+fn tls_sink(dir: &TempDir) -> TlsSink {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(sink_tls_config(dir)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -659,22 +691,7 @@ fn tls_sink(dir: &TempDir) -> TlsSink {
                 };
                 let service =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let count = Arc::clone(&count);
-                        async move {
-                            use http_body_util::BodyExt;
-                            let gzip = req
-                                .headers()
-                                .get("content-encoding")
-                                .is_some_and(|v| v == "gzip");
-                            let body = req.into_body().collect().await?.to_bytes();
-                            count.fetch_add(spans_in(gzip, &body), Ordering::Relaxed);
-                            Ok::<_, hyper::Error>(
-                                http::Response::builder()
-                                    .header("content-type", "application/x-protobuf")
-                                    .body(http_body_util::Full::new(bytes::Bytes::new()))
-                                    .unwrap(),
-                            )
-                        }
+                        count_spans(req, Arc::clone(&count))
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tls), service)

@@ -51,31 +51,11 @@ struct Expect {
     stops: f64,
 }
 
-fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
-    let python = venv_python(venv, var);
-    let served = TempDir::new("served");
-    let fake = FakeOpenAi::start(&served.path("served.jsonl"));
-    let lw = Llmwatch::start(CONFIG);
-    let service = format!("it-{}", venv.trim_start_matches(".venv-genai-"));
-    let out = Command::new(&python)
-        .arg(script("drive_openai.py"))
-        .args([
-            mode,
-            &service,
-            &format!("http://{}", lw.http.unwrap()),
-            &format!("http://127.0.0.1:{}/v1", fake.port),
-        ])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "driver failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The metrics once every accepted item has been through the pipeline (both exporters
+/// sent it) and the driver's four calls arrived.
+fn drained_metrics(lw: &Llmwatch) -> String {
     // Every accepted item has been through the pipeline once both exporters sent it.
-    let text = lw.metrics_when(Duration::from_secs(30), |text| {
+    lw.metrics_when(Duration::from_secs(30), |text| {
         let drained = ["traces", "logs"].iter().all(|signal| {
             let accepted = metric_value(
                 text,
@@ -95,14 +75,18 @@ fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
                 "llmwatch_receiver_accepted_items_total",
                 &[("signal", "traces")],
             ) >= 4.0
-    });
-    let s = ("service", service.as_str());
+    })
+}
+
+/// The two chat calls: requests, tokens by type, cost, finish reasons, durations and
+/// times to first token, as `want` says.
+fn check_chat_calls(text: &str, service: &str, want: &Expect, report: &str) {
+    let s = ("service", service);
     let chat = [s, ("model", "gpt-4o-2024-08-06")];
     let get = |name: &str, extra: &[(&str, &str)]| {
         let labels: Vec<(&str, &str)> = chat.iter().chain(extra).copied().collect();
-        metric_value(&text, name, &labels)
+        metric_value(text, name, &labels)
     };
-    let report = format!("{mode} ({venv}):\n{text}");
     assert_eq!(
         get(
             "llm_requests_total",
@@ -155,18 +139,23 @@ fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
         want.ttft_samples,
         "{report}"
     );
+}
+
+/// The embedding call and its cost, the 429 counted once as its class, nothing unpriced.
+fn check_embedding_and_errors(text: &str, service: &str, report: &str) {
+    let s = ("service", service);
     let embedding = [
         s,
         ("model", "text-embedding-3-small-2024-08-06"),
         ("operation", "embeddings"),
     ];
     assert_eq!(
-        metric_value(&text, "llm_requests_total", &embedding),
+        metric_value(text, "llm_requests_total", &embedding),
         1.0,
         "{report}"
     );
     let embedding_cost = metric_value(
-        &text,
+        text,
         "llm_cost_usd_total",
         &[s, ("model", "text-embedding-3-small-2024-08-06")],
     );
@@ -177,7 +166,7 @@ fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
     // The 429, counted once, as its exception class.
     assert_eq!(
         metric_value(
-            &text,
+            text,
             "llm_errors_total",
             &[s, ("model", "fail-429"), ("error_type", "RateLimitError")]
         ),
@@ -185,15 +174,44 @@ fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
         "{report}"
     );
     assert_eq!(
-        metric_value(&text, "llm_requests_total", &[s, ("outcome", "error")]),
+        metric_value(text, "llm_requests_total", &[s, ("outcome", "error")]),
         1.0,
         "{report}"
     );
     assert_eq!(
-        metric_value(&text, "llm_unpriced_tokens_total", &[s]),
+        metric_value(text, "llm_unpriced_tokens_total", &[s]),
         0.0,
         "{report}"
     );
+}
+
+fn run(mode: &str, venv: &str, var: &str, env: &[(&str, &str)], want: Expect) {
+    let python = venv_python(venv, var);
+    let served = TempDir::new("served");
+    let fake = FakeOpenAi::start(&served.path("served.jsonl"));
+    let lw = Llmwatch::start(CONFIG);
+    let service = format!("it-{}", venv.trim_start_matches(".venv-genai-"));
+    let out = Command::new(&python)
+        .arg(script("drive_openai.py"))
+        .args([
+            mode,
+            &service,
+            &format!("http://{}", lw.http.unwrap()),
+            &format!("http://127.0.0.1:{}/v1", fake.port),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "driver failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = drained_metrics(&lw);
+    let report = format!("{mode} ({venv}):\n{text}");
+    check_chat_calls(&text, &service, &want, &report);
+    check_embedding_and_errors(&text, &service, &report);
     if mode == "v2" {
         // The GenAI log events arrived and went through the same processor.
         let events = metric_value(

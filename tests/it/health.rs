@@ -25,6 +25,87 @@ service:
     logs: { receivers: [otlp], processors: [redaction, genai, health], exporters: [prometheus, debug] }
 "#;
 
+/// A series: metric name, labels, value.
+type Series = (&'static str, &'static [(&'static str, &'static str)], f64);
+
+/// The series the Python SDK's spans, logs and web vital give, apart from the operations.
+const HEALTH_SERIES: &[Series] = &[
+    (
+        "app_operation_duration_seconds_count",
+        &[
+            ("service", "widget"),
+            ("component", "frontend"),
+            ("operation", "documentLoad"),
+        ],
+        1.0,
+    ),
+    (
+        "app_errors_total",
+        &[
+            ("service", "health-api"),
+            ("component", "server"),
+            ("error_type", "server_error"),
+        ],
+        1.0,
+    ),
+    ("app_errors_total", &[], 1.0),
+    (
+        "app_expected_outcomes_total",
+        &[
+            ("service", "health-api"),
+            ("component", "platform"),
+            ("rule", "rate_limited"),
+        ],
+        1.0,
+    ),
+    (
+        "integration_requests_total",
+        &[("platform", "google_analytics"), ("outcome", "success")],
+        1.0,
+    ),
+    (
+        "integration_requests_total",
+        &[("platform", "meta_graph"), ("outcome", "rate_limited")],
+        1.0,
+    ),
+    (
+        "integration_rate_limited_total",
+        &[("platform", "meta_graph")],
+        1.0,
+    ),
+    (
+        "integration_last_sync_timestamp_seconds",
+        &[("platform", "google_analytics")],
+        1_764_000_000.7,
+    ),
+    (
+        "app_log_records_total",
+        &[("service", "health-api"), ("severity", "info")],
+        2.0,
+    ),
+    (
+        "app_log_records_total",
+        &[("service", "health-api"), ("severity", "warn")],
+        1.0,
+    ),
+    (
+        "app_log_records_total",
+        &[("service", "health-api"), ("severity", "error")],
+        1.0,
+    ),
+    (
+        "app_log_exceptions_total",
+        &[("service", "health-api"), ("exception_type", "ReadTimeout")],
+        1.0,
+    ),
+    (
+        "web_vitals_lcp_seconds_count",
+        &[("service", "widget"), ("rating", "good")],
+        1.0,
+    ),
+    ("web_vitals_lcp_seconds_sum", &[("service", "widget")], 1.8),
+];
+
 #[test]
 fn python_sdk_spans_logs_and_web_vitals_give_exact_series() {
     let lw = Llmwatch::start(CONFIG);
@@ -60,120 +141,13 @@ fn python_sdk_spans_logs_and_web_vitals_give_exact_series() {
         &[api, ("component", "server")],
     );
     assert!((sum - 2.5).abs() < 1e-9, "{text}");
-    assert_eq!(
-        metric_value(
-            &text,
-            "app_operation_duration_seconds_count",
-            &[
-                ("service", "widget"),
-                ("component", "frontend"),
-                ("operation", "documentLoad")
-            ]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "app_errors_total",
-            &[api, ("component", "server"), ("error_type", "server_error")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(metric_value(&text, "app_errors_total", &[]), 1.0, "{text}");
-    assert_eq!(
-        metric_value(
-            &text,
-            "app_expected_outcomes_total",
-            &[api, ("component", "platform"), ("rule", "rate_limited")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "integration_requests_total",
-            &[("platform", "google_analytics"), ("outcome", "success")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "integration_requests_total",
-            &[("platform", "meta_graph"), ("outcome", "rate_limited")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "integration_rate_limited_total",
-            &[("platform", "meta_graph")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "integration_last_sync_timestamp_seconds",
-            &[("platform", "google_analytics")]
-        ),
-        1_764_000_000.7,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(&text, "app_log_records_total", &[api, ("severity", "info")]),
-        2.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(&text, "app_log_records_total", &[api, ("severity", "warn")]),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "app_log_records_total",
-            &[api, ("severity", "error")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "app_log_exceptions_total",
-            &[api, ("exception_type", "ReadTimeout")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "web_vitals_lcp_seconds_count",
-            &[("service", "widget"), ("rating", "good")]
-        ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        metric_value(
-            &text,
-            "web_vitals_lcp_seconds_sum",
-            &[("service", "widget")]
-        ),
-        1.8,
-        "{text}"
-    );
+    for &(name, labels, want) in HEALTH_SERIES {
+        assert_eq!(
+            metric_value(&text, name, labels),
+            want,
+            "{name} {labels:?}\n{text}"
+        );
+    }
     // The LLM call was also counted by genai, once.
     assert_eq!(
         metric_value(&text, "llm_requests_total", &[api]),

@@ -181,12 +181,9 @@ fn thirty_mebibyte_labels_and_descriptions_stay_bounded_in_bytes() {
     println!("peak RSS {} MiB, scrape {} bytes", rss >> 20, text.len());
 }
 
-/// Break 4: an attribute named `le` on a histogram or `quantile` on a summary made
-/// Prometheus reject the whole exposition on `main`. Bound: promtool accepts the scrape,
-/// and a real Prometheus scrapes it (`up` is 1) with the attributes as `exported_*`.
-#[test]
-fn reserved_attribute_names_never_break_the_scrape() {
-    let lw = Llmwatch::start(CONFIG);
+/// A histogram with attributes `le`, `job` and `instance`, and a summary with `quantile`
+/// and `le`: every label name the exposition reserves.
+fn reserved_label_metrics() -> Vec<Metric> {
     let histogram = Metric {
         name: "latency".into(),
         unit: "s".into(),
@@ -219,7 +216,16 @@ fn reserved_attribute_names_never_break_the_scrape() {
         })),
         ..Default::default()
     };
-    post(&lw, &request(vec![histogram, summary]), false);
+    vec![histogram, summary]
+}
+
+/// Break 4: an attribute named `le` on a histogram or `quantile` on a summary made
+/// Prometheus reject the whole exposition on `main`. Bound: promtool accepts the scrape,
+/// and a real Prometheus scrapes it (`up` is 1) with the attributes as `exported_*`.
+#[test]
+fn reserved_attribute_names_never_break_the_scrape() {
+    let lw = Llmwatch::start(CONFIG);
+    post(&lw, &request(reserved_label_metrics()), false);
     let text = lw.metrics_when(Duration::from_secs(20), |t| t.contains("size_count{"));
     assert!(
         text.contains(r#"latency_seconds_bucket{exported_instance="me",exported_job="mine",exported_le="x",job="hostile",le="1"} 1"#),

@@ -91,6 +91,22 @@ fn inheritance(text: &str, result: &str) -> f64 {
 /// The cost of one call: 1000 input and 100 output tokens of gpt-4o.
 const CALL_USD: f64 = 1000.0 * 2.5e-6 + 100.0 * 10e-6;
 
+/// The day's top users are the two inherited users, one call each, pseudonymised by
+/// redaction like the ancestors' own attribute.
+fn check_two_pseudonymous_top_users(text: &str) {
+    let users: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("chat_top_user_cost_usd{") && l.contains("window=\"1d\""))
+        .collect();
+    assert_eq!(users.len(), 2, "{text}");
+    for l in users {
+        let usd: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((usd - CALL_USD).abs() < 1e-12, "{l}");
+        // Pseudonymised by redaction like the ancestor's own attribute.
+        assert!(!l.contains("u-later") && !l.contains("u-earlier"), "{l}");
+    }
+}
+
 #[test]
 fn llm_calls_take_the_user_and_session_of_their_enclosing_span() {
     let lw = Llmwatch::start(CONFIG);
@@ -126,17 +142,7 @@ fn llm_calls_take_the_user_and_session_of_their_enclosing_span() {
         2.0,
         "{text}"
     );
-    let users: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("chat_top_user_cost_usd{") && l.contains("window=\"1d\""))
-        .collect();
-    assert_eq!(users.len(), 2, "{text}");
-    for l in users {
-        let usd: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
-        assert!((usd - CALL_USD).abs() < 1e-12, "{l}");
-        // Pseudonymised by redaction like the ancestor's own attribute.
-        assert!(!l.contains("u-later") && !l.contains("u-earlier"), "{l}");
-    }
+    check_two_pseudonymous_top_users(&text);
     // An ancestor that never comes: given up after the wait, at the next batch, counted.
     send(&lw, vec![chat(t3, "3333333333333332", "3333333333333331")]);
     // Waits out the configured wait (1 s): a deadline, not a readiness guess.

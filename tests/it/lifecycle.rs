@@ -22,6 +22,16 @@ fn post_traces(
     http_request(addr, "POST", "/v1/traces", &headers, body)
 }
 
+/// `llmwatch validate --config path` with LLMWATCH_IT_UNSET unset.
+fn validate_without_env(path: &std::path::Path) -> std::process::Output {
+    Command::new(binary())
+        .args(["validate", "--config"])
+        .arg(path)
+        .env_remove("LLMWATCH_IT_UNSET")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn validate_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
     let out = Command::new(binary()).arg("validate").output().unwrap();
@@ -53,12 +63,7 @@ fn validate_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
         "receivers:\n  otlp:\n    protocols:\n      grpc: { endpoint: \"${env:LLMWATCH_IT_UNSET}\" }\n      http: { endpoint: \"no-port\" }\n    tls: {}\nexporters:\n  prometheus: {}\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [prometheus] }\n",
     )
     .unwrap();
-    let out = Command::new(binary())
-        .args(["validate", "--config"])
-        .arg(&bad)
-        .env_remove("LLMWATCH_IT_UNSET")
-        .output()
-        .unwrap();
+    let out = validate_without_env(&bad);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -74,12 +79,7 @@ fn validate_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one() {
             .replace("    tls: {}\n", ""),
     )
     .unwrap();
-    let out = Command::new(binary())
-        .args(["validate", "--config"])
-        .arg(&bad)
-        .env_remove("LLMWATCH_IT_UNSET")
-        .output()
-        .unwrap();
+    let out = validate_without_env(&bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
@@ -280,9 +280,8 @@ fn shutdown_gives_up_at_its_timeout_and_says_so() {
 
 const TOKEN: &str = "s3cr3t-t0ken-for-llmwatch-tests";
 
-#[test]
-fn bearer_tokens_guard_both_transports_and_never_reach_the_logs() {
-    let config = r#"
+/// Two bearer tokens, from the environment, on both transports.
+const BEARER_CONFIG: &str = r#"
 receivers:
   otlp:
     protocols:
@@ -298,42 +297,42 @@ service:
   pipelines:
     traces: { receivers: [otlp], exporters: [prometheus] }
 "#;
-    let lw = Llmwatch::start_with(
-        config,
-        &[
-            ("LLMWATCH_IT_TOKEN", TOKEN),
-            ("LLMWATCH_IT_TOKEN_2", "another-token-0123456789"),
-        ],
-        "trace",
-    );
+
+/// OTLP/HTTP: no token and a wrong one are refused (401, with a Bearer challenge); each
+/// configured token is accepted.
+fn check_tokens_on_http(http: std::net::SocketAddr) {
     let body = valid_traces(2);
-    let r = post_traces(lw.http(), &body, &[]);
+    let r = post_traces(http, &body, &[]);
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     let wrong = format!("Bearer {TOKEN}x");
     assert_eq!(
-        post_traces(lw.http(), &body, &[("authorization", &wrong)]).status,
+        post_traces(http, &body, &[("authorization", &wrong)]).status,
         401
     );
     let right = format!("Bearer {TOKEN}");
     assert_eq!(
-        post_traces(lw.http(), &body, &[("authorization", &right)]).status,
+        post_traces(http, &body, &[("authorization", &right)]).status,
         200
     );
     assert_eq!(
         post_traces(
-            lw.http(),
+            http,
             &body,
             &[("authorization", "Bearer another-token-0123456789")]
         )
         .status,
         200
     );
+}
 
-    let err = block_on(grpc_raw(lw.grpc(), TRACES_PATH, body.clone(), false, None)).unwrap_err();
+/// OTLP/gRPC: no token and a wrong one are UNAUTHENTICATED; the token is accepted.
+fn check_tokens_on_grpc(grpc: std::net::SocketAddr) {
+    let body = valid_traces(2);
+    let err = block_on(grpc_raw(grpc, TRACES_PATH, body.clone(), false, None)).unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     let err = block_on(grpc_raw(
-        lw.grpc(),
+        grpc,
         TRACES_PATH,
         body.clone(),
         false,
@@ -341,8 +340,21 @@ service:
     ))
     .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
-    block_on(grpc_raw(lw.grpc(), TRACES_PATH, body, false, Some(TOKEN))).unwrap();
+    block_on(grpc_raw(grpc, TRACES_PATH, body, false, Some(TOKEN))).unwrap();
+}
 
+#[test]
+fn bearer_tokens_guard_both_transports_and_never_reach_the_logs() {
+    let lw = Llmwatch::start_with(
+        BEARER_CONFIG,
+        &[
+            ("LLMWATCH_IT_TOKEN", TOKEN),
+            ("LLMWATCH_IT_TOKEN_2", "another-token-0123456789"),
+        ],
+        "trace",
+    );
+    check_tokens_on_http(lw.http());
+    check_tokens_on_grpc(lw.grpc());
     let text = lw.metrics_text();
     assert_eq!(
         metric_value(

@@ -52,8 +52,26 @@ fn spans(out: &Path) -> Vec<(String, String)> {
 fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
     let python = venv_python(".venv-mcp", "LLMWATCH_PYTHON_MCP");
     let lw = Llmwatch::start(CONFIG);
+    drive_mcp(&python, &lw);
+    // The server's spans come from its own process: wait until both sides are in.
+    lw.metrics_when(Duration::from_secs(30), |t| {
+        metric_value(t, "llm_tool_calls_total", &[("service", "mcp-weather")]) >= 2.0
+            && metric_value(t, "llm_tool_calls_total", &[("service", "mcp-app")])
+                >= (BULK + 3) as f64
+    });
+    let text = drained(&lw);
+
+    check_wire_spans(&lw);
+    check_tool_calls(&text);
+    check_bounded_tool_names(&text);
+    check_agents(&text);
+}
+
+/// Runs the MCP driver against llmwatch: a client app and a weather server, one tool
+/// that fails, and BULK more tools.
+fn drive_mcp(python: &Path, lw: &Llmwatch) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/drive_mcp.py");
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(&script)
         .args([
             "mcp-app",
@@ -71,15 +89,10 @@ fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("broken: ToolError"), "{stdout}");
-    // The server's spans come from its own process: wait until both sides are in.
-    lw.metrics_when(Duration::from_secs(30), |t| {
-        metric_value(t, "llm_tool_calls_total", &[("service", "mcp-weather")]) >= 2.0
-            && metric_value(t, "llm_tool_calls_total", &[("service", "mcp-app")])
-                >= (BULK + 3) as f64
-    });
-    let text = drained(&lw);
+}
 
-    // What llmwatch received: each call described by several spans.
+/// What llmwatch received: each call described by several spans.
+fn check_wire_spans(lw: &Llmwatch) {
     let wire = spans(&lw.dir.path("out.jsonl"));
     let count = |service: &str, name: &str| {
         wire.iter()
@@ -92,10 +105,13 @@ fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
     assert_eq!(count("mcp-weather", "tools/call weather"), 1);
     assert_eq!(count("mcp-weather", "tools/call broken"), 1);
     assert!(count("mcp-weather", "tools/list") >= 1);
+}
 
+/// Tool calls count once per side, with their durations; nested descriptions merge.
+fn check_tool_calls(text: &str) {
     let tool = |service, tool, outcome| {
         metric_value(
-            &text,
+            text,
             "llm_tool_calls_total",
             &[("service", service), ("tool", tool), ("outcome", outcome)],
         )
@@ -111,7 +127,7 @@ fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
     assert_eq!(tool("mcp-weather", "broken", "error"), 1.0);
     let durations = |service, tool| {
         metric_value(
-            &text,
+            text,
             "llm_tool_call_duration_seconds_count",
             &[("service", service), ("tool", tool)],
         )
@@ -122,29 +138,41 @@ fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
     // around the transport and server spans in one process.
     assert_eq!(
         metric_value(
-            &text,
+            text,
             "llmwatch_genai_deduplicated_total",
             &[("rule", "nested_tool")]
         ),
         2.0
     );
+}
 
-    // Bounded labels: weather, broken and the first bulk tools are kept.
+/// Bounded labels: weather, broken and the first bulk tools are kept, the rest fold.
+fn check_bounded_tool_names(text: &str) {
+    let tool = |service, tool, outcome| {
+        metric_value(
+            text,
+            "llm_tool_calls_total",
+            &[("service", service), ("tool", tool), ("outcome", outcome)],
+        )
+    };
     let past = BULK + 2 - MAX_NAMES;
     assert_eq!(tool("mcp-app", "bulk-0", "success"), 1.0);
     assert_eq!(tool("mcp-app", "other", "success"), past as f64);
     assert_eq!(
         metric_value(
-            &text,
+            text,
             "llmwatch_metric_overflow_total",
             &[("family", "llm_tool_names")]
         ),
         past as f64
     );
+}
 
+/// Agents and workflows by kind, and none of it is an LLM call.
+fn check_agents(text: &str) {
     let agent = |kind, name| {
         metric_value(
-            &text,
+            text,
             "llm_agent_invocations_total",
             &[
                 ("service", "mcp-app"),
@@ -158,12 +186,12 @@ fn mcp_tool_calls_count_once_per_side_and_agents_by_kind() {
     assert_eq!(agent("agent", "planner"), 1.0);
     assert_eq!(
         metric_value(
-            &text,
+            text,
             "llm_agent_duration_seconds_count",
             &[("kind", "workflow"), ("agent", "triage")]
         ),
         1.0
     );
     // None of it is an LLM call.
-    assert_eq!(metric_value(&text, "llm_requests_total", &[]), 0.0);
+    assert_eq!(metric_value(text, "llm_requests_total", &[]), 0.0);
 }

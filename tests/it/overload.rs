@@ -8,7 +8,7 @@ use llmwatch::model::rpc;
 use prost::Message;
 
 use super::support::{
-    Llmwatch, TRACES_PATH, block_on, grpc_raw, http_request, lines, metric_value,
+    HttpResponse, Llmwatch, TRACES_PATH, block_on, grpc_raw, http_request, lines, metric_value,
 };
 
 const CONFIG: &str = r#"
@@ -38,85 +38,25 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
     let body = llmwatch::bench::reference_traces(SPANS, 11).encode_to_vec();
     let body_len = body.len() as f64;
 
-    let senders: Vec<_> = (0..6)
-        .map(|_| {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                (0..15)
-                    .map(|_| {
-                        http_request(
-                            http,
-                            "POST",
-                            "/v1/traces",
-                            &[("content-type", "application/x-protobuf")],
-                            &body,
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let grpc_results = {
-        std::thread::spawn(move || {
-            block_on(async move {
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..30 {
-                    let body = body.clone();
-                    set.spawn(async move { grpc_raw(grpc, TRACES_PATH, body, false, None).await });
-                }
-                let mut out = Vec::new();
-                while let Some(r) = set.join_next().await {
-                    out.push(r.unwrap());
-                }
-                out
-            })
-        })
-    };
+    let senders = http_senders(http, &body);
+    let grpc_results = grpc_burst(grpc, body);
 
     let mut accepted = 0u64;
     let mut refused = 0u64;
     for s in senders {
         for r in s.join().unwrap() {
-            match r.status {
-                200 => accepted += 1,
-                503 => {
-                    refused += 1;
-                    assert_eq!(r.header("retry-after"), Some("2"));
-                    // The request was protobuf, so the google.rpc.Status is protobuf.
-                    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
-                    let status = rpc::Status::decode(&r.body[..]).unwrap();
-                    assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
-                    assert!(
-                        status.message.contains("over its queue capacity"),
-                        "{}",
-                        status.message
-                    );
-                }
-                other => panic!("unexpected status {other}: {}", r.text()),
+            if http_accepted(&r) {
+                accepted += 1;
+            } else {
+                refused += 1;
             }
         }
     }
     for r in grpc_results.join().unwrap() {
-        match r {
-            Ok(_) => accepted += 1,
-            Err(status) => {
-                assert_eq!(
-                    status.code(),
-                    tonic::Code::ResourceExhausted,
-                    "{}",
-                    status.message()
-                );
-                let details =
-                    rpc::Status::decode(status.details()).expect("google.rpc.Status details");
-                let retry = details
-                    .details
-                    .iter()
-                    .find(|a| a.type_url == rpc::RETRY_INFO_TYPE)
-                    .expect("RetryInfo");
-                let info = rpc::RetryInfo::decode(&retry.value[..]).unwrap();
-                assert_eq!(info.retry_delay.map(|d| d.seconds), Some(2));
-                refused += 1;
-            }
+        if grpc_accepted(&r) {
+            accepted += 1;
+        } else {
+            refused += 1;
         }
     }
     assert!(
@@ -150,7 +90,17 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
     // Drain on SIGTERM: every accepted span is written, none twice.
     let status = lw.terminate(Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{}", lw.logs());
-    let written: usize = lines(&lw.dir.path("out.jsonl"))
+    let written = spans_written(&lw.dir.path("out.jsonl"));
+    assert_eq!(written as u64, accepted * SPANS as u64);
+    println!(
+        "overload: accepted {accepted} requests, refused {refused}, peak RSS {} KiB",
+        rss >> 10
+    );
+}
+
+/// Spans in the file exporter's output.
+fn spans_written(path: &std::path::Path) -> usize {
+    lines(path)
         .iter()
         .map(|l| {
             let r: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
@@ -161,10 +111,96 @@ fn a_full_queue_answers_retryable_and_loses_nothing_accepted() {
                 .map(|s| s.spans.len())
                 .sum::<usize>()
         })
-        .sum();
-    assert_eq!(written as u64, accepted * SPANS as u64);
-    println!(
-        "overload: accepted {accepted} requests, refused {refused}, peak RSS {} KiB",
-        rss >> 10
+        .sum()
+}
+
+/// Six threads sending 15 OTLP/HTTP requests of `body` each; yield their answers.
+fn http_senders(
+    http: std::net::SocketAddr,
+    body: &[u8],
+) -> Vec<std::thread::JoinHandle<Vec<HttpResponse>>> {
+    (0..6)
+        .map(|_| {
+            let body = body.to_vec();
+            std::thread::spawn(move || {
+                (0..15)
+                    .map(|_| {
+                        http_request(
+                            http,
+                            "POST",
+                            "/v1/traces",
+                            &[("content-type", "application/x-protobuf")],
+                            &body,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
+/// 30 concurrent OTLP/gRPC exports of `body`; yields their outcomes.
+fn grpc_burst(
+    grpc: std::net::SocketAddr,
+    body: Vec<u8>,
+) -> std::thread::JoinHandle<Vec<Result<bytes::Bytes, tonic::Status>>> {
+    std::thread::spawn(move || {
+        block_on(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..30 {
+                let body = body.clone();
+                set.spawn(async move { grpc_raw(grpc, TRACES_PATH, body, false, None).await });
+            }
+            let mut out = Vec::new();
+            while let Some(r) = set.join_next().await {
+                out.push(r.unwrap());
+            }
+            out
+        })
+    })
+}
+
+/// Whether an OTLP/HTTP answer accepted the request; a refusal must be a retryable 503
+/// with Retry-After and a protobuf google.rpc.Status.
+fn http_accepted(r: &HttpResponse) -> bool {
+    match r.status {
+        200 => true,
+        503 => {
+            assert_eq!(r.header("retry-after"), Some("2"));
+            // The request was protobuf, so the google.rpc.Status is protobuf.
+            assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+            let status = rpc::Status::decode(&r.body[..]).unwrap();
+            assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
+            assert!(
+                status.message.contains("over its queue capacity"),
+                "{}",
+                status.message
+            );
+            false
+        }
+        other => panic!("unexpected status {other}: {}", r.text()),
+    }
+}
+
+/// Whether an OTLP/gRPC export was accepted; a refusal must be RESOURCE_EXHAUSTED with a
+/// RetryInfo of 2 s.
+fn grpc_accepted(r: &Result<bytes::Bytes, tonic::Status>) -> bool {
+    let Err(status) = r else {
+        return true;
+    };
+    assert_eq!(
+        status.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        status.message()
     );
+    let details = rpc::Status::decode(status.details()).expect("google.rpc.Status details");
+    let retry = details
+        .details
+        .iter()
+        .find(|a| a.type_url == rpc::RETRY_INFO_TYPE)
+        .expect("RetryInfo");
+    let info = rpc::RetryInfo::decode(&retry.value[..]).unwrap();
+    assert_eq!(info.retry_delay.map(|d| d.seconds), Some(2));
+    false
 }

@@ -163,8 +163,37 @@ fn run_id(p: &Payload) -> String {
         .unwrap_or_default()
 }
 
+/// What each run of the client sent, by tag, and the items per transport.
+type Sent = (
+    Vec<(String, Vec<Payload>)>,
+    std::collections::BTreeMap<&'static str, u64>,
+);
+
 fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
     let lw = Llmwatch::start(CONFIG);
+    let (cases, expected_by_transport) = send_every_combination(&lw, signal, count);
+    // Every item accepted must reach the file exporter; wait for the workers (bounded).
+    let total: u64 = expected_by_transport.values().sum();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lw.metric(
+        "llmwatch_exporter_sent_items_total",
+        &[("exporter", "file"), ("signal", signal.as_str())],
+    ) < total as f64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "file exporter did not receive {total} items:\n{}",
+            lw.metrics_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check_receiver_counts(&lw, signal, &expected_by_transport, total);
+    check_written_equals_sent(&lw, signal, cases);
+}
+
+/// Sends `count` items of `signal` with the Python SDK over every protocol and compression,
+/// each run tagged; returns what the client recorded sending.
+fn send_every_combination(lw: &Llmwatch, signal: Signal, count: u32) -> Sent {
     let mut expected_by_transport = std::collections::BTreeMap::<&str, u64>::new();
     let mut cases = Vec::new();
     for (protocol, transport) in PROTOCOLS {
@@ -172,7 +201,7 @@ fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
             let tag = format!("{transport}-{compression}");
             let record = lw.dir.path(&format!("sent-{tag}.hex"));
             send(
-                &lw,
+                lw,
                 &[
                     "--signal",
                     signal.as_str(),
@@ -199,23 +228,18 @@ fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
         }
     }
 
-    // Every item accepted must reach the file exporter; wait for the workers (bounded).
-    let total: u64 = expected_by_transport.values().sum();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while lw.metric(
-        "llmwatch_exporter_sent_items_total",
-        &[("exporter", "file"), ("signal", signal.as_str())],
-    ) < total as f64
-    {
-        assert!(
-            Instant::now() < deadline,
-            "file exporter did not receive {total} items:\n{}",
-            lw.metrics_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    (cases, expected_by_transport)
+}
+
+/// Every item was received and accepted on its transport, none refused, all sent on.
+fn check_receiver_counts(
+    lw: &Llmwatch,
+    signal: Signal,
+    expected_by_transport: &std::collections::BTreeMap<&'static str, u64>,
+    total: u64,
+) {
     let text = lw.metrics_text();
-    for (transport, items) in &expected_by_transport {
+    for (transport, items) in expected_by_transport {
         let labels = [("signal", signal.as_str()), ("transport", *transport)];
         let m = |name| super::support::metric_value(&text, name, &labels);
         assert_eq!(
@@ -242,7 +266,10 @@ fn sends_exactly_what_the_sdk_sent(signal: Signal, count: u32) {
         ),
         total as f64
     );
+}
 
+/// The file exporter wrote exactly the requests each run sent, byte for byte.
+fn check_written_equals_sent(lw: &Llmwatch, signal: Signal, cases: Vec<(String, Vec<Payload>)>) {
     let written: Vec<Payload> = lines(&lw.dir.path("out.jsonl"))
         .iter()
         .map(|l| decode_line(signal, l))

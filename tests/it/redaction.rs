@@ -38,13 +38,31 @@ const PII: [&str; 9] = [
     "ops-lead",
 ];
 
-#[test]
-fn pii_sent_by_the_python_sdk_never_leaves() {
-    let lw = Llmwatch::start_with(
-        CONFIG,
-        &[("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789")],
-        "debug",
-    );
+/// What redaction keeps: non-ASCII text, model and service names, and the placeholders.
+const KEPT: &[&str] = &[
+    "naïve café ✓ 日本語",
+    "gpt-4o-mini",
+    "e2e-chatbot",
+    "[EMAIL]",
+    "[CARD]",
+    "[PHONE]",
+    "[OPENAI_KEY]",
+    "[IBAN]",
+];
+
+/// Where the Python SDK's PII is, each of which must count a redaction.
+const LOCATIONS: &[&str] = &[
+    "span",
+    "span_event",
+    "log_body",
+    "log",
+    "metric",
+    "resource",
+];
+
+/// Sends 60 items with PII of each signal over each protocol; returns the requests the
+/// client recorded.
+fn send_pii_everywhere(lw: &Llmwatch) -> u64 {
     let mut sent = 0u64;
     for signal in ["traces", "logs", "metrics"] {
         for protocol in ["grpc", "http/protobuf", "http/json"] {
@@ -52,7 +70,7 @@ fn pii_sent_by_the_python_sdk_never_leaves() {
                 .dir
                 .path(&format!("sent-{signal}-{}.hex", protocol.replace('/', "-")));
             send(
-                &lw,
+                lw,
                 &[
                     "--signal",
                     signal,
@@ -71,6 +89,17 @@ fn pii_sent_by_the_python_sdk_never_leaves() {
             sent += lines(&record).len() as u64;
         }
     }
+    sent
+}
+
+#[test]
+fn pii_sent_by_the_python_sdk_never_leaves() {
+    let lw = Llmwatch::start_with(
+        CONFIG,
+        &[("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789")],
+        "debug",
+    );
+    let sent = send_pii_everywhere(&lw);
     // Wait (bounded) until every request reached the file exporter.
     let deadline = Instant::now() + Duration::from_secs(30);
     while (lines(&lw.dir.path("out.jsonl")).len() as u64) < sent {
@@ -92,26 +121,10 @@ fn pii_sent_by_the_python_sdk_never_leaves() {
         assert!(!metrics.contains(pii), "{pii:?} reached /metrics");
         assert!(!logs.contains(pii), "{pii:?} reached llmwatch's own logs");
     }
-    for kept in [
-        "naïve café ✓ 日本語",
-        "gpt-4o-mini",
-        "e2e-chatbot",
-        "[EMAIL]",
-        "[CARD]",
-        "[PHONE]",
-        "[OPENAI_KEY]",
-        "[IBAN]",
-    ] {
+    for kept in KEPT {
         assert!(written.contains(kept), "{kept:?} should be in the output");
     }
-    for location in [
-        "span",
-        "span_event",
-        "log_body",
-        "log",
-        "metric",
-        "resource",
-    ] {
+    for location in LOCATIONS {
         assert!(
             lw.metric("llmwatch_redactions_total", &[("location", location)]) > 0.0,
             "no redaction counted at {location}:\n{metrics}"

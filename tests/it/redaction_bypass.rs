@@ -119,6 +119,38 @@ fn metrics() -> serde_json::Value {
     ]}]}]})
 }
 
+/// JSON content: only the masked strings change; duplicate keys, order and the big
+/// integer stay as they were sent; the session id is pseudonymised.
+fn check_json_content_kept(out: &std::path::Path) {
+    let spans = lines(out)
+        .into_iter()
+        .find(|l| l.contains("resourceSpans"))
+        .unwrap();
+    let spans: serde_json::Value = serde_json::from_str(&spans).unwrap();
+    let attrs = spans["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+        .as_array()
+        .unwrap();
+    let content = attrs
+        .iter()
+        .find(|a| a["key"] == "gen_ai.input.messages")
+        .unwrap()["value"]["stringValue"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        content,
+        r#"[{"role":"user","z":1,"z":2,"big":12345678901234567890123,"parts":[{"type":"text","content":"mail [EMAIL]"}],"card":"[CARD]"}]"#
+    );
+    let session = attrs
+        .iter()
+        .find(|a| a["key"] == "ai.settings.context.sessionId");
+    assert!(
+        session.is_some_and(|a| a["value"]["stringValue"]
+            .as_str()
+            .is_some_and(|v| v.len() == 16)),
+        "{session:?}"
+    );
+}
+
 #[test]
 fn every_bypass_of_issue_13_is_closed() {
     let lw = Llmwatch::start_with(
@@ -174,35 +206,7 @@ fn every_bypass_of_issue_13_is_closed() {
         );
     }
     assert!(exposition.contains("owner [EMAIL]"), "{exposition}");
-    // JSON content: only the masked strings change; duplicate keys, order and the big
-    // integer stay as they were sent.
-    let spans = lines(&out)
-        .into_iter()
-        .find(|l| l.contains("resourceSpans"))
-        .unwrap();
-    let spans: serde_json::Value = serde_json::from_str(&spans).unwrap();
-    let attrs = spans["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
-        .as_array()
-        .unwrap();
-    let content = attrs
-        .iter()
-        .find(|a| a["key"] == "gen_ai.input.messages")
-        .unwrap()["value"]["stringValue"]
-        .as_str()
-        .unwrap();
-    assert_eq!(
-        content,
-        r#"[{"role":"user","z":1,"z":2,"big":12345678901234567890123,"parts":[{"type":"text","content":"mail [EMAIL]"}],"card":"[CARD]"}]"#
-    );
-    let session = attrs
-        .iter()
-        .find(|a| a["key"] == "ai.settings.context.sessionId");
-    assert!(
-        session.is_some_and(|a| a["value"]["stringValue"]
-            .as_str()
-            .is_some_and(|v| v.len() == 16)),
-        "{session:?}"
-    );
+    check_json_content_kept(&out);
 }
 
 const KEYLESS: &str = r#"
@@ -367,20 +371,10 @@ service:
     traces: { receivers: [otlp], processors: [redaction, genai, chat_analytics], exporters: [prometheus] }
 "#;
 
-#[test]
-fn forgetting_a_user_removes_its_pseudonym_from_the_top_users() {
-    let token = "admin-token-0123456789";
-    let lw = Llmwatch::start_with(
-        FORGETFUL,
-        &[
-            ("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789"),
-            ("LLMWATCH_IT_SCRAPE_TOKEN", token),
-        ],
-        "info",
-    );
-    let bearer = format!("Bearer {token}");
+/// An LLM call of user customer-42, as OTLP/JSON.
+fn call_of_customer_42() -> serde_json::Value {
     let int = |n: &str| serde_json::json!({ "intValue": n });
-    let body = serde_json::json!({ "resourceSpans": [{
+    serde_json::json!({ "resourceSpans": [{
         "resource": { "attributes": [kv("service.name", s("chat"))] },
         "scopeSpans": [{ "spans": [{
             "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
@@ -396,7 +390,29 @@ fn forgetting_a_user_removes_its_pseudonym_from_the_top_users() {
                 kv("user.id", s("customer-42")),
             ],
         }]}],
-    }]});
+    }]})
+}
+
+/// `/metrics` with the scrape token.
+fn scrape_with(admin: std::net::SocketAddr, bearer: &str) -> String {
+    let r = http_request(admin, "GET", "/metrics", &[("authorization", bearer)], b"");
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+#[test]
+fn forgetting_a_user_removes_its_pseudonym_from_the_top_users() {
+    let token = "admin-token-0123456789";
+    let lw = Llmwatch::start_with(
+        FORGETFUL,
+        &[
+            ("LLMWATCH_IT_REDACTION_KEY", "it-secret-key-0123456789"),
+            ("LLMWATCH_IT_SCRAPE_TOKEN", token),
+        ],
+        "info",
+    );
+    let bearer = format!("Bearer {token}");
+    let body = call_of_customer_42();
     let r = http_request(
         lw.http(),
         "POST",
@@ -405,17 +421,7 @@ fn forgetting_a_user_removes_its_pseudonym_from_the_top_users() {
         body.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let scrape = || {
-        let r = http_request(
-            lw.admin,
-            "GET",
-            "/metrics",
-            &[("authorization", &bearer)],
-            b"",
-        );
-        assert_eq!(r.status, 200);
-        r.text()
-    };
+    let scrape = || scrape_with(lw.admin, &bearer);
     let deadline = Instant::now() + Duration::from_secs(20);
     let before = loop {
         let text = scrape();

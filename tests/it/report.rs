@@ -189,6 +189,149 @@ fn wait_for_data(prometheus: &Prometheus, end: u64) {
     }
 }
 
+/// This period's figures equal PromQL written here, at the same instant, and hold the
+/// demo's traffic; returns the spend.
+fn check_this_period(prometheus: &Prometheus, json: &Value, range: &str, end: u64) -> f64 {
+    // This period: PromQL written here, at the same instant.
+    let q = |promql: String, at: u64| scalar(prometheus, &promql, at).unwrap();
+    let spend = q(format!("sum(increase(llm_cost_usd_total[{range}]))"), end);
+    let calls = q(format!("sum(increase(llm_requests_total[{range}]))"), end);
+    let errors = q(
+        format!(r#"sum(increase(llm_requests_total{{outcome="error"}}[{range}]))"#),
+        end,
+    );
+    let dau = q(
+        r#"window_segment:chat_users:estimate{segment="all",window="1d"}"#.into(),
+        end,
+    );
+    assert_close(
+        figure(json, "spend.total")["value"].as_f64().unwrap(),
+        spend,
+        "spend",
+    );
+    assert_close(
+        figure(json, "usage.calls")["value"].as_f64().unwrap(),
+        calls,
+        "calls",
+    );
+    assert_close(
+        figure(json, "usage.error_rate")["value"].as_f64().unwrap(),
+        errors / calls,
+        "error rate",
+    );
+    assert_close(
+        figure(json, "product.dau")["value"].as_f64().unwrap(),
+        dau,
+        "DAU",
+    );
+    assert!(
+        spend > COST_PER_S * 60.0 && errors > 0.0,
+        "the demo's traffic is in"
+    );
+
+    spend
+}
+
+/// The previous period's figures come from the backfilled history's slopes, over `r`
+/// seconds; the change compares `spend` with it.
+fn check_previous_period(json: &Value, r: u64, spend: f64) {
+    // The previous period: the backfilled history, from its slopes.
+    let prev = |id: &str| figure(json, id)["previous"].as_f64().unwrap();
+    let rf = r as f64;
+    assert_close(prev("spend.total"), COST_PER_S * rf, "previous spend");
+    assert_close(
+        prev("usage.calls"),
+        (SUCCESS_PER_S + ERRORS_PER_S) * rf,
+        "previous calls",
+    );
+    assert_close(
+        prev("usage.error_rate"),
+        ERRORS_PER_S / (SUCCESS_PER_S + ERRORS_PER_S),
+        "previous error rate",
+    );
+    assert_close(prev("product.dau"), PAST_DAU, "previous DAU");
+    let change = figure(json, "spend.total")["change"].as_f64().unwrap();
+    assert_close(
+        change,
+        (spend - COST_PER_S * rf) / (COST_PER_S * rf),
+        "spend change",
+    );
+}
+
+/// Every figure documents itself; the alerts, top users, objectives and spend by model
+/// are there.
+fn check_sections(json: &Value) {
+    // Every figure documents itself; the alerts and top users are there.
+    for s in json["sections"].as_array().unwrap() {
+        for f in s["figures"].as_array().unwrap() {
+            assert!(
+                f["unit"].is_string() && f["description"].as_str().unwrap().len() > 10,
+                "{f}"
+            );
+            assert!(f["query"].as_str().unwrap().contains(['(', '{']), "{f}");
+        }
+    }
+    let alerts = table(json, "alerts.fired")["rows"].as_array().unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "IntegrationTokensExpiring"),
+        "{alerts:?}"
+    );
+    assert!(
+        !table(json, "users.top_by_cost")["rows"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The objectives of the default slos: section (issue 18's report_queries): each
+    // attainment is a share between 0 and 1, and the demo's calls give some.
+    let slo = json["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "slo")
+        .expect("an slo section");
+    let attained: Vec<f64> = slo["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["id"].as_str().unwrap().ends_with(".attainment"))
+        .flat_map(|t| t["rows"].as_array().unwrap().clone())
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    assert!(
+        !attained.is_empty() && attained.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{attained:?}"
+    );
+    assert!(
+        !table(json, "spend.by_model")["rows"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// No period has a call in its first 20 minutes, so each reads partial and says from
+/// when its data starts.
+fn check_partial_period(json: &Value, period: &str, r: u64, end: u64) {
+    // No period has a call in its first 20 minutes (the backfill has samples only near
+    // the previous periods' edges), so each reads partial and says from when.
+    assert_eq!(json["status"], "partial");
+    let from = json["data_from"].as_str().unwrap();
+    assert!(
+        from >= rfc3339(end - r + 1200).as_str() && from <= rfc3339(end).as_str(),
+        "{from}"
+    );
+    // The week's first call is the backfilled one two days back, the month's the one
+    // 14 days back; the day has only the demo's.
+    match period {
+        "week" => assert_eq!(from, rfc3339(end - 2 * 86_400 + 60)),
+        "month" => assert_eq!(from, rfc3339(end - 14 * 86_400 + 60)),
+        _ => assert!(from >= rfc3339(end - 300).as_str(), "{from}"),
+    }
+}
+
 #[test]
 fn the_json_report_equals_promql_and_the_backfilled_history() {
     // The period ends 75 s from now: the demo fills it, the backfill the periods before.
@@ -226,129 +369,10 @@ fn the_json_report_equals_promql_and_the_backfilled_history() {
         assert_eq!(json["period"]["end"], rfc3339(end));
         assert_eq!(json["previous_period"]["end"], rfc3339(end - r));
 
-        // This period: PromQL written here, at the same instant.
-        let q = |promql: String, at: u64| scalar(&prometheus, &promql, at).unwrap();
-        let spend = q(format!("sum(increase(llm_cost_usd_total[{range}]))"), end);
-        let calls = q(format!("sum(increase(llm_requests_total[{range}]))"), end);
-        let errors = q(
-            format!(r#"sum(increase(llm_requests_total{{outcome="error"}}[{range}]))"#),
-            end,
-        );
-        let dau = q(
-            r#"window_segment:chat_users:estimate{segment="all",window="1d"}"#.into(),
-            end,
-        );
-        assert_close(
-            figure(&json, "spend.total")["value"].as_f64().unwrap(),
-            spend,
-            "spend",
-        );
-        assert_close(
-            figure(&json, "usage.calls")["value"].as_f64().unwrap(),
-            calls,
-            "calls",
-        );
-        assert_close(
-            figure(&json, "usage.error_rate")["value"].as_f64().unwrap(),
-            errors / calls,
-            "error rate",
-        );
-        assert_close(
-            figure(&json, "product.dau")["value"].as_f64().unwrap(),
-            dau,
-            "DAU",
-        );
-        assert!(
-            spend > COST_PER_S * 60.0 && errors > 0.0,
-            "the demo's traffic is in"
-        );
-
-        // The previous period: the backfilled history, from its slopes.
-        let prev = |id: &str| figure(&json, id)["previous"].as_f64().unwrap();
-        let rf = r as f64;
-        assert_close(prev("spend.total"), COST_PER_S * rf, "previous spend");
-        assert_close(
-            prev("usage.calls"),
-            (SUCCESS_PER_S + ERRORS_PER_S) * rf,
-            "previous calls",
-        );
-        assert_close(
-            prev("usage.error_rate"),
-            ERRORS_PER_S / (SUCCESS_PER_S + ERRORS_PER_S),
-            "previous error rate",
-        );
-        assert_close(prev("product.dau"), PAST_DAU, "previous DAU");
-        let change = figure(&json, "spend.total")["change"].as_f64().unwrap();
-        assert_close(
-            change,
-            (spend - COST_PER_S * rf) / (COST_PER_S * rf),
-            "spend change",
-        );
-
-        // Every figure documents itself; the alerts and top users are there.
-        for s in json["sections"].as_array().unwrap() {
-            for f in s["figures"].as_array().unwrap() {
-                assert!(
-                    f["unit"].is_string() && f["description"].as_str().unwrap().len() > 10,
-                    "{f}"
-                );
-                assert!(f["query"].as_str().unwrap().contains(['(', '{']), "{f}");
-            }
-        }
-        let alerts = table(&json, "alerts.fired")["rows"].as_array().unwrap();
-        assert!(
-            alerts
-                .iter()
-                .any(|a| a["labels"]["alertname"] == "IntegrationTokensExpiring"),
-            "{alerts:?}"
-        );
-        assert!(
-            !table(&json, "users.top_by_cost")["rows"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
-        // The objectives of the default slos: section (issue 18's report_queries): each
-        // attainment is a share between 0 and 1, and the demo's calls give some.
-        let slo = json["sections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "slo")
-            .expect("an slo section");
-        let attained: Vec<f64> = slo["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["id"].as_str().unwrap().ends_with(".attainment"))
-            .flat_map(|t| t["rows"].as_array().unwrap().clone())
-            .map(|r| r["value"].as_f64().unwrap())
-            .collect();
-        assert!(
-            !attained.is_empty() && attained.iter().all(|v| (0.0..=1.0).contains(v)),
-            "{attained:?}"
-        );
-        assert!(
-            !table(&json, "spend.by_model")["rows"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
-        // No period has a call in its first 20 minutes (the backfill has samples only near
-        // the previous periods' edges), so each reads partial and says from when.
-        assert_eq!(json["status"], "partial");
-        let from = json["data_from"].as_str().unwrap();
-        assert!(
-            from >= rfc3339(end - r + 1200).as_str() && from <= rfc3339(end).as_str(),
-            "{from}"
-        );
-        // The week's first call is the backfilled one two days back, the month's the one
-        // 14 days back; the day has only the demo's.
-        match period {
-            "week" => assert_eq!(from, rfc3339(end - 2 * 86_400 + 60)),
-            "month" => assert_eq!(from, rfc3339(end - 14 * 86_400 + 60)),
-            _ => assert!(from >= rfc3339(end - 300).as_str(), "{from}"),
-        }
+        let spend = check_this_period(&prometheus, &json, range, end);
+        check_previous_period(&json, r, spend);
+        check_sections(&json);
+        check_partial_period(&json, period, r, end);
         println!("{period} json report: {took:?}, status {}", json["status"]);
     }
     // DAU through the fleet rules equals llmwatch's own estimate (the demo's users all
@@ -385,8 +409,28 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
     );
     let pdf = std::fs::read(&out).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
+    let pages = page_count(&out);
+    check_title_page(&out, period, end);
+    let rendered = render_pages(&out, dir, period);
+    assert_eq!(rendered.len(), pages);
+    for page in &rendered {
+        let ink = ink_ratio(page);
+        assert!(ink > 0.002, "{} is blank ({ink})", page.display());
+    }
+    // The README's sample is the first page of the monthly report, at a readable size.
+    if period == "month" {
+        save_report_sample(&out);
+    }
+    println!(
+        "{period} pdf report: {took:?}, {} bytes, {pages} pages",
+        pdf.len()
+    );
+}
+
+/// The PDF's page count, as pdfinfo reads it: at least four.
+fn page_count(out: &Path) -> usize {
     let info = Command::new(tool("LLMWATCH_PDFINFO", "pdfinfo"))
-        .arg(&out)
+        .arg(out)
         .output()
         .unwrap();
     assert!(
@@ -403,9 +447,14 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
         .parse()
         .unwrap();
     assert!(pages >= 4, "{pages} pages: {info}");
+    pages
+}
+
+/// The title page names the report and its period's end day.
+fn check_title_page(out: &Path, period: &str, end: &str) {
     let text = Command::new(tool("LLMWATCH_PDFTOTEXT", "pdftotext"))
         .args(["-f", "1", "-l", "1"])
-        .arg(&out)
+        .arg(out)
         .arg("-")
         .output()
         .unwrap();
@@ -419,10 +468,14 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
         first.contains(title) && first.contains(&end[..10]),
         "title page: {first}"
     );
+}
+
+/// Every page rendered by pdftoppm, which must not complain, in page order.
+fn render_pages(out: &Path, dir: &Path, period: &str) -> Vec<PathBuf> {
     let prefix = dir.join(format!("{period}-page"));
     let render = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
         .args(["-png", "-r", "60"])
-        .arg(&out)
+        .arg(out)
         .arg(&prefix)
         .output()
         .unwrap();
@@ -447,27 +500,20 @@ fn pdf_renders_with_poppler(url: &str, period: &str, end: &str, dir: &Path) {
         })
         .collect();
     rendered.sort();
-    assert_eq!(rendered.len(), pages);
-    for page in &rendered {
-        let ink = ink_ratio(page);
-        assert!(ink > 0.002, "{} is blank ({ink})", page.display());
-    }
-    // The README's sample is the first page of the monthly report, at a readable size.
-    if period == "month" {
-        let samples = samples_dir();
-        let first_png = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
-            .args(["-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile"])
-            .arg(&out)
-            .arg(samples.join("report-sample"))
-            .status()
-            .unwrap();
-        assert!(first_png.success());
-        std::fs::copy(&out, samples.join("report-sample.pdf")).unwrap();
-    }
-    println!(
-        "{period} pdf report: {took:?}, {} bytes, {pages} pages",
-        pdf.len()
-    );
+    rendered
+}
+
+/// Saves the first page as the README's sample, and the PDF beside it.
+fn save_report_sample(out: &Path) {
+    let samples = samples_dir();
+    let first_png = Command::new(tool("LLMWATCH_PDFTOPPM", "pdftoppm"))
+        .args(["-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(out)
+        .arg(samples.join("report-sample"))
+        .status()
+        .unwrap();
+    assert!(first_png.success());
+    std::fs::copy(out, samples.join("report-sample.pdf")).unwrap();
 }
 
 /// Where the test run leaves a sample of each format, for the README (docs/).

@@ -248,6 +248,55 @@ impl MissedRun {
     }
 }
 
+/// Chat: the summary of the day that ended at the scheduled instant `due`.
+fn check_chat_summary(webhook: &WebhookSink, due: u64) {
+    let bodies = webhook.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let chat: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    let chat = chat["text"].as_str().unwrap();
+    assert!(
+        chat.contains("Daily summary") && chat.contains(&rfc3339(due)),
+        "{chat}"
+    );
+    assert!(
+        chat.contains("• Spend: $") && chat.contains("• LLM calls: "),
+        "{chat}"
+    );
+}
+
+/// E-mail: over STARTTLS, authenticated, one message per audience, the PDF attached.
+fn check_emails(messages: &[(serde_json::Value, String)], due: u64) {
+    assert_eq!(messages.len(), 2);
+    let mut to: Vec<String> = messages
+        .iter()
+        .flat_map(|(m, _)| {
+            m["to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+        })
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["board@example.com", "ceo@example.com", "eng@example.com"]
+    );
+    for (meta, eml) in messages {
+        assert_eq!(meta["tls"], true, "STARTTLS");
+        assert_eq!(meta["user"], "reports", "AUTH");
+        assert_eq!(meta["from"], "reports@example.com");
+        assert!(eml.contains("Subject: llmwatch Daily summary"), "{eml}");
+        assert!(eml.contains("Content-Type: text/html"));
+        assert!(eml.contains("Content-Type: application/pdf"));
+        assert!(eml.contains(&format!("llmwatch-day-{}.pdf", &rfc3339(due)[..10])));
+        assert!(
+            eml.contains("JVBERi0"),
+            "the attachment is a PDF (base64 of %PDF-)"
+        );
+    }
+}
+
 #[test]
 fn a_missed_daily_report_is_sent_once_to_chat_and_email_after_a_restart() {
     let certs = TempDir::new("report-certs");
@@ -265,51 +314,9 @@ fn a_missed_daily_report_is_sent_once_to_chat_and_email_after_a_restart() {
     assert_eq!(sent(&text), 3.0, "one webhook and two e-mails");
     assert_eq!(outcome(&text, "retried"), 1.0);
 
-    // Chat: the summary of the day that ended at the scheduled instant.
-    let bodies = webhook.bodies.lock().unwrap().clone();
-    assert_eq!(bodies.len(), 1, "{bodies:?}");
-    let chat: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
-    let chat = chat["text"].as_str().unwrap();
-    assert!(
-        chat.contains("Daily summary") && chat.contains(&rfc3339(due)),
-        "{chat}"
-    );
-    assert!(
-        chat.contains("• Spend: $") && chat.contains("• LLM calls: "),
-        "{chat}"
-    );
-
-    // E-mail: over STARTTLS, authenticated, one message per audience, the PDF attached.
+    check_chat_summary(&webhook, due);
     let messages = smtp.messages();
-    assert_eq!(messages.len(), 2);
-    let mut to: Vec<String> = messages
-        .iter()
-        .flat_map(|(m, _)| {
-            m["to"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-        })
-        .collect();
-    to.sort();
-    assert_eq!(
-        to,
-        ["board@example.com", "ceo@example.com", "eng@example.com"]
-    );
-    for (meta, eml) in &messages {
-        assert_eq!(meta["tls"], true, "STARTTLS");
-        assert_eq!(meta["user"], "reports", "AUTH");
-        assert_eq!(meta["from"], "reports@example.com");
-        assert!(eml.contains("Subject: llmwatch Daily summary"), "{eml}");
-        assert!(eml.contains("Content-Type: text/html"));
-        assert!(eml.contains("Content-Type: application/pdf"));
-        assert!(eml.contains(&format!("llmwatch-day-{}.pdf", &rfc3339(due)[..10])));
-        assert!(
-            eml.contains("JVBERi0"),
-            "the attachment is a PDF (base64 of %PDF-)"
-        );
-    }
+    check_emails(&messages, due);
     let saved = std::fs::read_to_string(state.path("reports-state.json")).unwrap();
     assert!(saved.contains(&rfc3339(due)), "{saved}");
     println!(

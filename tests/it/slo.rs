@@ -47,6 +47,34 @@ fn firing<'a>(alerts: &'a [Value], name: &str, slo: &str) -> Option<&'a Value> {
     })
 }
 
+/// What a report asks for each objective has an answer, in [0, 1] for attainment, and a
+/// finite budget used (waiting until 150 s after `started`).
+fn check_report_queries(prometheus: &Prometheus, started: Instant) {
+    let config = llmwatch::config::Config::embedded(&|_| None).unwrap();
+    for o in &config.slos.objectives {
+        let q = llmwatch::slo::report_queries(o, "1h");
+        let value = |r: &Value| r["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+        let attained = prometheus.query(&q.attainment).unwrap();
+        assert!(!attained.is_empty(), "{}: {}", o.name, q.attainment);
+        assert!(
+            attained.iter().map(value).all(|v| (0.0..=1.0).contains(&v)),
+            "{attained:?}"
+        );
+        loop {
+            let used = prometheus.query(&q.budget_used).unwrap();
+            if !used.is_empty() && used.iter().map(value).all(f64::is_finite) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(150),
+                "{}: no budget used: {used:?}",
+                o.name
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
 #[test]
 fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
     let lw = Llmwatch::start_with(&default_config(None), &LOCAL, "info");
@@ -73,30 +101,7 @@ fn the_error_spike_pages_the_llm_availability_slo_in_a_real_prometheus() {
             );
             std::thread::sleep(Duration::from_millis(500));
         }
-        // What a report asks for each objective has an answer, in [0, 1] for attainment.
-        let config = llmwatch::config::Config::embedded(&|_| None).unwrap();
-        for o in &config.slos.objectives {
-            let q = llmwatch::slo::report_queries(o, "1h");
-            let value = |r: &Value| r["value"][1].as_str().unwrap().parse::<f64>().unwrap();
-            let attained = prometheus.query(&q.attainment).unwrap();
-            assert!(!attained.is_empty(), "{}: {}", o.name, q.attainment);
-            assert!(
-                attained.iter().map(value).all(|v| (0.0..=1.0).contains(&v)),
-                "{attained:?}"
-            );
-            loop {
-                let used = prometheus.query(&q.budget_used).unwrap();
-                if !used.is_empty() && used.iter().map(value).all(f64::is_finite) {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(150),
-                    "{}: no budget used: {used:?}",
-                    o.name
-                );
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
+        check_report_queries(&prometheus, started);
         // The demo's own failures (3% of calls, a third of them rate limits) burn the
         // availability budget at about 4x, under both page thresholds; nothing pages.
         let alerts = prometheus.alerts();

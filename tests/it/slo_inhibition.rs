@@ -115,43 +115,58 @@ fn in_state(alerts: &[Value], state: &str) -> Vec<String> {
     out
 }
 
+/// The firing alerts: name, severity, objective and the slice's label.
+type Firing = (
+    &'static str,
+    &'static str,
+    &'static str,
+    (&'static str, &'static str),
+);
+
+/// Pages and tickets of two objectives' slices.
+const FIRING: &[Firing] = &[
+    (
+        "SLOFastBurn",
+        "critical",
+        "llm-availability",
+        ("service", "chat"),
+    ),
+    (
+        "SLOSlowBurn",
+        "medium",
+        "llm-availability",
+        ("service", "chat"),
+    ),
+    (
+        "SLOSlowBurn",
+        "medium",
+        "llm-availability",
+        ("service", "search"),
+    ),
+    ("SLOSlowBurn", "medium", "chat-turns", ("service", "chat")),
+    (
+        "SLOFastBurn",
+        "critical",
+        "platform-availability",
+        ("platform", "meta_graph"),
+    ),
+    (
+        "SLOSlowBurn",
+        "medium",
+        "platform-availability",
+        ("platform", "meta_graph"),
+    ),
+];
+
 #[test]
 fn a_fast_burn_page_mutes_the_slow_burn_ticket_of_its_own_slice_only() {
     let dir = TempDir::new("alertmanager");
     let am = Alertmanager::start(&dir);
-    let alerts = json!([
-        alert(
-            "SLOFastBurn",
-            "critical",
-            "llm-availability",
-            ("service", "chat")
-        ),
-        alert(
-            "SLOSlowBurn",
-            "medium",
-            "llm-availability",
-            ("service", "chat")
-        ),
-        alert(
-            "SLOSlowBurn",
-            "medium",
-            "llm-availability",
-            ("service", "search")
-        ),
-        alert("SLOSlowBurn", "medium", "chat-turns", ("service", "chat")),
-        alert(
-            "SLOFastBurn",
-            "critical",
-            "platform-availability",
-            ("platform", "meta_graph")
-        ),
-        alert(
-            "SLOSlowBurn",
-            "medium",
-            "platform-availability",
-            ("platform", "meta_graph")
-        ),
-    ]);
+    let alerts: Vec<Value> = FIRING
+        .iter()
+        .map(|&(name, severity, slo, slice)| alert(name, severity, slo, slice))
+        .collect();
+    let alerts = Value::Array(alerts);
     let r = http_request(
         am.addr,
         "POST",

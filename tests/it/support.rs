@@ -75,74 +75,15 @@ impl Llmwatch {
 
     fn launch(yaml: Option<&str>, env: &[(&str, &str)], log_level: &str) -> Llmwatch {
         let dir = TempDir::new("run");
-        let mut cmd = Command::new(binary());
-        if let Some(yaml) = yaml {
-            let config = dir.path("config.yaml");
-            std::fs::write(&config, yaml.replace("{dir}", &dir.0.display().to_string()))
-                .expect("write config");
-            cmd.arg("--config").arg(&config);
-        }
-        cmd.args(["--log-format", "json", "--log-level", log_level]);
-        cmd.env_remove("RUST_LOG");
-        // The redaction key generated at first start goes to the test's own directory.
-        cmd.env("LLMWATCH_STATE_DIR", &dir.0);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
+        let mut child = command(&dir, yaml, env, log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn llmwatch");
         let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        {
-            let logs = Arc::clone(&logs);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    logs.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let (mut grpc, mut http, mut admin) = (None, None, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => {
-                    // Stop it before failing, so that no process outlives the test.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "llmwatch did not become ready; logs:\n{}",
-                        logs.lock().unwrap().join("\n")
-                    )
-                }
-            };
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let message = v["message"].as_str().unwrap_or("");
-            if message == "listening" {
-                let addr: SocketAddr = v["address"]
-                    .as_str()
-                    .expect("address")
-                    .parse()
-                    .expect("socket address");
-                match v["component"].as_str().unwrap_or("") {
-                    "admin" => admin = Some(addr),
-                    c if c.ends_with("/grpc") => grpc = Some(addr),
-                    c if c.ends_with("/http") => http = Some(addr),
-                    _ => {}
-                }
-            } else if message == "ready" {
-                break;
-            }
-        }
+        let (logs, rx) = collect_logs(stderr);
+        let (grpc, http, admin) = wait_ready(&mut child, &rx, &logs);
         Llmwatch {
             child,
             dir,
@@ -152,7 +93,93 @@ impl Llmwatch {
             logs,
         }
     }
+}
 
+/// The llmwatch command: `yaml` (with `{dir}` replaced) as its config, or the embedded
+/// one, JSON logs at `log_level`, its state in `dir`, and `env`.
+fn command(dir: &TempDir, yaml: Option<&str>, env: &[(&str, &str)], log_level: &str) -> Command {
+    let mut cmd = Command::new(binary());
+    if let Some(yaml) = yaml {
+        let config = dir.path("config.yaml");
+        std::fs::write(&config, yaml.replace("{dir}", &dir.0.display().to_string()))
+            .expect("write config");
+        cmd.arg("--config").arg(&config);
+    }
+    cmd.args(["--log-format", "json", "--log-level", log_level]);
+    cmd.env_remove("RUST_LOG");
+    // The redaction key generated at first start goes to the test's own directory.
+    cmd.env("LLMWATCH_STATE_DIR", &dir.0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Keeps every line of `stderr`, and sends each to the receiver returned.
+fn collect_logs(
+    stderr: std::process::ChildStderr,
+) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel::<String>();
+    {
+        let logs = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                logs.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+    }
+    (logs, rx)
+}
+
+/// The listening addresses (gRPC, HTTP, admin) llmwatch logs before it is ready; kills it
+/// and fails if it is not ready within 30 s.
+fn wait_ready(
+    child: &mut std::process::Child,
+    rx: &mpsc::Receiver<String>,
+    logs: &Mutex<Vec<String>>,
+) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
+    let (mut grpc, mut http, mut admin) = (None, None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(_) => {
+                // Stop it before failing, so that no process outlives the test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "llmwatch did not become ready; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                )
+            }
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let message = v["message"].as_str().unwrap_or("");
+        if message == "listening" {
+            let addr: SocketAddr = v["address"]
+                .as_str()
+                .expect("address")
+                .parse()
+                .expect("socket address");
+            match v["component"].as_str().unwrap_or("") {
+                "admin" => admin = Some(addr),
+                c if c.ends_with("/grpc") => grpc = Some(addr),
+                c if c.ends_with("/http") => http = Some(addr),
+                _ => {}
+            }
+        } else if message == "ready" {
+            break;
+        }
+    }
+    (grpc, http, admin)
+}
+
+impl Llmwatch {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -86,6 +86,56 @@ fn file_fingerprint(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Asserts that the emitter succeeded.
+fn ok(out: std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits (20 s at most) until the 12 spans sent are accepted and the handshake without a
+/// client certificate is counted as refused.
+fn wait_accepted_and_refused(lw: &Llmwatch, ca: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = scrape(lw, ca);
+        let accepted = metric_value(&m, "llmwatch_receiver_accepted_items_total", &[]);
+        let handshakes = metric_value(
+            &m,
+            "llmwatch_receiver_refused_connections_total",
+            &[("protocol", "grpc"), ("reason", "tls_handshake")],
+        );
+        if accepted == 12.0 && handshakes >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "accepted {accepted}, refused handshakes {handshakes}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Makes new certificates in place and waits (10 s at most) until `port` serves the new
+/// server certificate.
+fn replace_certificate_and_wait(certs: &TempDir, port: u16) {
+    let before = served_fingerprint(port);
+    assert_eq!(before, file_fingerprint(&certs.path("server.pem")));
+    certificates(certs);
+    let after = file_fingerprint(&certs.path("server.pem"));
+    assert_ne!(before, after, "openssl made the same certificate twice");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served_fingerprint(port) != after {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_python_sdk_exports_over_tls_and_mutual_tls_and_certificates_reload() {
     let certs = TempDir::new("tls");
@@ -96,13 +146,6 @@ fn the_python_sdk_exports_over_tls_and_mutual_tls_and_certificates_reload() {
         certs.path("client.pem").display().to_string(),
         certs.path("client.key").display().to_string(),
     );
-    let ok = |out: std::process::Output| {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     // HTTP over TLS, gRPC over mutual TLS.
     ok(emit(&[
         "http".into(),
@@ -126,38 +169,9 @@ fn the_python_sdk_exports_over_tls_and_mutual_tls_and_certificates_reload() {
         "1".into(),
     ]);
     assert!(!refused.status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = scrape(&lw, &certs.path("ca.pem"));
-        let accepted = metric_value(&m, "llmwatch_receiver_accepted_items_total", &[]);
-        let handshakes = metric_value(
-            &m,
-            "llmwatch_receiver_refused_connections_total",
-            &[("protocol", "grpc"), ("reason", "tls_handshake")],
-        );
-        if accepted == 12.0 && handshakes >= 1.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "accepted {accepted}, refused handshakes {handshakes}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_accepted_and_refused(&lw, &certs.path("ca.pem"));
     // Replace the certificate in place: new connections get the new one.
-    let before = served_fingerprint(lw.http().port());
-    assert_eq!(before, file_fingerprint(&certs.path("server.pem")));
-    certificates(&certs);
-    let after = file_fingerprint(&certs.path("server.pem"));
-    assert_ne!(before, after, "openssl made the same certificate twice");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while served_fingerprint(lw.http().port()) != after {
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate was never served"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    replace_certificate_and_wait(&certs, lw.http().port());
     ok(emit(&[
         "http".into(),
         format!("https://127.0.0.1:{}", lw.http().port()),

@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 
 use super::llm;
 use crate::derive::Identity;
+use crate::derive::agent::{self, AgentKind};
 
 fn s(key: &str, v: &str) -> KeyValue {
     crate::model::attrs::kv(key, Value::StringValue(v.to_owned()))
@@ -174,77 +175,80 @@ fn ai_sdk_7_runtime_context_is_the_user_and_session() {
     assert_eq!(id.thread(), Some("session-js-1"));
 }
 
+/// A span name and attributes, and the kind and name of tool or agent they must yield.
+type AgentCase = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    AgentKind,
+    &'static str,
+);
+
+/// A tool or agent span of each convention: its name and attributes, and the kind and
+/// name it must yield.
+const AGENT_CASES: &[AgentCase] = &[
+    (
+        "execute_tool weather",
+        &[
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", "weather"),
+        ],
+        AgentKind::Tool,
+        "weather",
+    ),
+    (
+        "ai.toolCall",
+        &[("ai.toolCall.name", "weather")],
+        AgentKind::Tool,
+        "weather",
+    ),
+    (
+        "tools/call get_page",
+        &[
+            ("mcp.method.name", "tools/call"),
+            ("gen_ai.tool.name", "get_page"),
+        ],
+        AgentKind::Tool,
+        "get_page",
+    ),
+    (
+        "search.tool",
+        &[
+            ("traceloop.span.kind", "tool"),
+            ("traceloop.entity.name", "search"),
+        ],
+        AgentKind::Tool,
+        "search",
+    ),
+    (
+        "lookup",
+        &[("openinference.span.kind", "TOOL")],
+        AgentKind::Tool,
+        "unknown",
+    ),
+    (
+        "invoke_agent chat",
+        &[
+            ("gen_ai.operation.name", "invoke_agent"),
+            ("gen_ai.agent.name", "chat"),
+        ],
+        AgentKind::Agent,
+        "chat",
+    ),
+    (
+        "invoke_workflow triage",
+        &[
+            ("gen_ai.operation.name", "invoke_workflow"),
+            ("gen_ai.workflow.name", "triage"),
+        ],
+        AgentKind::Workflow,
+        "triage",
+    ),
+];
+
 #[test]
 fn tool_calls_and_agent_invocations_in_every_convention() {
-    use crate::derive::agent::{self, AgentKind};
-    let cases = [
-        (
-            span(
-                "execute_tool weather",
-                vec![
-                    s("gen_ai.operation.name", "execute_tool"),
-                    s("gen_ai.tool.name", "weather"),
-                ],
-            ),
-            AgentKind::Tool,
-            "weather",
-        ),
-        (
-            span("ai.toolCall", vec![s("ai.toolCall.name", "weather")]),
-            AgentKind::Tool,
-            "weather",
-        ),
-        (
-            span(
-                "tools/call get_page",
-                vec![
-                    s("mcp.method.name", "tools/call"),
-                    s("gen_ai.tool.name", "get_page"),
-                ],
-            ),
-            AgentKind::Tool,
-            "get_page",
-        ),
-        (
-            span(
-                "search.tool",
-                vec![
-                    s("traceloop.span.kind", "tool"),
-                    s("traceloop.entity.name", "search"),
-                ],
-            ),
-            AgentKind::Tool,
-            "search",
-        ),
-        (
-            span("lookup", vec![s("openinference.span.kind", "TOOL")]),
-            AgentKind::Tool,
-            "unknown",
-        ),
-        (
-            span(
-                "invoke_agent chat",
-                vec![
-                    s("gen_ai.operation.name", "invoke_agent"),
-                    s("gen_ai.agent.name", "chat"),
-                ],
-            ),
-            AgentKind::Agent,
-            "chat",
-        ),
-        (
-            span(
-                "invoke_workflow triage",
-                vec![
-                    s("gen_ai.operation.name", "invoke_workflow"),
-                    s("gen_ai.workflow.name", "triage"),
-                ],
-            ),
-            AgentKind::Workflow,
-            "triage",
-        ),
-    ];
-    for (span, kind, name) in cases {
+    for &(span_name, attrs, kind, name) in AGENT_CASES {
+        let span = span(span_name, attrs.iter().map(|(k, v)| s(k, v)).collect());
         let op = agent::from_span(&span).unwrap_or_else(|| panic!("{}", span.name));
         assert_eq!((op.kind, op.name.as_str()), (kind, name), "{}", span.name);
         assert_eq!(op.duration, Some(0.5));
@@ -261,6 +265,10 @@ fn tool_calls_and_agent_invocations_in_every_convention() {
         "boom",
     );
     assert!(agent::from_span(&failed).unwrap().failed);
+}
+
+#[test]
+fn mcp_transport_spans_only_link_and_other_spans_are_neither() {
     // The `mcp` SDK's client transport span names the tool only in its span name: it
     // links the spans of one call and is not counted itself; the server's span is.
     let send = span(

@@ -290,6 +290,14 @@ impl OtlpConfig {
 
     pub(crate) fn check(&self, path: &Path, errors: &mut Vec<ConfigError>) -> bool {
         let before = errors.len();
+        self.check_endpoint(path, errors);
+        self.check_tls(path, errors);
+        self.check_delivery(path, errors);
+        errors.len() == before
+    }
+
+    /// The endpoint, its headers and timeout.
+    fn check_endpoint(&self, path: &Path, errors: &mut Vec<ConfigError>) {
         let mut err = |key: &str, message: String| {
             errors.push(ConfigError {
                 path: format!("{path}.{key}"),
@@ -331,6 +339,16 @@ impl OtlpConfig {
         if self.timeout.is_zero() {
             err("timeout", "must be longer than zero".into());
         }
+    }
+
+    /// TLS settings agree with the endpoint and name readable files.
+    fn check_tls(&self, path: &Path, errors: &mut Vec<ConfigError>) {
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError {
+                path: format!("{path}.{key}"),
+                message,
+            });
+        };
         let tls_set = self.tls.ca_file.is_some()
             || self.tls.cert_file.is_some()
             || self.tls.server_name.is_some();
@@ -363,6 +381,16 @@ impl OtlpConfig {
                 err(key, format!("{} is not a readable file", file.display()));
             }
         }
+    }
+
+    /// Batches, retries and the queue.
+    fn check_delivery(&self, path: &Path, errors: &mut Vec<ConfigError>) {
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError {
+                path: format!("{path}.{key}"),
+                message,
+            });
+        };
         if self.batch.max_items == 0 {
             err("batch.max_items", "must be at least 1".into());
         }
@@ -390,6 +418,5 @@ impl OtlpConfig {
         if self.queue.fsync && self.queue.directory.is_none() {
             err("queue.fsync", "needs queue.directory".into());
         }
-        errors.len() == before
     }
 }

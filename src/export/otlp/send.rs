@@ -63,80 +63,11 @@ const MAX_RESPONSE: usize = 64 << 10;
 impl Sender {
     /// Builds the client. Must run inside a Tokio runtime; connects lazily.
     pub(super) fn new(cfg: &OtlpConfig) -> Result<Sender, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        match &cfg.tls.ca_file {
-            Some(ca) => {
-                for cert in CertificateDer::pem_file_iter(ca)
-                    .map_err(|e| format!("reading {}: {e}", ca.display()))?
-                {
-                    let cert = cert.map_err(|e| format!("reading {}: {e}", ca.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("CA in {}: {e}", ca.display()))?;
-                }
-            }
-            None if cfg.is_tls() => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-            }
-            None => {}
-        }
-        let builder = builder.with_root_certificates(roots);
-        let tls = match (&cfg.tls.cert_file, &cfg.tls.key_file) {
-            (Some(cert), Some(key)) => {
-                let chain = CertificateDer::pem_file_iter(cert)
-                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| format!("reading {}: {e}", cert.display()))?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("reading {}: {e}", key.display()))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| format!("client certificate: {e}"))?
-            }
-            _ => builder.with_no_client_auth(),
-        };
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(cfg.timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http();
-        let https = match &cfg.tls.server_name {
-            Some(name) => {
-                let name = rustls::pki_types::ServerName::try_from(name.clone())
-                    .map_err(|e| format!("tls.server_name {name:?}: {e}"))?;
-                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => https,
-        };
-        let mut client = Client::builder(TokioExecutor::new());
-        let client = match cfg.protocol {
-            // gRPC is HTTP/2 only: ALPN h2 over TLS, prior knowledge over plain TCP.
-            Protocol::Grpc => client
-                .http2_only(true)
-                .build(https.enable_http2().wrap_connector(connector)),
-            Protocol::HttpProtobuf => client.build(https.enable_http1().wrap_connector(connector)),
-        };
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in &cfg.headers {
-            // gRPC metadata keys are lowercase; HTTP header names are case-insensitive.
-            let name = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                .map_err(|_| format!("header {name:?} is not a valid name"))?;
-            let mut value = http::HeaderValue::from_str(value)
-                .map_err(|_| format!("the value of header {name:?} is not valid"))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
         Ok(Sender {
-            client,
+            client: https_client(cfg, tls_config(cfg)?)?,
             protocol: cfg.protocol,
             base: cfg.endpoint.trim_end_matches('/').to_owned(),
-            headers,
+            headers: header_map(cfg)?,
             compression: cfg.compression,
             timeout: cfg.timeout,
         })
@@ -144,14 +75,44 @@ impl Sender {
 
     /// Sends one encoded `Export*ServiceRequest` of `signal`.
     pub(super) async fn send(&mut self, signal: Signal, body: Bytes) -> Outcome {
-        let (payload, encoding) = match compress(self.compression, &body) {
-            Ok(x) => x,
-            Err(e) => {
-                return Outcome::Permanent {
-                    reason: format!("compressing: {e}"),
-                };
-            }
+        let request = match self.request(signal, &body) {
+            Ok(request) => request,
+            Err(outcome) => return outcome,
         };
+        let grpc = self.protocol == Protocol::Grpc;
+        let client = &self.client;
+        let exchange = async {
+            let response = client.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let collected = Limited::new(body, MAX_RESPONSE).collect().await?;
+            let trailers = collected.trailers().cloned().unwrap_or_default();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                parts,
+                collected.to_bytes(),
+                trailers,
+            ))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Outcome::Retry {
+                after: None,
+                reason: format!("no answer within {:?}", self.timeout),
+            },
+            Ok(Err(e)) => Outcome::Retry {
+                after: None,
+                reason: format!("request failed: {}", error_chain(&*e)),
+            },
+            Ok(Ok((parts, body, trailers))) if grpc => grpc_response(&parts, &body, &trailers),
+            Ok(Ok((parts, body, _))) => http_outcome(&parts, &body),
+        }
+    }
+
+    /// The HTTP request that carries `body`: compressed, framed for gRPC, with the
+    /// protocol's and the configured headers; a permanent outcome if it cannot be built.
+    fn request(&self, signal: Signal, body: &Bytes) -> Result<http::Request<Full<Bytes>>, Outcome> {
+        let (payload, encoding) =
+            compress(self.compression, body).map_err(|e| Outcome::Permanent {
+                reason: format!("compressing: {e}"),
+            })?;
         let grpc = self.protocol == Protocol::Grpc;
         let (url, body) = if grpc {
             // One length-prefixed message: compressed flag, big-endian length, bytes.
@@ -186,36 +147,104 @@ impl Sender {
             }
         }
         let Ok(mut request) = request.body(Full::new(body)) else {
-            return Outcome::Permanent {
+            return Err(Outcome::Permanent {
                 reason: format!("invalid request URL {url:?}"),
-            };
+            });
         };
         request.headers_mut().extend(self.headers.clone());
-        let client = &self.client;
-        let exchange = async {
-            let response = client.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let collected = Limited::new(body, MAX_RESPONSE).collect().await?;
-            let trailers = collected.trailers().cloned().unwrap_or_default();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
-                parts,
-                collected.to_bytes(),
-                trailers,
-            ))
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => Outcome::Retry {
-                after: None,
-                reason: format!("no answer within {:?}", self.timeout),
-            },
-            Ok(Err(e)) => Outcome::Retry {
-                after: None,
-                reason: format!("request failed: {}", error_chain(&*e)),
-            },
-            Ok(Ok((parts, body, trailers))) if grpc => grpc_response(&parts, &body, &trailers),
-            Ok(Ok((parts, body, _))) => http_outcome(&parts, &body),
-        }
+        Ok(request)
     }
+}
+
+/// The trusted roots: the configured CA file, else the system's for a TLS endpoint.
+fn root_store(cfg: &OtlpConfig) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &cfg.tls.ca_file {
+        Some(ca) => {
+            for cert in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| format!("reading {}: {e}", ca.display()))?
+            {
+                let cert = cert.map_err(|e| format!("reading {}: {e}", ca.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA in {}: {e}", ca.display()))?;
+            }
+        }
+        None if cfg.is_tls() => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+        None => {}
+    }
+    Ok(roots)
+}
+
+/// The TLS client config: the roots, and the client certificate if one is configured.
+fn tls_config(cfg: &OtlpConfig) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = builder.with_root_certificates(root_store(cfg)?);
+    Ok(match (&cfg.tls.cert_file, &cfg.tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("reading {}: {e}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("reading {}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    })
+}
+
+/// The hyper client over `tls`: HTTP/2 only for gRPC, HTTP/1.1 for OTLP/HTTP, with the
+/// configured server name and connect timeout.
+fn https_client(
+    cfg: &OtlpConfig,
+    tls: rustls::ClientConfig,
+) -> Result<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>, String> {
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(cfg.timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let https = match &cfg.tls.server_name {
+        Some(name) => {
+            let name = rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls.server_name {name:?}: {e}"))?;
+            https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => https,
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    Ok(match cfg.protocol {
+        // gRPC is HTTP/2 only: ALPN h2 over TLS, prior knowledge over plain TCP.
+        Protocol::Grpc => client
+            .http2_only(true)
+            .build(https.enable_http2().wrap_connector(connector)),
+        Protocol::HttpProtobuf => client.build(https.enable_http1().wrap_connector(connector)),
+    })
+}
+
+/// The configured headers, marked sensitive (they often carry credentials).
+fn header_map(cfg: &OtlpConfig) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &cfg.headers {
+        // gRPC metadata keys are lowercase; HTTP header names are case-insensitive.
+        let name = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| format!("header {name:?} is not a valid name"))?;
+        let mut value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header {name:?} is not valid"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -42,6 +42,11 @@ pub(super) fn split(payload: &Payload, max_items: u64, max_bytes: usize) -> Vec<
             }];
         }
     }
+    cut_payload(payload, max_items, max_bytes)
+}
+
+/// Cuts `payload` along resources, scopes and items into parts within the limits.
+fn cut_payload(payload: &Payload, max_items: u64, max_bytes: usize) -> Vec<Part> {
     match payload {
         Payload::Traces(req) => cut(
             &req.resource_spans,

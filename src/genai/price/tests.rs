@@ -52,203 +52,216 @@ struct Case {
     usd: Option<f64>,
 }
 
-fn usage(input: u64, output: u64) -> RawUsage {
+/// No count reported: the base of the cases' usage.
+const NO_USAGE: RawUsage = RawUsage {
+    input: None,
+    input_excludes_cache: false,
+    uncached_input: None,
+    output: None,
+    cache_read: None,
+    cache_write: None,
+    reasoning: None,
+};
+
+const fn usage(input: u64, output: u64) -> RawUsage {
     RawUsage {
         input: Some(input),
         output: Some(output),
-        ..RawUsage::default()
+        ..NO_USAGE
     }
 }
 
+/// Cost cases, each with the sum it comes to.
+const COST_CASES: &[Case] = &[
+    Case {
+        name: "plain chat",
+        model: "gpt-4o-mini",
+        provider: "openai",
+        usage: usage(1000, 500),
+        // 1000 × 0.15 + 500 × 0.60 per 1M
+        usd: Some(0.00045),
+    },
+    Case {
+        name: "cached input, OpenAI semantics (cache inside input)",
+        model: "gpt-4o",
+        provider: "openai",
+        usage: RawUsage {
+            cache_read: Some(400),
+            ..usage(1000, 500)
+        },
+        // 600 × 2.50 + 400 × 1.25 + 500 × 10
+        usd: Some(0.007),
+    },
+    Case {
+        name: "cached input, Anthropic semantics declared (Langfuse usage details)",
+        model: "claude-sonnet-4-5",
+        provider: "anthropic",
+        usage: RawUsage {
+            input_excludes_cache: true,
+            cache_read: Some(2000),
+            cache_write: Some(500),
+            ..usage(100, 300)
+        },
+        // 100 × 3 + 2000 × 0.30 + 500 × 3.75 + 300 × 15
+        usd: Some(0.007275),
+    },
+    Case {
+        name: "cached input, Anthropic semantics recognised (input below its cache)",
+        model: "claude-sonnet-4-5",
+        provider: "anthropic",
+        usage: RawUsage {
+            cache_read: Some(2000),
+            cache_write: Some(500),
+            ..usage(100, 300)
+        },
+        usd: Some(0.007275),
+    },
+    Case {
+        name: "cache writes inside input (OTel semantics)",
+        model: "claude-sonnet-4-5",
+        provider: "anthropic",
+        usage: RawUsage {
+            cache_read: Some(1500),
+            cache_write: Some(1000),
+            ..usage(3000, 200)
+        },
+        // 500 × 3 + 1500 × 0.30 + 1000 × 3.75 + 200 × 15
+        usd: Some(0.0087),
+    },
+    Case {
+        name: "reasoning billed at the output price",
+        model: "o3",
+        provider: "openai",
+        usage: RawUsage {
+            reasoning: Some(1500),
+            ..usage(1000, 2000)
+        },
+        // 1000 × 2 + 500 × 8 + 1500 × 8
+        usd: Some(0.018),
+    },
+    Case {
+        name: "thinking reported outside output (Gemini's count)",
+        model: "gemini-2.5-flash",
+        provider: "gcp.gemini",
+        usage: RawUsage {
+            reasoning: Some(300),
+            ..usage(0, 100)
+        },
+        // 100 × 2.50 + 300 × 2.50
+        usd: Some(0.001),
+    },
+    Case {
+        name: "reasoning with its own price",
+        model: "test-reasoner",
+        provider: "openai",
+        usage: RawUsage {
+            reasoning: Some(600),
+            ..usage(100, 1000)
+        },
+        // 100 × 1 + 400 × 2 + 600 × 5
+        usd: Some(0.0039),
+    },
+    Case {
+        name: "explicitly uncached input (Vercel AI SDK noCacheTokens)",
+        model: "gpt-4o",
+        provider: "openai",
+        usage: RawUsage {
+            uncached_input: Some(600),
+            cache_read: Some(400),
+            ..usage(1000, 0)
+        },
+        usd: Some(0.002),
+    },
+    Case {
+        name: "dated snapshot",
+        model: "gpt-4o-mini-2024-07-18",
+        provider: "openai",
+        usage: usage(1000, 500),
+        usd: Some(0.00045),
+    },
+    Case {
+        name: "provider prefix and case",
+        model: "OpenAI/GPT-4o-Mini",
+        provider: "openai",
+        usage: usage(1000, 500),
+        usd: Some(0.00045),
+    },
+    Case {
+        name: "Anthropic date suffix on a model listed without it",
+        model: "claude-haiku-4-5-20991231",
+        provider: "anthropic",
+        usage: usage(1000, 1000),
+        // 1000 × 1 + 1000 × 5
+        usd: Some(0.006),
+    },
+    Case {
+        name: "Vertex version suffix",
+        model: "claude-sonnet-4-5@20250929",
+        provider: "gcp.vertex_ai",
+        usage: usage(1000, 1000),
+        usd: Some(0.018),
+    },
+    Case {
+        name: "Bedrock cross-region id listed with its own price",
+        model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        provider: "aws.bedrock",
+        usage: usage(1000, 1000),
+        // Regional inference profiles cost 10% more: 1000 × 3.30 + 1000 × 16.50
+        usd: Some(0.0198),
+    },
+    Case {
+        name: "Bedrock region and version stripped",
+        model: "ca.anthropic.claude-sonnet-4-5-20250929-v2:0",
+        provider: "aws.bedrock",
+        usage: usage(1000, 1000),
+        usd: Some(0.018),
+    },
+    Case {
+        name: "fine-tune priced as its base",
+        model: "ft:gpt-4o-mini-2024-07-18:acme::9xYz",
+        provider: "openai",
+        usage: usage(1000, 500),
+        usd: Some(0.00045),
+    },
+    Case {
+        name: "xAI under its provider prefix",
+        model: "grok-4.3",
+        provider: "x_ai",
+        usage: usage(1000, 1000),
+        // 1000 × 1.25 + 1000 × 2.5
+        usd: Some(0.00375),
+    },
+    Case {
+        name: "Gemini under the models/ prefix",
+        model: "models/gemini-2.5-pro",
+        provider: "gcp.gemini",
+        usage: usage(1000, 1000),
+        usd: Some(0.01125),
+    },
+    Case {
+        name: "embeddings",
+        model: "text-embedding-3-small",
+        provider: "openai",
+        usage: RawUsage {
+            input: Some(1_000_000),
+            ..NO_USAGE
+        },
+        usd: Some(0.02),
+    },
+    Case {
+        name: "unknown model is unpriced, never $0",
+        model: "acme-llm-7b",
+        provider: "openai",
+        usage: usage(1000, 1000),
+        usd: None,
+    },
+];
+
 #[test]
 fn cost_cases_to_a_billionth_of_a_dollar() {
-    let cases = [
-        Case {
-            name: "plain chat",
-            model: "gpt-4o-mini",
-            provider: "openai",
-            usage: usage(1000, 500),
-            // 1000 × 0.15 + 500 × 0.60 per 1M
-            usd: Some(0.00045),
-        },
-        Case {
-            name: "cached input, OpenAI semantics (cache inside input)",
-            model: "gpt-4o",
-            provider: "openai",
-            usage: RawUsage {
-                cache_read: Some(400),
-                ..usage(1000, 500)
-            },
-            // 600 × 2.50 + 400 × 1.25 + 500 × 10
-            usd: Some(0.007),
-        },
-        Case {
-            name: "cached input, Anthropic semantics declared (Langfuse usage details)",
-            model: "claude-sonnet-4-5",
-            provider: "anthropic",
-            usage: RawUsage {
-                input_excludes_cache: true,
-                cache_read: Some(2000),
-                cache_write: Some(500),
-                ..usage(100, 300)
-            },
-            // 100 × 3 + 2000 × 0.30 + 500 × 3.75 + 300 × 15
-            usd: Some(0.007275),
-        },
-        Case {
-            name: "cached input, Anthropic semantics recognised (input below its cache)",
-            model: "claude-sonnet-4-5",
-            provider: "anthropic",
-            usage: RawUsage {
-                cache_read: Some(2000),
-                cache_write: Some(500),
-                ..usage(100, 300)
-            },
-            usd: Some(0.007275),
-        },
-        Case {
-            name: "cache writes inside input (OTel semantics)",
-            model: "claude-sonnet-4-5",
-            provider: "anthropic",
-            usage: RawUsage {
-                cache_read: Some(1500),
-                cache_write: Some(1000),
-                ..usage(3000, 200)
-            },
-            // 500 × 3 + 1500 × 0.30 + 1000 × 3.75 + 200 × 15
-            usd: Some(0.0087),
-        },
-        Case {
-            name: "reasoning billed at the output price",
-            model: "o3",
-            provider: "openai",
-            usage: RawUsage {
-                reasoning: Some(1500),
-                ..usage(1000, 2000)
-            },
-            // 1000 × 2 + 500 × 8 + 1500 × 8
-            usd: Some(0.018),
-        },
-        Case {
-            name: "thinking reported outside output (Gemini's count)",
-            model: "gemini-2.5-flash",
-            provider: "gcp.gemini",
-            usage: RawUsage {
-                reasoning: Some(300),
-                ..usage(0, 100)
-            },
-            // 100 × 2.50 + 300 × 2.50
-            usd: Some(0.001),
-        },
-        Case {
-            name: "reasoning with its own price",
-            model: "test-reasoner",
-            provider: "openai",
-            usage: RawUsage {
-                reasoning: Some(600),
-                ..usage(100, 1000)
-            },
-            // 100 × 1 + 400 × 2 + 600 × 5
-            usd: Some(0.0039),
-        },
-        Case {
-            name: "explicitly uncached input (Vercel AI SDK noCacheTokens)",
-            model: "gpt-4o",
-            provider: "openai",
-            usage: RawUsage {
-                uncached_input: Some(600),
-                cache_read: Some(400),
-                ..usage(1000, 0)
-            },
-            usd: Some(0.002),
-        },
-        Case {
-            name: "dated snapshot",
-            model: "gpt-4o-mini-2024-07-18",
-            provider: "openai",
-            usage: usage(1000, 500),
-            usd: Some(0.00045),
-        },
-        Case {
-            name: "provider prefix and case",
-            model: "OpenAI/GPT-4o-Mini",
-            provider: "openai",
-            usage: usage(1000, 500),
-            usd: Some(0.00045),
-        },
-        Case {
-            name: "Anthropic date suffix on a model listed without it",
-            model: "claude-haiku-4-5-20991231",
-            provider: "anthropic",
-            usage: usage(1000, 1000),
-            // 1000 × 1 + 1000 × 5
-            usd: Some(0.006),
-        },
-        Case {
-            name: "Vertex version suffix",
-            model: "claude-sonnet-4-5@20250929",
-            provider: "gcp.vertex_ai",
-            usage: usage(1000, 1000),
-            usd: Some(0.018),
-        },
-        Case {
-            name: "Bedrock cross-region id listed with its own price",
-            model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            provider: "aws.bedrock",
-            usage: usage(1000, 1000),
-            // Regional inference profiles cost 10% more: 1000 × 3.30 + 1000 × 16.50
-            usd: Some(0.0198),
-        },
-        Case {
-            name: "Bedrock region and version stripped",
-            model: "ca.anthropic.claude-sonnet-4-5-20250929-v2:0",
-            provider: "aws.bedrock",
-            usage: usage(1000, 1000),
-            usd: Some(0.018),
-        },
-        Case {
-            name: "fine-tune priced as its base",
-            model: "ft:gpt-4o-mini-2024-07-18:acme::9xYz",
-            provider: "openai",
-            usage: usage(1000, 500),
-            usd: Some(0.00045),
-        },
-        Case {
-            name: "xAI under its provider prefix",
-            model: "grok-4.3",
-            provider: "x_ai",
-            usage: usage(1000, 1000),
-            // 1000 × 1.25 + 1000 × 2.5
-            usd: Some(0.00375),
-        },
-        Case {
-            name: "Gemini under the models/ prefix",
-            model: "models/gemini-2.5-pro",
-            provider: "gcp.gemini",
-            usage: usage(1000, 1000),
-            usd: Some(0.01125),
-        },
-        Case {
-            name: "embeddings",
-            model: "text-embedding-3-small",
-            provider: "openai",
-            usage: RawUsage {
-                input: Some(1_000_000),
-                ..RawUsage::default()
-            },
-            usd: Some(0.02),
-        },
-        Case {
-            name: "unknown model is unpriced, never $0",
-            model: "acme-llm-7b",
-            provider: "openai",
-            usage: usage(1000, 1000),
-            usd: None,
-        },
-    ];
     let t = table();
     let mut failures = Vec::new();
-    for c in &cases {
+    for c in COST_CASES {
         let got = t
             .find(c.model, c.provider, 0)
             .map(|m| m.price.cost(&c.usage.tokens()));

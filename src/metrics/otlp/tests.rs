@@ -219,62 +219,73 @@ fn histograms_accumulate_deltas_and_keep_cumulative_buckets() {
     }
 }
 
+/// `queue.depth`: a gauge of 7.
+fn queue_depth() -> Metric {
+    Metric {
+        name: "queue.depth".to_owned(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: vec![number(7.0, vec![])],
+        })),
+        ..Default::default()
+    }
+}
+
+/// `prompt.size` in bytes: an exponential histogram of scale 0, six values.
+fn prompt_size() -> Metric {
+    Metric {
+        name: "prompt.size".to_owned(),
+        unit: "By".to_owned(),
+        data: Some(Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                scale: 0,
+                count: 6,
+                sum: Some(20.0),
+                zero_count: 1,
+                positive: Some(Buckets {
+                    offset: 1,
+                    bucket_counts: vec![2, 3],
+                }),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
+/// `rpc.latency` in milliseconds: a summary of ten values with two quantiles.
+fn rpc_latency() -> Metric {
+    Metric {
+        name: "rpc.latency".to_owned(),
+        unit: "ms".to_owned(),
+        data: Some(Data::Summary(Summary {
+            data_points: vec![SummaryDataPoint {
+                count: 10,
+                sum: 120.0,
+                quantile_values: vec![
+                    ValueAtQuantile {
+                        quantile: 0.5,
+                        value: 10.0,
+                    },
+                    ValueAtQuantile {
+                        quantile: 0.99,
+                        value: 40.0,
+                    },
+                ],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn gauges_exponential_histograms_and_summaries() {
     let m = store(AppMetricsConfig {
         resource_to_labels: vec!["deployment.environment.name".to_owned()],
         ..AppMetricsConfig::default()
     });
-    m.ingest(&request(vec![
-        Metric {
-            name: "queue.depth".to_owned(),
-            data: Some(Data::Gauge(Gauge {
-                data_points: vec![number(7.0, vec![])],
-            })),
-            ..Default::default()
-        },
-        Metric {
-            name: "prompt.size".to_owned(),
-            unit: "By".to_owned(),
-            data: Some(Data::ExponentialHistogram(ExponentialHistogram {
-                data_points: vec![ExponentialHistogramDataPoint {
-                    scale: 0,
-                    count: 6,
-                    sum: Some(20.0),
-                    zero_count: 1,
-                    positive: Some(Buckets {
-                        offset: 1,
-                        bucket_counts: vec![2, 3],
-                    }),
-                    ..Default::default()
-                }],
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            })),
-            ..Default::default()
-        },
-        Metric {
-            name: "rpc.latency".to_owned(),
-            unit: "ms".to_owned(),
-            data: Some(Data::Summary(Summary {
-                data_points: vec![SummaryDataPoint {
-                    count: 10,
-                    sum: 120.0,
-                    quantile_values: vec![
-                        ValueAtQuantile {
-                            quantile: 0.5,
-                            value: 10.0,
-                        },
-                        ValueAtQuantile {
-                            quantile: 0.99,
-                            value: 40.0,
-                        },
-                    ],
-                    ..Default::default()
-                }],
-            })),
-            ..Default::default()
-        },
-    ]));
+    m.ingest(&request(vec![queue_depth(), prompt_size(), rpc_latency()]));
     let out = text(&m);
     let l = "deployment_environment_name=\"prod\",instance=\"pod-1\",job=\"chat-api\"";
     for line in [

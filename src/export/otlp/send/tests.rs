@@ -96,16 +96,18 @@ fn grpc_resource_exhausted_is_retried_only_with_retry_info() {
     }
 }
 
-#[test]
-fn grpc_answers_are_read_from_trailers_headers_or_the_http_status() {
-    let ok = http::Response::builder()
-        .status(200)
+/// The head of an answer with `status` and no headers.
+fn head(status: u16) -> http::response::Parts {
+    http::Response::builder()
+        .status(status)
         .body(())
         .unwrap()
         .into_parts()
-        .0;
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", "0".parse().unwrap());
+        .0
+}
+
+/// One gRPC message holding a response whose partial success rejected two spans.
+fn framed_partial_success() -> Vec<u8> {
     let response = AnyResponse {
         partial_success: Some(AnyPartialSuccess {
             rejected: 2,
@@ -116,14 +118,11 @@ fn grpc_answers_are_read_from_trailers_headers_or_the_http_status() {
     let mut framed = vec![0u8];
     framed.extend((response.len() as u32).to_be_bytes());
     framed.extend(&response);
-    assert_eq!(
-        grpc_response(&ok, &framed, &trailers),
-        Outcome::Delivered {
-            rejected: 2,
-            message: "two spans without names".into()
-        }
-    );
-    // A trailers-only refusal, with RetryInfo in the binary details.
+    framed
+}
+
+/// `grpc-status-details-bin` of UNAVAILABLE with a RetryInfo of 3 s, unpadded base64.
+fn retry_info_details_bin() -> String {
     let details = rpc::Status {
         code: code::UNAVAILABLE,
         message: String::new(),
@@ -139,12 +138,28 @@ fn grpc_answers_are_read_from_trailers_headers_or_the_http_status() {
         }],
     }
     .encode_to_vec();
-    let encoded = base64_encode_for_test(&details);
+    base64_encode_for_test(&details)
+        .trim_end_matches('=')
+        .to_owned()
+}
+
+#[test]
+fn grpc_answers_are_read_from_trailers_headers_or_the_http_status() {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    assert_eq!(
+        grpc_response(&head(200), &framed_partial_success(), &trailers),
+        Outcome::Delivered {
+            rejected: 2,
+            message: "two spans without names".into()
+        }
+    );
+    // A trailers-only refusal, with RetryInfo in the binary details.
     let refused = http::Response::builder()
         .status(200)
         .header("grpc-status", "14")
         .header("grpc-message", "queue%20full%3B retry")
-        .header("grpc-status-details-bin", encoded.trim_end_matches('='))
+        .header("grpc-status-details-bin", retry_info_details_bin())
         .body(())
         .unwrap()
         .into_parts()
@@ -156,24 +171,12 @@ fn grpc_answers_are_read_from_trailers_headers_or_the_http_status() {
             reason: "gRPC status 14: queue full; retry".into()
         }
     );
-    let proxy = http::Response::builder()
-        .status(503)
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
     assert!(matches!(
-        grpc_response(&proxy, b"", &http::HeaderMap::new()),
+        grpc_response(&head(503), b"", &http::HeaderMap::new()),
         Outcome::Retry { .. }
     ));
-    let missing = http::Response::builder()
-        .status(404)
-        .body(())
-        .unwrap()
-        .into_parts()
-        .0;
     assert!(matches!(
-        grpc_response(&missing, b"", &http::HeaderMap::new()),
+        grpc_response(&head(404), b"", &http::HeaderMap::new()),
         Outcome::Permanent { .. }
     ));
 }
