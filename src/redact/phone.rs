@@ -8,7 +8,12 @@
 //! candidate is not a number, its leading groups are tried, so that a phone number
 //! followed by other digits is still found.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::ops::Range;
+
+use foldhash::fast::FixedState;
 
 use phonenumber::country::Id;
 
@@ -150,7 +155,48 @@ fn accept(regions: &[Id], text: &str, range: Range<usize>) -> bool {
         // A bare run of digits is an order number as often as a phone number.
         return false;
     }
-    if international {
+    remembered(regions, s)
+}
+
+/// Answers of the metadata kept per thread, at most this many: chat apps send the whole
+/// conversation again with every turn, so the same candidates come back, and a candidate
+/// that is no phone number costs a parse in each of the regions (about 3 µs each).
+const REMEMBERED: usize = 2048;
+
+/// Longer candidates are not kept (a candidate has at most 15 digits and their separators).
+const REMEMBERED_BYTES: usize = 48;
+
+thread_local! {
+    /// Candidate to (its regions' fingerprint, the answer); cleared when full.
+    static ANSWERS: RefCell<HashMap<Box<str>, (u64, bool), FixedState>> =
+        RefCell::new(HashMap::default());
+}
+
+/// What the metadata says of `s`, asked once per thread and set of regions.
+fn remembered(regions: &[Id], s: &str) -> bool {
+    if s.len() > REMEMBERED_BYTES {
+        return ask_metadata(regions, s);
+    }
+    let fingerprint = FixedState::default().hash_one(regions);
+    let known = ANSWERS.with_borrow(|a| a.get(s).copied());
+    if let Some((f, answer)) = known
+        && f == fingerprint
+    {
+        return answer;
+    }
+    let answer = ask_metadata(regions, s);
+    ANSWERS.with_borrow_mut(|a| {
+        if a.len() >= REMEMBERED {
+            a.clear();
+        }
+        a.insert(s.into(), (fingerprint, answer));
+    });
+    answer
+}
+
+/// Whether `s` is a valid number: of its country when international, else of a region.
+fn ask_metadata(regions: &[Id], s: &str) -> bool {
+    if s.starts_with('+') {
         phone_patterns::prepare_international(s);
         return valid(phonenumber::parse(None, s));
     }
@@ -203,6 +249,26 @@ mod tests {
 
     fn found(s: &str) -> Option<&str> {
         validate(&default_regions(), s, 0..s.len()).map(|r| &s[r])
+    }
+
+    #[test]
+    fn remembered_answers_are_the_metadata_answers_of_the_same_regions() {
+        let all = default_regions();
+        for s in [
+            "030 12345678",
+            "+49 30 12345678",
+            "5011 1111 1111",
+            "415-555-0142",
+        ] {
+            let asked = ask_metadata(&all, s);
+            assert_eq!(remembered(&all, s), asked, "{s}");
+            assert_eq!(remembered(&all, s), asked, "{s} again");
+        }
+        // A Berlin number is valid in Germany, not in the US alone: the answer kept for
+        // the default regions is not given for another set.
+        assert!(remembered(&all, "030 12345678"));
+        assert!(!remembered(&[Id::US], "030 12345678"));
+        assert!(remembered(&all, "030 12345678"));
     }
 
     #[test]
