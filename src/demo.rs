@@ -26,6 +26,7 @@ use prost::Message;
 
 mod agent;
 mod catalogue;
+mod llm;
 mod platform;
 mod session;
 
