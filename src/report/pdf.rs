@@ -10,94 +10,19 @@
 
 use std::io::Write as _;
 
-use ab_glyph::{Font as _, FontRef};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::chart::{Chart, FONT, FONT_BOLD};
 use super::model::{Report, Status, Table};
 use super::text;
 
+mod font;
+use font::{Face, encode_winansi, write_font};
+
 const A4: (f32, f32) = (595.0, 842.0);
 const MARGIN: f32 = 56.0;
 const REGULAR: Name<'static> = Name(b"F1");
 const BOLD: Name<'static> = Name(b"F2");
-
-/// One embedded face: its widths for WinAnsi codes 32 to 255, in 1/1000 em.
-struct Face {
-    widths: Vec<f32>,
-    ascent: f32,
-    descent: f32,
-}
-
-impl Face {
-    fn load(data: &'static [u8]) -> Result<Face, String> {
-        let font = FontRef::try_from_slice(data).map_err(|e| format!("embedded font: {e}"))?;
-        let em = font.units_per_em().unwrap_or(1000.0);
-        let widths = (32u8..=255)
-            .map(|code| {
-                let c = decode_winansi(code);
-                if c == '\0' {
-                    return 0.0;
-                }
-                font.h_advance_unscaled(font.glyph_id(c)) * 1000.0 / em
-            })
-            .collect();
-        Ok(Face {
-            widths,
-            ascent: font.ascent_unscaled() * 1000.0 / em,
-            descent: font.descent_unscaled() * 1000.0 / em,
-        })
-    }
-
-    /// Width of `text` at `size` points.
-    fn width(&self, text: &str, size: f32) -> f32 {
-        encode_winansi(text)
-            .iter()
-            .map(|&b| {
-                self.widths
-                    .get(usize::from(b.max(32) - 32))
-                    .copied()
-                    .unwrap_or(0.0)
-            })
-            .sum::<f32>()
-            * size
-            / 1000.0
-    }
-}
-
-/// The character of a WinAnsi code (the cp1252 part the subset covers), `'\0'` if none.
-fn decode_winansi(code: u8) -> char {
-    match code {
-        32..=126 | 160..=255 => char::from(code),
-        0x80 => '€',
-        0x85 => '…',
-        0x92 => '’',
-        0x93 => '“',
-        0x94 => '”',
-        0x95 => '•',
-        0x96 => '–',
-        0x97 => '—',
-        _ => '\0',
-    }
-}
-
-/// Text as WinAnsi bytes; characters outside it become `?`.
-fn encode_winansi(text: &str) -> Vec<u8> {
-    text.chars()
-        .map(|c| match c {
-            ' '..='~' | '\u{a0}'..='\u{ff}' => c as u8,
-            '€' => 0x80,
-            '…' => 0x85,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '–' => 0x96,
-            '—' => 0x97,
-            _ => b'?',
-        })
-        .collect()
-}
 
 /// Lays out pages top to bottom.
 struct Layout {
@@ -461,67 +386,9 @@ fn footer(content: &mut Content, layout: &Layout, report: &Report, page: usize, 
     content.end_text();
 }
 
-fn write_font(
-    pdf: &mut Pdf,
-    alloc: &mut impl FnMut() -> Ref,
-    face: &Face,
-    data: &'static [u8],
-    name: &'static [u8],
-) -> Result<Ref, String> {
-    let (font, descriptor, file) = (alloc(), alloc(), alloc());
-    {
-        let mut dict = pdf.indirect(font).dict();
-        dict.pair(Name(b"Type"), Name(b"Font"));
-        dict.pair(Name(b"Subtype"), Name(b"TrueType"));
-        dict.pair(Name(b"BaseFont"), Name(name));
-        dict.pair(Name(b"FirstChar"), 32);
-        dict.pair(Name(b"LastChar"), 255);
-        dict.insert(Name(b"Widths"))
-            .array()
-            .items(face.widths.iter().copied());
-        dict.pair(Name(b"FontDescriptor"), descriptor);
-        dict.pair(Name(b"Encoding"), Name(b"WinAnsiEncoding"));
-    }
-    pdf.font_descriptor(descriptor)
-        .name(Name(name))
-        .flags(pdf_writer::types::FontFlags::NON_SYMBOLIC)
-        .bbox(Rect::new(-1021.0, face.descent, 1793.0, face.ascent))
-        .italic_angle(0.0)
-        .ascent(face.ascent)
-        .descent(face.descent)
-        .cap_height(729.0)
-        .stem_v(80.0)
-        .font_file2(file);
-    let compressed = deflate(data)?;
-    pdf.stream(file, &compressed)
-        .filter(Filter::FlateDecode)
-        .pair(Name(b"Length1"), data.len() as i32);
-    Ok(font)
-}
-
 /// zlib, as FlateDecode wants it.
 fn deflate(data: &[u8]) -> Result<Vec<u8>, String> {
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
     encoder.write_all(data).map_err(|e| e.to_string())?;
     encoder.finish().map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn winansi_round_trips_what_the_font_covers() {
-        for code in (32u8..=126)
-            .chain(160..=255)
-            .chain([0x80, 0x85, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97])
-        {
-            let c = decode_winansi(code);
-            assert_eq!(encode_winansi(&c.to_string()), [code]);
-        }
-        assert_eq!(encode_winansi("€5 – ok ✓"), b"\x805 \x96 ok ?");
-        let face = Face::load(FONT).unwrap();
-        assert!(face.width("WWW", 10.0) > face.width("iii", 10.0));
-        assert!(face.widths.iter().filter(|w| **w > 0.0).count() > 190);
-    }
 }
