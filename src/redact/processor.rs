@@ -10,7 +10,7 @@ use super::config::{Action, ContentPolicy};
 use super::counter::{Counts, RedactionLabels};
 use super::glob::Glob;
 use super::json::{self, Edit};
-use super::rule_cache::RuleCache;
+use super::rule_cache::PerThread;
 use super::{Detector, Finding, Scanner};
 use crate::component::{ProcessError, Processor};
 use crate::model::Batch;
@@ -34,8 +34,8 @@ pub struct Redactor {
     pub(super) key: [u8; 32],
     pub(super) counter: Family<RedactionLabels, Counter>,
     /// Decisions per attribute key: keys repeat in every span, so the globs run once per
-    /// key. Bounded in bytes, so hostile key names cannot grow it.
-    pub(super) rules: std::sync::RwLock<RuleCache>,
+    /// key and thread. Bounded in bytes, so hostile key names cannot grow it.
+    pub(super) rules: PerThread,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,21 +60,7 @@ impl Redactor {
     }
 
     fn rule(&self, key: &str) -> KeyRule {
-        use std::sync::PoisonError;
-        if let Some(rule) = self
-            .rules
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            return rule;
-        }
-        let rule = self.compute_rule(key);
-        self.rules
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, rule);
-        rule
+        self.rules.get_or(key, || self.compute_rule(key))
     }
 
     /// Whether `key` holds a user id: a configured key, or one of `semconv::identity`.
