@@ -4,13 +4,15 @@
 //! are third-party platforms, which services are browsers, which failures are expected)
 //! is the `health` recorder's.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use super::llm::{error_class, exception_class, http_class};
-use crate::model::attrs::first;
+use crate::model::attrs::first_ref;
 use crate::semconv::app::{
     DB_OPERATION, DB_QUERY, DB_SYSTEM, DB_TARGET, ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS,
     PEER_SERVICE, SDK_LANGUAGE, SERVER_HOST, URL_FULL, URL_PATH, WEBJS,
@@ -59,8 +61,8 @@ pub struct AppOp {
     pub exception: Option<String>,
 }
 
-fn lookup(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
-    first(layers, keys)
+fn lookup<'a>(layers: &[&'a [KeyValue]], keys: &[&str]) -> Option<Cow<'a, str>> {
+    first_ref(layers, keys)
 }
 
 /// The host of a URL, without port or credentials.
@@ -80,6 +82,28 @@ pub fn url_host(url: &str) -> Option<&str> {
 /// Replaces path segments that are ids (numbers, UUIDs, long hex or mixed tokens) by
 /// `{id}`, drops the query, and cuts the result to 64 bytes: operation names stay few.
 pub fn normalise_operation(name: &str) -> String {
+    // Every id-like segment has a digit: a name without one, query or fragment is its own
+    // normal form (most span names), and skips the segment walk.
+    if !name
+        .bytes()
+        .any(|b| b.is_ascii_digit() || b == b'?' || b == b'#')
+    {
+        return truncated(name, 64).to_owned();
+    }
+    normalise_segments(name)
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// [`normalise_operation`], segment by segment.
+fn normalise_segments(name: &str) -> String {
     let name = name.split(['?', '#']).next().unwrap_or(name);
     let id_like = |seg: &str| {
         let digits = seg.bytes().filter(u8::is_ascii_digit).count();
@@ -113,10 +137,7 @@ pub fn normalise_operation(name: &str) -> String {
             out.push_str(m);
         }
     }
-    let mut end = out.len().min(64);
-    while !out.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = truncated(&out, 64).len();
     out.truncate(end);
     out
 }
@@ -125,22 +146,27 @@ fn database(a: &[KeyValue]) -> Option<String> {
     let system = lookup(&[a], DB_SYSTEM)?;
     let op = lookup(&[a], DB_OPERATION)
         .or_else(|| {
-            lookup(&[a], DB_QUERY)
-                .and_then(|q| q.split_whitespace().next().map(str::to_ascii_uppercase))
+            lookup(&[a], DB_QUERY).and_then(|q| {
+                q.split_whitespace()
+                    .next()
+                    .map(|w| Cow::Owned(w.to_ascii_uppercase()))
+            })
         })
-        .unwrap_or_else(|| "query".to_owned());
+        .unwrap_or(Cow::Borrowed("query"));
     Some(match lookup(&[a], DB_TARGET) {
         Some(t) => format!("{system} {op} {t}"),
         None => format!("{system} {op}"),
     })
 }
 
-fn client(span: &Span, resource: &[KeyValue], method: Option<String>) -> OpKind {
+fn client(span: &Span, resource: &[KeyValue], method: Option<Cow<'_, str>>) -> OpKind {
     let layers = [&span.attributes[..], resource];
     let a = &span.attributes[..];
     let host = lookup(&layers, SERVER_HOST)
+        .map(Cow::into_owned)
         .or_else(|| lookup(&layers, URL_FULL).and_then(|u| url_host(&u).map(str::to_owned)));
     let path = lookup(&[a], URL_PATH)
+        .map(Cow::into_owned)
         .or_else(|| {
             lookup(&[a], URL_FULL).and_then(|u| {
                 let rest = u.split_once("://")?.1;
@@ -154,7 +180,7 @@ fn client(span: &Span, resource: &[KeyValue], method: Option<String>) -> OpKind 
     };
     OpKind::Client {
         host,
-        peer: lookup(&layers, PEER_SERVICE),
+        peer: lookup(&layers, PEER_SERVICE).map(Cow::into_owned),
         operation: normalise_operation(operation.trim()),
     }
 }
@@ -199,7 +225,7 @@ pub fn from_span(span: &Span, resource: &[KeyValue], ai: Option<&str>) -> AppOp 
             && span.start_time_unix_nano > 0)
             .then(|| (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e9),
         status: lookup(&[a], HTTP_STATUS).and_then(|s| s.parse::<u16>().ok()),
-        error_type: lookup(&[a], &[ERROR_TYPE]),
+        error_type: lookup(&[a], &[ERROR_TYPE]).map(Cow::into_owned),
         status_error: span
             .status
             .as_ref()
@@ -230,5 +256,41 @@ impl AppOp {
             })
             .unwrap_or_else(|| "error".to_owned());
         Some((class, self.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{normalise_operation, normalise_segments};
+
+    #[test]
+    fn a_name_without_digits_is_its_own_normal_form_as_the_segment_walk_says() {
+        let names = [
+            "POST /api/chat",
+            "GET /users/{id}/orders",
+            "chat gpt-four",
+            "properties/abc:runReport",
+            ":colon/first",
+            "/",
+            "",
+            "a b c/d e:f/ g",
+            "ünïcödé/pâth/ñame with spaces",
+            "db.query SELECT users",
+            &"segment/".repeat(20),
+            &"é".repeat(40),
+            "deadbeef-cafe-babe/abcdefabcdef",
+        ];
+        for name in names {
+            assert_eq!(
+                normalise_operation(name),
+                normalise_segments(name),
+                "{name:?}"
+            );
+            assert!(normalise_operation(name).len() <= 64);
+        }
+        // With a digit, a query or a fragment, the walk runs.
+        assert_eq!(normalise_operation("GET /users/42"), "GET /users/{id}");
+        assert_eq!(normalise_operation("GET /search?q=x"), "GET /search");
+        assert_eq!(normalise_operation("GET /page#top"), "GET /page");
     }
 }

@@ -1,5 +1,7 @@
 //! Reading OTLP attribute lists, shared by the processors that derive metrics.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
@@ -28,6 +30,14 @@ pub fn text(v: &AnyValue) -> Option<String> {
     }
 }
 
+/// [`text`], borrowing a string value instead of copying it.
+pub fn text_ref(v: &AnyValue) -> Option<Cow<'_, str>> {
+    match v.value.as_ref()? {
+        Value::StringValue(s) => Some(Cow::Borrowed(s.as_str())),
+        _ => text(v).map(Cow::Owned),
+    }
+}
+
 /// A finite number, from an int, a double or a numeric string.
 pub fn number(v: &AnyValue) -> Option<f64> {
     match v.value.as_ref()? {
@@ -45,6 +55,16 @@ pub fn first(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
     layers.iter().find_map(|attrs| {
         keys.iter()
             .find_map(|k| get(attrs, k).and_then(text))
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// [`first`], borrowing a string value instead of copying it: what the derive stage reads
+/// of every span.
+pub fn first_ref<'a>(layers: &[&'a [KeyValue]], keys: &[&str]) -> Option<Cow<'a, str>> {
+    layers.iter().find_map(|attrs| {
+        keys.iter()
+            .find_map(|k| get(attrs, k).and_then(text_ref))
             .filter(|v| !v.is_empty())
     })
 }
