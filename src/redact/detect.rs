@@ -315,7 +315,11 @@ impl Scanner {
             .iter()
             .map(|(p, v)| Regex::new(p).map(|r| (r, *v)).map_err(Box::new))
             .collect::<Result<_, _>>()?;
-        super::phone::warm_up();
+        // libphonenumber's metadata (5.7 MiB, and the patterns of the regions seen) is loaded
+        // only for a scanner that validates phone numbers.
+        if detectors.contains(&Detector::Phone) {
+            super::phone::warm_up();
+        }
         Ok(Scanner {
             regions: super::phone::default_regions(),
             gated: custom.is_empty(),
