@@ -398,18 +398,18 @@ impl Scanner {
         for pid in fired.iter() {
             let (regex, validate) = &self.each[pid.as_usize()];
             let detector = self.detectors[pid.as_usize()];
+            // A phone candidate that a finding starting no later overlaps would lose to it
+            // (`resolve_overlaps`): card and IBAN digits skip the costly metadata. The
+            // phone detector's own findings never cover a later candidate, which starts
+            // past them.
+            let mut covering = (detector == Detector::Phone).then(|| Covering::new(&out[first..]));
             let mut at = 0;
             while at < text.len() {
                 let Some(m) = regex.find(Input::new(text).range(at..)) else {
                     break;
                 };
-                let confirmed = if detector == Detector::Phone {
-                    // A candidate that a finding starting no later overlaps would lose to it
-                    // (`resolve_overlaps`): card and IBAN digits skip the costly metadata.
-                    let covered = out[first..]
-                        .iter()
-                        .any(|f| f.range.start <= m.start() && f.range.end > m.start());
-                    if covered {
+                let confirmed = if let Some(covering) = &mut covering {
+                    if covering.covers(m.start()) {
                         None
                     } else {
                         super::phone::validate(&self.regions, text, m.range())
@@ -432,6 +432,42 @@ impl Scanner {
             }
         }
         resolve_overlaps(out, first);
+    }
+}
+
+/// The findings of earlier detectors, asked whether one covers a position. Positions are
+/// asked in increasing order, so each finding is passed once: asking every finding for
+/// every candidate made a text full of numbers quadratic in its findings.
+struct Covering {
+    /// Sorted by start.
+    ranges: Vec<Range<usize>>,
+    /// The first range not yet passed.
+    next: usize,
+    /// The furthest end of the ranges passed.
+    reach: usize,
+}
+
+impl Covering {
+    fn new(found: &[Finding]) -> Covering {
+        let mut ranges: Vec<Range<usize>> = found.iter().map(|f| f.range.clone()).collect();
+        ranges.sort_unstable_by_key(|r| r.start);
+        Covering {
+            ranges,
+            next: 0,
+            reach: 0,
+        }
+    }
+
+    /// Whether a range starting at or before `at` ends after it; `at` never decreases
+    /// from one call to the next.
+    fn covers(&mut self, at: usize) -> bool {
+        while let Some(r) = self.ranges.get(self.next)
+            && r.start <= at
+        {
+            self.reach = self.reach.max(r.end);
+            self.next += 1;
+        }
+        self.reach > at
     }
 }
 

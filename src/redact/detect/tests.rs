@@ -637,3 +637,31 @@ fn every_match_of_a_detector_without_a_literal_prefix_holds_a_trigger() {
         &[b'x'; 100].iter().chain(b"7").copied().collect::<Vec<u8>>()
     ));
 }
+
+#[test]
+fn covering_answers_as_asking_every_earlier_finding_does() {
+    use super::Covering;
+    // Short ranges among few positions, so that they overlap, nest and leave gaps.
+    let mut rng = Rng::new(7);
+    let mut next = |n: u64| usize::try_from(rng.below(n)).unwrap_or(0);
+    for _ in 0..200 {
+        let found: Vec<Finding> = (0..next(12))
+            .map(|_| {
+                let start = next(200);
+                Finding {
+                    detector: Detector::Card,
+                    range: start..start + 1 + next(30),
+                }
+            })
+            .collect();
+        let mut covering = Covering::new(&found);
+        let mut at = 0;
+        while at < 240 {
+            let brute = found
+                .iter()
+                .any(|f| f.range.start <= at && f.range.end > at);
+            assert_eq!(covering.covers(at), brute, "{at} in {found:?}");
+            at += 1 + next(6);
+        }
+    }
+}
