@@ -71,6 +71,35 @@ fn scan_and_mask_phones(bencher: Bencher) {
         });
 }
 
+/// Hostile text: 32 KiB of distinct phone-shaped runs after a keyword (`tel 415 023 5829, `),
+/// fresh for every iteration so that no answer kept per thread is reused. Each run is
+/// validated against the 20 default regions' metadata: the costliest text per byte.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn scan_dense_phone_shaped_text(bencher: Bencher) {
+    let scanner = Scanner::all().unwrap_or_else(|e| panic!("{e}"));
+    let mut seed: u64 = 1;
+    let mut found = Vec::new();
+    bencher
+        .counter(BytesCount::new(32usize << 10))
+        .with_inputs(|| {
+            let mut text = String::with_capacity(33 << 10);
+            while text.len() < 32 << 10 {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let d = seed >> 20;
+                let (a, b, c) = (d % 1000, (d / 1000) % 1000, (d / 1_000_000) % 10_000);
+                text.push_str(&format!("tel {a:03} {b:03} {c:04}, "));
+            }
+            text
+        })
+        .bench_local_values(|text| {
+            found.clear();
+            scanner.scan(&text, &mut found);
+            found.len()
+        });
+}
+
 /// Decode → redact → encode of the performance.md §6 request (100 spans, 16 attributes
 /// each, a ~500 B prompt with PII in one span in ten), on one core.
 #[divan::bench]
