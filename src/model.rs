@@ -6,6 +6,7 @@
 pub mod attrs;
 pub mod glob;
 pub mod rpc;
+pub mod text;
 pub mod time;
 
 use std::fmt;

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use super::llm::{error_class, exception_class, http_class};
 use crate::model::attrs::first_ref;
+use crate::model::text::cap;
 use crate::semconv::app::{
     DB_OPERATION, DB_QUERY, DB_SYSTEM, DB_TARGET, ERROR_TYPE, HTTP_METHOD, HTTP_ROUTE, HTTP_STATUS,
     PEER_SERVICE, SDK_LANGUAGE, SERVER_HOST, URL_FULL, URL_PATH, WEBJS,
@@ -88,18 +89,9 @@ pub fn normalise_operation(name: &str) -> String {
         .bytes()
         .any(|b| b.is_ascii_digit() || b == b'?' || b == b'#')
     {
-        return truncated(name, 64).to_owned();
+        return cap(name, 64).to_owned();
     }
     normalise_segments(name)
-}
-
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn truncated(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// [`normalise_operation`], segment by segment.
@@ -137,7 +129,7 @@ fn normalise_segments(name: &str) -> String {
             out.push_str(m);
         }
     }
-    let end = truncated(&out, 64).len();
+    let end = cap(&out, 64).len();
     out.truncate(end);
     out
 }

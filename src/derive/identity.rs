@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
+use crate::model::attrs::text_ref;
 use crate::semconv::identity::{IdentityKind, identity_kind};
 
 /// The identity of one item. Values are pseudonyms once the redaction processor ran.
@@ -25,13 +25,10 @@ pub struct Identity<'a> {
 
 /// A scalar as text, borrowed when it is a string; empty strings are none.
 fn scalar(kv: &KeyValue) -> Option<Cow<'_, str>> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
-        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
-        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
-        Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
-        _ => None,
-    }
+    kv.value
+        .as_ref()
+        .and_then(text_ref)
+        .filter(|v| !v.is_empty())
 }
 
 impl<'a> Identity<'a> {

@@ -227,7 +227,9 @@ impl AppMetrics {
         };
         let mut base: Labels = Vec::new();
         let job = match (get("service.namespace"), get("service.name")) {
-            (Some(ns), Some(n)) => Some(names::cap(&format!("{ns}/{n}"), 128).to_owned()),
+            (Some(ns), Some(n)) => {
+                Some(crate::model::text::cap(&format!("{ns}/{n}"), 128).to_owned())
+            }
             (None, Some(n)) => Some(n),
             _ => None,
         };

@@ -52,11 +52,7 @@ pub fn number(v: &AnyValue) -> Option<f64> {
 /// The first non-empty text of `keys` in the first of `layers` that has one: an item's own
 /// attributes first, then those of what encloses it (its span, its resource).
 pub fn first(layers: &[&[KeyValue]], keys: &[&str]) -> Option<String> {
-    layers.iter().find_map(|attrs| {
-        keys.iter()
-            .find_map(|k| get(attrs, k).and_then(text))
-            .filter(|v| !v.is_empty())
-    })
+    first_ref(layers, keys).map(Cow::into_owned)
 }
 
 /// [`first`], borrowing a string value instead of copying it: what the derive stage reads

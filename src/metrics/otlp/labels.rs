@@ -5,7 +5,8 @@
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
-use super::names::{cap, label_name};
+use super::names::label_name;
+use crate::model::text::cap;
 
 /// A series' labels, sorted by name, names unique.
 pub(super) type Labels = Vec<(String, String)>;

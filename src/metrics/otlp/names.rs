@@ -1,6 +1,8 @@
 //! Prometheus metric and label names from OTel ones, as the OpenTelemetry specification's
 //! Prometheus compatibility rules say.
 
+use crate::model::text::cap;
+
 /// Name prefixes of llmwatch's own and derived families. An app metric whose translated
 /// name starts with one is exposed with `otlp_` in front, so it can never collide.
 pub const RESERVED_PREFIXES: [&str; 7] = [
@@ -19,18 +21,6 @@ pub(super) const MAX_METRIC_NAME_BYTES: usize = 256;
 pub(super) const MAX_UNIT_BYTES: usize = 64;
 /// Longest attribute key turned into a label name; the rest is cut.
 pub(super) const MAX_LABEL_NAME_BYTES: usize = 128;
-
-/// `s` cut to at most `max` bytes, at a character boundary.
-pub(super) fn cap(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
 
 /// A Prometheus metric or label name from an OTel one: characters outside
 /// `[a-zA-Z0-9_:]` become `_`, runs of `_` collapse, and a leading digit gets a `_`.
