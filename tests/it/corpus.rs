@@ -159,8 +159,10 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
                 "still wrong"
             };
             failures.push(format!(
-                "{name}: {} {how}: expected {}, got {got}",
-                c.what, c.expected
+                "{name}: {} {how}: expected {}, got {got}\n{}",
+                c.what,
+                c.expected,
+                self_metrics(&text)
             ));
         }
         correct += usize::from(was_correct);
@@ -173,6 +175,23 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
         eprintln!("{name}: {fixed} checks now correct, recorded");
     }
     (correct, failures)
+}
+
+/// The self-metrics that say where a call or a conversation went: a failed check
+/// prints them, so that a failure seen once can be explained.
+fn self_metrics(text: &str) -> String {
+    const PREFIXES: [&str; 6] = [
+        "llmwatch_identity_inheritance",
+        "llmwatch_genai_deduplicated",
+        "llmwatch_metric_overflow",
+        "llmwatch_receiver_",
+        "llmwatch_exporter_sent",
+        "chat_conversations",
+    ];
+    text.lines()
+        .filter(|l| PREFIXES.iter().any(|p| l.starts_with(p)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A string attribute of an OTLP/JSON span.

@@ -40,8 +40,11 @@ fn evaluation_events_become_scores_and_label_counts() {
         &serde_json::to_vec(&body).unwrap(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // `genai` records before `chat_analytics`: a scrape may fall between the two.
     let text = lw.metrics_when(Duration::from_secs(10), |t| {
+        let feedback = |r| metric_value(t, "chat_feedback_total", &[("rating", r)]);
         metric_value(t, "llm_evaluation_score_count", &[]) == 3.0
+            && feedback("positive") + feedback("negative") == 3.0
     });
     let of = |name, labels: &[(&str, &str)]| {
         let mut l = vec![("service", "rag"), ("evaluation", "Faithfulness")];
