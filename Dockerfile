@@ -21,6 +21,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 VOLUME /var/lib/llmwatch
 COPY --from=build /src/target/release/llmwatch /usr/local/bin/llmwatch
 COPY otel-config.yaml /etc/llmwatch/otel-config.yaml
+# mimalloc returns freed pages to the system at once instead of after 1 s: 11 MiB less idle,
+# 11-16 MiB less at load, for about 4-8% more CPU per span at 10k spans/s (README,
+# "Memory: MIMALLOC_PURGE_DELAY"). Override with -e MIMALLOC_PURGE_DELAY=1000.
+ENV MIMALLOC_PURGE_DELAY=0
 USER 10001
 EXPOSE 4317 4318 9464
 ENTRYPOINT ["/usr/local/bin/llmwatch"]
