@@ -180,7 +180,10 @@ fn replay(dir: &Path, all: bool) -> (usize, Vec<String>) {
 /// The self-metrics that say where a call or a conversation went: a failed check
 /// prints them, so that a failure seen once can be explained.
 fn self_metrics(text: &str) -> String {
-    const PREFIXES: [&str; 6] = [
+    const PREFIXES: [&str; 9] = [
+        "llm_requests_total",
+        "llmwatch_redactions_total",
+        "llmwatch_processor_dropped",
         "llmwatch_identity_inheritance",
         "llmwatch_genai_deduplicated",
         "llmwatch_metric_overflow",
