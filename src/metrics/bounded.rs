@@ -6,18 +6,19 @@
 //! families keep their own series maps and encode through the registry as collectors.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 
-use foldhash::fast::RandomState;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family as PromFamily;
 use prometheus_client::registry::Unit;
+
+mod family;
+
+pub use family::Family;
 
 /// The label value that stands for every value past a limit.
 pub const OTHER: &str = "other";
@@ -81,31 +82,6 @@ pub type FloatCounter = Counter<f64, AtomicU64>;
 /// A histogram with trace exemplars.
 pub type Histogram = HistogramWithExemplars<TraceExemplar>;
 
-struct Series<M> {
-    values: Box<[Box<str>]>,
-    metric: M,
-    touched: u64,
-}
-
-struct State<M> {
-    buckets: HashMap<u64, Vec<Series<M>>, RandomState>,
-    len: usize,
-}
-
-/// One bounded family.
-pub struct Family<M> {
-    name: &'static str,
-    help: &'static str,
-    unit: Option<Unit>,
-    labels: Vec<String>,
-    /// Per label: whether it keeps its value on overflow (closed sets such as `type`).
-    keep: Vec<bool>,
-    limit: usize,
-    make: Box<dyn Fn() -> M + Send + Sync>,
-    hasher: RandomState,
-    state: Mutex<State<M>>,
-}
-
 /// What makes a value fit for a label: printable, and at most [`MAX_LABEL_BYTES`].
 pub fn label_value(v: &str) -> Cow<'_, str> {
     // Control characters are ASCII below 0x20, DEL, or U+0080..U+009F (0xC2 0x80..0x9F):
@@ -131,155 +107,6 @@ pub fn label_value(v: &str) -> Cow<'_, str> {
 
 /// Most labels a family has: five of its own and eight dimensions.
 pub const MAX_LABELS: usize = 13;
-
-impl<M: EncodeMetric> Family<M> {
-    /// A family named `name` with `labels`, of which those in `keep` never fold.
-    pub fn new(
-        name: &'static str,
-        help: &'static str,
-        unit: Option<Unit>,
-        labels: Vec<String>,
-        keep: &[&str],
-        limit: usize,
-        make: impl Fn() -> M + Send + Sync + 'static,
-    ) -> Family<M> {
-        Family {
-            name,
-            help,
-            unit,
-            keep: labels.iter().map(|l| keep.contains(&l.as_str())).collect(),
-            labels,
-            limit: limit.max(1),
-            make: Box::new(make),
-            hasher: RandomState::default(),
-            state: Mutex::new(State {
-                buckets: HashMap::default(),
-                len: 0,
-            }),
-        }
-    }
-
-    fn hash(&self, values: &[&str]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        for v in values {
-            v.hash(&mut h);
-        }
-        h.finish()
-    }
-
-    /// Runs `f` on the series of `values` (one per label, in order, each already passed
-    /// through [`label_value`]), creating it if the family is under its limit and folding
-    /// the open labels into `other` if not.
-    pub fn with(&self, values: &[&str], now: u64, overflow: &OverflowCounter, f: impl FnOnce(&M)) {
-        debug_assert_eq!(values.len(), self.labels.len());
-        debug_assert!(
-            values
-                .iter()
-                .all(|v| matches!(label_value(v), Cow::Borrowed(b) if b.len() == v.len()))
-        );
-        let n = values.len().min(MAX_LABELS);
-        let mut key: [&str; MAX_LABELS] = [""; MAX_LABELS];
-        key[..n].copy_from_slice(&values[..n]);
-        let key = &mut key[..n];
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut hash = self.hash(key);
-        let found = |state: &State<M>, hash: u64, key: &[&str]| {
-            state.buckets.get(&hash).and_then(|b| {
-                b.iter()
-                    .position(|s| s.values.iter().map(AsRef::as_ref).eq(key.iter().copied()))
-            })
-        };
-        let mut at = found(&state, hash, key);
-        if at.is_none() && state.len >= self.limit {
-            overflow.inc(self.name);
-            for (v, keep) in key.iter_mut().zip(&self.keep) {
-                if !keep {
-                    *v = OTHER;
-                }
-            }
-            hash = self.hash(key);
-            at = found(&state, hash, key);
-        }
-        let bucket = state.buckets.entry(hash).or_default();
-        let i = match at {
-            Some(i) => i,
-            None => {
-                bucket.push(Series {
-                    values: key.iter().map(|v| Box::<str>::from(*v)).collect(),
-                    metric: (self.make)(),
-                    touched: now,
-                });
-                bucket.len() - 1
-            }
-        };
-        bucket[i].touched = now;
-        f(&bucket[i].metric);
-        if at.is_none() {
-            state.len += 1;
-        }
-    }
-
-    /// Drops series not updated since `oldest`.
-    pub fn expire(&self, oldest: u64) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut removed = 0;
-        state.buckets.retain(|_, b| {
-            let before = b.len();
-            b.retain(|s| s.touched >= oldest);
-            removed += before - b.len();
-            !b.is_empty()
-        });
-        state.len -= removed;
-    }
-
-    /// Number of series.
-    pub fn len(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len
-    }
-
-    /// Whether the family has no series.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the series into a descriptor already written, for several families that
-    /// share one metric name with different label sets.
-    pub fn encode_series(
-        &self,
-        metric: &mut prometheus_client::encoding::MetricEncoder<'_>,
-    ) -> Result<(), std::fmt::Error> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut series: Vec<&Series<M>> = state.buckets.values().flatten().collect();
-        series.sort_by(|a, b| a.values.cmp(&b.values));
-        for s in series {
-            let labels: Vec<(&str, &str)> = self
-                .labels
-                .iter()
-                .map(String::as_str)
-                .zip(s.values.iter().map(AsRef::as_ref))
-                .collect();
-            s.metric.encode(metric.encode_family(&labels)?)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the family and its series, if it has any.
-    pub fn encode(
-        &self,
-        encoder: &mut DescriptorEncoder<'_>,
-        kind: MetricType,
-    ) -> Result<(), std::fmt::Error> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        let mut metric =
-            encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), kind)?;
-        self.encode_series(&mut metric)
-    }
-}
 
 /// `llmwatch_latency_threshold_seconds{component,level}`: the latency thresholds that
 /// processors are configured with, as gauges for dashboards and alert rules. Shared, so

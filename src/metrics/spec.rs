@@ -28,7 +28,7 @@ pub struct FamilyMaker<'a> {
 
 impl FamilyMaker<'_> {
     /// The family of `spec`, with `dims` appended to its labels, whose series `make` builds.
-    pub fn make<M: EncodeMetric>(
+    pub fn make<M: EncodeMetric + Send + Sync>(
         &self,
         spec: &FamilySpec,
         dims: &[String],
