@@ -204,15 +204,25 @@ impl Llmwatch {
         String::from_utf8(r.body).expect("utf-8 metrics")
     }
 
-    /// Scrapes `/metrics` until `ready` holds for the text, for at most `timeout`, and
-    /// returns that scrape; fails the test with the last scrape otherwise.
+    /// Scrapes `/metrics` until `ready` holds for two scrapes in a row, for at most
+    /// `timeout`, and returns the second; fails the test with the last scrape otherwise.
     pub fn metrics_when(&self, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
+        let mut held = false;
         loop {
             let text = self.metrics_text();
             if ready(&text) {
-                return text;
+                // A scrape renders one family after another: the counters `ready` reads
+                // (the exporters', rendered after the `llm_*` families) can take in a batch
+                // recorded while the families before them were rendered. A scrape begun
+                // after one where `ready` held has all of it.
+                if held {
+                    return text;
+                }
+                held = true;
+                continue;
             }
+            held = false;
             assert!(
                 Instant::now() < deadline,
                 "/metrics not ready within {timeout:?}:\n{text}"
