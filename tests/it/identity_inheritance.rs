@@ -123,6 +123,10 @@ fn llm_calls_take_the_user_and_session_of_their_enclosing_span() {
     });
     // Metrics at once; the attribution waits.
     assert_eq!(inheritance(&text, "inherited"), 0.0, "{text}");
+    assert_eq!(
+        metric_value(&text, "llmwatch_identity_inheritance_waiting", &[]),
+        1.0
+    );
     send(
         &lw,
         vec![
@@ -137,6 +141,11 @@ fn llm_calls_take_the_user_and_session_of_their_enclosing_span() {
     let text = lw.metrics_when(Duration::from_secs(10), |t| {
         inheritance(t, "inherited") == 2.0 && metric_value(t, "chat_conversations_open", &[]) == 2.0
     });
+    assert_eq!(
+        metric_value(&text, "chat_conversations_open", &[]),
+        2.0,
+        "{text}"
+    );
     check_two_pseudonymous_top_users(&text);
     // An ancestor that never comes: given up after the wait, at the next batch, counted.
     send(&lw, vec![chat(t3, "3333333333333332", "3333333333333331")]);
